@@ -1,0 +1,84 @@
+"""runqy's Redis wire layer (asynq v0.26 format plus runqy's own keys).
+
+``Broker`` writes (every state transition is one Lua script), ``Inspector`` reads and runs
+inspector actions, ``keys`` names every key, ``codec`` encodes the protobuf messages.
+"""
+
+from runqy.broker import codec, keys
+from runqy.broker.broker import (
+    Broker,
+    Dequeued,
+    EnqueueRequest,
+    EnqueueResult,
+    queue_order,
+    retry_delay,
+)
+from runqy.broker.codec import (
+    SchedulerEnqueueEvent,
+    SchedulerEntry,
+    ServerInfo,
+    TaskMessage,
+    WorkerInfo,
+    decode_task,
+    encode,
+)
+from runqy.broker.errors import (
+    BrokerError,
+    DuplicateTaskError,
+    MessageDecodeError,
+    QueueAlreadyPausedError,
+    QueueBusyError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    QueueNotPausedError,
+    TaskIdConflictError,
+    TaskNotFoundError,
+    TaskStateError,
+    WorkerNotFoundError,
+)
+from runqy.broker.inspector import (
+    BatchResult,
+    DailyStats,
+    Inspector,
+    QueueStats,
+    ServerRecord,
+    TaskInfo,
+    WorkerRecord,
+)
+
+__all__ = [
+    "BatchResult",
+    "Broker",
+    "BrokerError",
+    "DailyStats",
+    "Dequeued",
+    "DuplicateTaskError",
+    "EnqueueRequest",
+    "EnqueueResult",
+    "Inspector",
+    "MessageDecodeError",
+    "QueueAlreadyPausedError",
+    "QueueBusyError",
+    "QueueNotEmptyError",
+    "QueueNotFoundError",
+    "QueueNotPausedError",
+    "QueueStats",
+    "SchedulerEnqueueEvent",
+    "SchedulerEntry",
+    "ServerInfo",
+    "ServerRecord",
+    "TaskIdConflictError",
+    "TaskInfo",
+    "TaskMessage",
+    "TaskNotFoundError",
+    "TaskStateError",
+    "WorkerInfo",
+    "WorkerNotFoundError",
+    "WorkerRecord",
+    "codec",
+    "decode_task",
+    "encode",
+    "keys",
+    "queue_order",
+    "retry_delay",
+]

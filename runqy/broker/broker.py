@@ -1,0 +1,584 @@
+"""The write side of the Redis wire layer: every asynq state transition plus runqy's own keys.
+
+Each transition is one Lua script from ``lua/`` (wire-format.md section 6); the runqy-layer keys
+(reverse lookup, result mirror, worker heartbeat) are written by the caller-side code here, right
+after the script, because they carry no queue hash tag (section 7).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+import redis
+
+from runqy.broker import keys
+from runqy.broker.codec import ServerInfo, TaskMessage, WorkerInfo, decode_task, encode
+from runqy.broker.errors import (
+    BrokerError,
+    DuplicateTaskError,
+    MessageDecodeError,
+    QueueAlreadyPausedError,
+    QueueBusyError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    QueueNotPausedError,
+    TaskIdConflictError,
+    TaskNotFoundError,
+)
+from runqy.broker.scripts import ScriptPipeline, run
+
+LEASE_SECONDS = 30
+CLOCK_SKEW_SECONDS = 30
+DAILY_COUNTER_TTL = 90 * 24 * 3600
+ARCHIVE_MAX_AGE = 90 * 24 * 3600
+ARCHIVE_CAP = 10_000
+INT64_MAX = str(2**63 - 1)
+LEASE_EXPIRED_ERROR = "asynq: task lease expired"
+RUNQY_HEARTBEAT_TTL = 30
+WORKER_LOG_KEEP = 500
+ENQUEUE_CHUNK = 1000
+JANITOR_BATCH = 100
+
+
+@dataclass(frozen=True)
+class EnqueueRequest:
+    """One task of ``enqueue_many``; the fields mirror ``Broker.enqueue``'s arguments."""
+
+    msg: TaskMessage
+    process_at: int | None = None
+    unique_ttl: int | None = None
+    group: str | None = None
+    id_supplied: bool = False
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    task_id: str
+    state: str  # pending, scheduled or aggregating
+    next_process_at: int | None  # None for aggregating tasks
+
+
+@dataclass(frozen=True)
+class Dequeued:
+    queue: str
+    msg: TaskMessage
+    lease_expires_at: int
+
+
+def retry_delay(retried: int) -> int:
+    """asynq's default backoff (5.2): n^4 + 15 + r*(n+1), r uniform in 0..29."""
+    return retried**4 + 15 + random.randint(0, 29) * (retried + 1)
+
+
+def queue_order(priorities: Mapping[str, int], strict: bool = True) -> list[str]:
+    """The order in which to try queues for one dequeue attempt (5.3).
+
+    Strict: descending priority, ties by name. Weighted: each queue repeated priority/gcd times,
+    shuffled, first occurrences kept. Queues with priority <= 0 are not served.
+    """
+    served = {q: p for q, p in priorities.items() if p > 0}
+    if strict or len(served) <= 1:
+        return sorted(served, key=lambda q: (-served[q], q))
+    divisor = reduce(math.gcd, served.values())
+    draw = [q for q, p in served.items() for _ in range(p // divisor)]
+    random.shuffle(draw)
+    return list(dict.fromkeys(draw))
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _counter_keys(q: str, now: int, *, failure: bool) -> list[str]:
+    if not failure:
+        return [keys.processed_daily(q, now), keys.processed_total(q)]
+    return [
+        keys.processed_daily(q, now),
+        keys.failed_daily(q, now),
+        keys.processed_total(q),
+        keys.failed_total(q),
+    ]
+
+
+def _raise_script_error(exc: redis.ResponseError, queue: str, task_id: str) -> None:
+    if str(exc).startswith("NOT FOUND"):
+        raise TaskNotFoundError(queue, task_id) from exc
+    raise BrokerError(f"script failed for task {task_id!r} in {queue!r}: {exc}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Broker:
+    """Writes against one Redis (redis-py client with ``decode_responses=False``)."""
+
+    def __init__(self, redis_client: redis.Redis) -> None:
+        self.redis = redis_client
+
+    # -- producers ---------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        msg: TaskMessage,
+        *,
+        process_at: int | None = None,
+        unique_ttl: int | None = None,
+        group: str | None = None,
+        id_supplied: bool = False,
+    ) -> EnqueueResult:
+        """Enqueue one task (6.1 pipeline incl. ``asynq:queues`` and the reverse lookup).
+
+        ``process_at`` strictly in the future schedules the task; ``group`` makes it aggregating;
+        ``unique_ttl`` takes the uniqueness lock first. Raises TaskIdConflictError or
+        DuplicateTaskError.
+        """
+        request = EnqueueRequest(msg, process_at, unique_ttl, group, id_supplied)
+        outcome = self.enqueue_many([request])[0]
+        if isinstance(outcome, BrokerError):
+            raise outcome
+        return outcome
+
+    def enqueue_many(
+        self, requests: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult | BrokerError]:
+        """Enqueue N tasks in one round trip: one script call per queue and 1,000 tasks.
+
+        The outcome list is in request order. Reverse lookups of tasks whose ID the caller
+        supplied are written in a second round trip, only for the tasks that were created.
+        """
+        now_f = _now()
+        now, now_ns = int(now_f), int(now_f * 1e9)
+        plans = [_plan(r, now) for r in requests]
+        by_queue: dict[str, list[int]] = {}
+        for index, plan in enumerate(plans):
+            by_queue.setdefault(plan.queue, []).append(index)
+
+        sp = ScriptPipeline(self.redis)
+        chunks: list[tuple[int, list[int]]] = []
+        for q, indexes in by_queue.items():
+            sp.command("sadd", keys.QUEUES, q)
+            for start in range(0, len(indexes), ENQUEUE_CHUNK):
+                chunk = indexes[start : start + ENQUEUE_CHUNK]
+                args: list[Any] = [keys.task_key_prefix(q), keys.group_prefix(q), now_ns, now]
+                for i in chunk:
+                    args.extend(plans[i].script_args)
+                position = sp.script(
+                    "enqueue", [keys.pending(q), keys.scheduled(q), keys.groups(q)], args
+                )
+                chunks.append((position, chunk))
+        for plan, request in zip(plans, requests, strict=True):
+            if not request.id_supplied:
+                sp.command("hset", keys.reverse_lookup(plan.task_id), "queue", plan.queue)
+        replies = sp.execute()
+
+        outcomes: list[EnqueueResult | BrokerError] = [None] * len(plans)  # type: ignore[list-item]
+        for position, chunk in chunks:
+            reply = replies[position]
+            if isinstance(reply, redis.ResponseError):
+                for i in chunk:
+                    outcomes[i] = BrokerError(f"enqueue failed: {reply}")
+                continue
+            for i, code in zip(chunk, reply, strict=True):
+                outcomes[i] = plans[i].outcome(int(code))
+
+        followup = self.redis.pipeline(transaction=False)
+        for outcome, plan, request in zip(outcomes, plans, requests, strict=True):
+            created = isinstance(outcome, EnqueueResult)
+            if request.id_supplied and created:
+                followup.hset(keys.reverse_lookup(plan.task_id), "queue", plan.queue)
+            elif not request.id_supplied and not created:
+                followup.delete(keys.reverse_lookup(plan.task_id))
+        if len(followup):
+            followup.execute()
+        return outcomes
+
+    # -- worker task path ----------------------------------------------------------------------
+
+    def dequeue(self, queues: Sequence[str]) -> Dequeued | None:
+        """Take the next task from the first of ``queues`` (in order) that has one.
+
+        Paused queues are skipped. A task whose ``msg`` cannot be decoded is archived with its
+        bytes unchanged and the search goes on.
+        """
+        for q in queues:
+            while True:
+                lease_at = int(_now()) + LEASE_SECONDS
+                reply = run(
+                    self.redis,
+                    "dequeue",
+                    [keys.paused(q), keys.pending(q), keys.active(q), keys.lease(q)],
+                    [lease_at, keys.task_key_prefix(q)],
+                )
+                if reply is None:
+                    break
+                task_id, raw = _text(reply[0]), reply[1]
+                try:
+                    return Dequeued(q, decode_task(raw), lease_at)
+                except MessageDecodeError as exc:
+                    self._archive_raw(q, task_id, raw, str(exc))
+        return None
+
+    def extend_leases(self, queue: str, task_ids: Sequence[str]) -> set[str]:
+        """Push the leases of running tasks to now + 30 s; returns the IDs still leased.
+
+        ``ZADD XX`` never re-creates a lease that a recoverer removed.
+        """
+        if not task_ids:
+            return set()
+        expiry = int(_now()) + LEASE_SECONDS
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(keys.lease(queue), dict.fromkeys(task_ids, expiry), xx=True)
+        pipe.zmscore(keys.lease(queue), list(task_ids))
+        _, scores = pipe.execute()
+        return {t for t, s in zip(task_ids, scores, strict=True) if s is not None and s >= expiry}
+
+    def set_result(self, queue: str, task_id: str, result: bytes) -> bool:
+        """Store the result in the task hash, only while the task is active."""
+        return bool(run(self.redis, "set_result", [keys.task_key(queue, task_id)], [result]))
+
+    def done(self, msg: TaskMessage) -> None:
+        """Success with retention 0: delete the task, count it, release its lock."""
+        q, now = msg.queue, int(_now())
+        try:
+            run(
+                self.redis,
+                "done",
+                [keys.active(q), keys.lease(q), keys.task_key(q, msg.id)]
+                + _counter_keys(q, now, failure=False),
+                [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key],
+            )
+        except redis.ResponseError as exc:
+            _raise_script_error(exc, q, msg.id)
+        self._drop_runqy_keys([msg.id])
+
+    def mark_complete(self, msg: TaskMessage) -> None:
+        """Success with retention > 0: completed until now + retention; lookup and mirror expire."""
+        q, now = msg.queue, int(_now())
+        new = TaskMessage()
+        new.CopyFrom(msg)
+        new.completed_at = now
+        try:
+            run(
+                self.redis,
+                "mark_complete",
+                [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)]
+                + _counter_keys(q, now, failure=False),
+                [
+                    msg.id,
+                    encode(new),
+                    now + msg.retention,
+                    now + DAILY_COUNTER_TTL,
+                    INT64_MAX,
+                    msg.unique_key,
+                ],
+            )
+        except redis.ResponseError as exc:
+            _raise_script_error(exc, q, msg.id)
+        result = self.redis.hget(keys.task_key(q, msg.id), "result")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(keys.reverse_lookup(msg.id), msg.retention)
+        if result is not None:
+            pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
+        pipe.execute()
+
+    def retry(self, msg: TaskMessage, error: str, retry_at: int, is_failure: bool = True) -> None:
+        """Move an active task to retry at ``retry_at`` (the caller computes the backoff)."""
+        q, now = msg.queue, int(_now())
+        new = _failed_copy(msg, error, now)
+        if is_failure:
+            new.retried = msg.retried + 1
+        try:
+            run(
+                self.redis,
+                "retry",
+                [keys.active(q), keys.lease(q), keys.retry(q), keys.task_key(q, msg.id)]
+                + _counter_keys(q, now, failure=True),
+                [
+                    msg.id,
+                    encode(new),
+                    int(retry_at),
+                    int(is_failure),
+                    now + DAILY_COUNTER_TTL,
+                    INT64_MAX,
+                ],
+            )
+        except redis.ResponseError as exc:
+            _raise_script_error(exc, q, msg.id)
+
+    def archive(self, msg: TaskMessage, error: str) -> None:
+        """Move an active task to archived (retries exhausted or non-retriable error)."""
+        self._archive_raw(msg.queue, msg.id, encode(_failed_copy(msg, error, int(_now()))), error)
+
+    def _archive_raw(self, q: str, task_id: str, raw: bytes, error: str) -> None:
+        now = int(_now())
+        try:
+            trimmed = run(
+                self.redis,
+                "archive",
+                [keys.active(q), keys.lease(q), keys.archived(q), keys.task_key(q, task_id)]
+                + _counter_keys(q, now, failure=True),
+                [
+                    task_id,
+                    raw,
+                    now,
+                    now - ARCHIVE_MAX_AGE,
+                    ARCHIVE_CAP,
+                    now + DAILY_COUNTER_TTL,
+                    INT64_MAX,
+                    keys.task_key_prefix(q),
+                ],
+            )
+        except redis.ResponseError as exc:
+            _raise_script_error(exc, q, task_id)
+        self._drop_runqy_keys([_text(t) for t in trimmed])
+
+    def requeue(self, msg: TaskMessage) -> None:
+        """Shutdown: put an active task back at the head of pending (next to run)."""
+        q = msg.queue
+        try:
+            run(
+                self.redis,
+                "requeue",
+                [keys.active(q), keys.lease(q), keys.pending(q), keys.task_key(q, msg.id)],
+                [msg.id],
+            )
+        except redis.ResponseError as exc:
+            _raise_script_error(exc, q, msg.id)
+
+    # -- background loops --------------------------------------------------------------------
+
+    def forward_due(self, queue: str) -> int:
+        """Move due scheduled, then retry, tasks to pending (or back to their group)."""
+        total = 0
+        for source in (keys.scheduled(queue), keys.retry(queue)):
+            while True:
+                now_f = _now()
+                moved = run(
+                    self.redis,
+                    "forward",
+                    [source, keys.pending(queue), keys.groups(queue)],
+                    [
+                        int(now_f),
+                        int(now_f * 1e9),
+                        keys.task_key_prefix(queue),
+                        keys.group_prefix(queue),
+                    ],
+                )
+                total += moved
+                if moved == 0:
+                    break
+        return total
+
+    def recover_expired_leases(self, queue: str) -> int:
+        """Retry or archive tasks whose lease expired more than 30 s ago; returns how many."""
+        cutoff = int(_now()) - CLOCK_SKEW_SECONDS
+        flat = run(
+            self.redis,
+            "expired_leases",
+            [keys.lease(queue), keys.active(queue)],
+            [cutoff, keys.task_key_prefix(queue)],
+        )
+        recovered = 0
+        for task_id, raw in zip(flat[::2], flat[1::2], strict=True):
+            try:
+                msg = decode_task(raw)
+                if msg.retried >= msg.retry:
+                    self.archive(msg, LEASE_EXPIRED_ERROR)
+                else:
+                    at = int(_now()) + retry_delay(msg.retried)
+                    self.retry(msg, LEASE_EXPIRED_ERROR, at)
+            except MessageDecodeError:
+                self._archive_raw(queue, _text(task_id), raw, LEASE_EXPIRED_ERROR)
+            except TaskNotFoundError:
+                continue  # another recoverer was faster
+            recovered += 1
+        return recovered
+
+    def purge_completed(self, queue: str) -> int:
+        """Delete completed tasks past their retention, with their runqy keys."""
+        total = 0
+        while True:
+            ids = run(
+                self.redis,
+                "purge_completed",
+                [keys.completed(queue)],
+                [int(_now()), JANITOR_BATCH, keys.task_key_prefix(queue)],
+            )
+            if not ids:
+                return total
+            self._drop_runqy_keys([_text(i) for i in ids])
+            total += len(ids)
+
+    # -- queue control ------------------------------------------------------------------------
+
+    def pause_queue(self, q: str) -> None:
+        if not self.redis.set(keys.paused(q), int(_now()), nx=True):
+            raise QueueAlreadyPausedError(q)
+
+    def unpause_queue(self, q: str) -> None:
+        if not self.redis.delete(keys.paused(q)):
+            raise QueueNotPausedError(q)
+
+    def delete_queue(self, q: str, force: bool = False) -> None:
+        """Delete a queue: refused when not empty (or, with force, when tasks are active)."""
+        if not self.redis.sismember(keys.QUEUES, q):
+            raise QueueNotFoundError(q)
+        try:
+            deleted = run(
+                self.redis,
+                "delete_queue",
+                [
+                    keys.pending(q),
+                    keys.active(q),
+                    keys.scheduled(q),
+                    keys.retry(q),
+                    keys.archived(q),
+                    keys.lease(q),
+                ],
+                [int(force), keys.task_key_prefix(q)],
+            )
+        except redis.ResponseError as exc:
+            if "QUEUE BUSY" in str(exc):
+                raise QueueBusyError(q) from exc
+            if "QUEUE NOT EMPTY" in str(exc):
+                raise QueueNotEmptyError(q) from exc
+            raise
+        self.redis.srem(keys.QUEUES, q)
+        self._drop_runqy_keys([_text(i) for i in deleted])
+
+    def cancel(self, task_id: str) -> int:
+        """Ask every worker to cancel ``task_id``; returns the number of subscribers reached."""
+        return self.redis.publish(keys.CANCEL_CHANNEL, task_id)
+
+    # -- fleet --------------------------------------------------------------------------------
+
+    def write_server_heartbeat(
+        self, server: ServerInfo, workers: Sequence[WorkerInfo], ttl: int = 10
+    ) -> None:
+        """asynq-native heartbeat (8.1): index entries, ServerInfo, one WorkerInfo per task."""
+        server_key = keys.server_info(server.host, server.pid, server.server_id)
+        workers_key = keys.server_workers(server.host, server.pid, server.server_id)
+        expiry = int(_now()) + ttl
+        args: list[Any] = [ttl, encode(server)]
+        for worker in workers:
+            args += [worker.task_id, encode(worker)]
+        sp = ScriptPipeline(self.redis)
+        sp.command("zadd", keys.SERVERS, {server_key: expiry})
+        sp.command("zadd", keys.WORKERS, {workers_key: expiry})
+        sp.script("write_server", [server_key, workers_key], args)
+        for reply in sp.execute():
+            if isinstance(reply, Exception):
+                raise BrokerError(f"server heartbeat failed: {reply}")
+
+    def clear_server_heartbeat(self, server: ServerInfo) -> None:
+        server_key = keys.server_info(server.host, server.pid, server.server_id)
+        workers_key = keys.server_workers(server.host, server.pid, server.server_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(keys.SERVERS, server_key)
+        pipe.zrem(keys.WORKERS, workers_key)
+        pipe.delete(server_key, workers_key)
+        pipe.execute()
+
+    def write_worker_heartbeat(
+        self,
+        worker_id: str,
+        fields: Mapping[str, str],
+        log_lines: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """The runqy heartbeat (8.2) and log flush (8.4), in one MULTI/EXEC.
+
+        runqy-layer keys carry no hash tag, so this is a transaction rather than a script.
+        ``fields`` must hold every field of 8.2; ``last_beat`` also scores the index entry.
+        """
+        beat_key, logs_key = keys.runqy_worker(worker_id), keys.runqy_worker_logs(worker_id)
+        last_beat = int(fields.get("last_beat") or _now())
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(beat_key, mapping=dict(fields))
+        pipe.expire(beat_key, RUNQY_HEARTBEAT_TTL)
+        pipe.zadd(keys.RUNQY_WORKERS, {worker_id: last_beat})
+        if log_lines:
+            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":")) for line in log_lines))
+            pipe.ltrim(logs_key, -WORKER_LOG_KEEP, -1)
+        pipe.expire(logs_key, RUNQY_HEARTBEAT_TTL)
+        pipe.execute()
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Deregister at clean shutdown; the hash and logs expire on their own."""
+        self.redis.zrem(keys.RUNQY_WORKERS, worker_id)
+
+    # -- runqy layer --------------------------------------------------------------------------
+
+    def _drop_runqy_keys(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            pipe = self.redis.pipeline(transaction=False)
+            for task_id in task_ids:
+                pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
+            pipe.execute()
+
+
+def _failed_copy(msg: TaskMessage, error: str, now: int) -> TaskMessage:
+    new = TaskMessage()
+    new.CopyFrom(msg)
+    new.error_msg = error.encode("utf-8", "replace").decode("utf-8")
+    new.last_failed_at = now
+    return new
+
+
+@dataclass
+class _Plan:
+    """One enqueue request resolved against the clock: script arguments and its outcome."""
+
+    queue: str
+    task_id: str
+    state: str
+    next_process_at: int | None
+    lock: str
+    script_args: list[Any]
+
+    def outcome(self, code: int) -> EnqueueResult | BrokerError:
+        if code == 1:
+            return EnqueueResult(self.task_id, self.state, self.next_process_at)
+        if code == -1:
+            return DuplicateTaskError(self.queue, self.lock)
+        return TaskIdConflictError(self.queue, self.task_id)
+
+
+def _plan(request: EnqueueRequest, now: int) -> _Plan:
+    msg, q = request.msg, request.msg.queue
+    lock, lock_ttl = "", 0
+    process_at = request.process_at
+    if request.group:
+        state, score, next_at = "aggregating", now, None
+    elif process_at is not None and process_at > now:
+        state, score, next_at = "scheduled", process_at, process_at
+    else:
+        state, score, next_at = "pending", now, now
+    if not msg.id or request.unique_ttl or request.group:
+        msg = _with_options(msg, request, q)
+    if request.unique_ttl:
+        lock = msg.unique_key
+        base = process_at if state == "scheduled" else now
+        lock_ttl = max(1, int(base + request.unique_ttl - now))
+    args = [msg.id, encode(msg), state, score, request.group or "", lock, lock_ttl]
+    return _Plan(q, msg.id, state, next_at, lock, args)
+
+
+def _with_options(msg: TaskMessage, request: EnqueueRequest, q: str) -> TaskMessage:
+    new = TaskMessage()
+    new.CopyFrom(msg)
+    if not new.id:
+        new.id = str(uuid.uuid4())
+    if request.unique_ttl and not new.unique_key:
+        new.unique_key = keys.unique(q, new.type, new.payload)
+    if request.group:
+        new.group_key = request.group
+    return new

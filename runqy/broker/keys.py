@@ -1,0 +1,165 @@
+"""Every Redis key name runqy uses (wire-format.md section 3). Nobody else builds key names.
+
+Per-queue keys carry the ``{queue}`` hash tag so that all keys of one queue live in one Redis
+Cluster slot. runqy-layer keys (reverse lookup, result mirror, worker heartbeat) carry no tag.
+Functions return ``str``; redis-py encodes them as UTF-8.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+PREFIX = "asynq:"
+QUEUES = "asynq:queues"
+SERVERS = "asynq:servers"
+WORKERS = "asynq:workers"
+SCHEDULERS = "asynq:schedulers"
+CANCEL_CHANNEL = "asynq:cancel"
+RUNQY_WORKERS = "runqy:workers"
+
+TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
+
+
+def queue_prefix(q: str) -> str:
+    """``asynq:{q}:``, the prefix shared by every key of one queue."""
+    return f"asynq:{{{q}}}:"
+
+
+def task_key_prefix(q: str) -> str:
+    """``asynq:{q}:t:``; scripts append the task ID to it."""
+    return f"{queue_prefix(q)}t:"
+
+
+def task_key(q: str, task_id: str) -> str:
+    return f"{task_key_prefix(q)}{task_id}"
+
+
+def pending(q: str) -> str:
+    return f"{queue_prefix(q)}pending"
+
+
+def active(q: str) -> str:
+    return f"{queue_prefix(q)}active"
+
+
+def lease(q: str) -> str:
+    return f"{queue_prefix(q)}lease"
+
+
+def scheduled(q: str) -> str:
+    return f"{queue_prefix(q)}scheduled"
+
+
+def retry(q: str) -> str:
+    return f"{queue_prefix(q)}retry"
+
+
+def archived(q: str) -> str:
+    return f"{queue_prefix(q)}archived"
+
+
+def completed(q: str) -> str:
+    return f"{queue_prefix(q)}completed"
+
+
+def paused(q: str) -> str:
+    return f"{queue_prefix(q)}paused"
+
+
+def processed_total(q: str) -> str:
+    return f"{queue_prefix(q)}processed"
+
+
+def failed_total(q: str) -> str:
+    return f"{queue_prefix(q)}failed"
+
+
+def utc_date(unix: int) -> str:
+    """The UTC day of a unix time, as used in daily counter names."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d")
+
+
+def processed_daily(q: str, unix: int) -> str:
+    return f"{processed_total(q)}:{utc_date(unix)}"
+
+
+def failed_daily(q: str, unix: int) -> str:
+    return f"{failed_total(q)}:{utc_date(unix)}"
+
+
+def unique_prefix(q: str) -> str:
+    return f"{queue_prefix(q)}unique:"
+
+
+def unique(q: str, task_type: str, payload: bytes) -> str:
+    """Uniqueness lock: MD5 of the exact payload bytes; no payload gives an empty checksum."""
+    checksum = hashlib.md5(payload, usedforsecurity=False).hexdigest() if payload else ""
+    return f"{unique_prefix(q)}{task_type}:{checksum}"
+
+
+def groups(q: str) -> str:
+    return f"{queue_prefix(q)}groups"
+
+
+def group_prefix(q: str) -> str:
+    """``asynq:{q}:g:``; scripts append the group name to it."""
+    return f"{queue_prefix(q)}g:"
+
+
+def group(q: str, name: str) -> str:
+    return f"{group_prefix(q)}{name}"
+
+
+def aggregation_sets(q: str) -> str:
+    return f"{queue_prefix(q)}aggregation_sets"
+
+
+def state_container(q: str, state: str) -> str:
+    """The LIST or ZSET holding tasks of a state (not ``aggregating``: that is per group)."""
+    builders = {
+        "pending": pending,
+        "active": active,
+        "scheduled": scheduled,
+        "retry": retry,
+        "archived": archived,
+        "completed": completed,
+    }
+    return builders[state](q)
+
+
+def server_identity(host: str, pid: int, server_id: str) -> str:
+    return f"{{{host}:{pid}:{server_id}}}"
+
+
+def server_info(host: str, pid: int, server_id: str) -> str:
+    """``asynq:servers:{host:pid:sid}`` (ServerInfo string)."""
+    return f"{SERVERS}:{server_identity(host, pid, server_id)}"
+
+
+def server_workers(host: str, pid: int, server_id: str) -> str:
+    """``asynq:workers:{host:pid:sid}`` (hash of WorkerInfo per running task)."""
+    return f"{WORKERS}:{server_identity(host, pid, server_id)}"
+
+
+def scheduler_history(entry_id: str) -> str:
+    return f"asynq:scheduler_history:{entry_id}"
+
+
+def reverse_lookup(task_id: str) -> str:
+    """runqy reverse lookup ``asynq:t:<id>`` (hash field ``queue``)."""
+    return f"asynq:t:{task_id}"
+
+
+def result_mirror(task_id: str) -> str:
+    """runqy result mirror ``asynq:result:<id>``."""
+    return f"asynq:result:{task_id}"
+
+
+def runqy_worker(worker_id: str) -> str:
+    """runqy worker heartbeat hash ``asynq:workers:<worker_id>`` (no braces)."""
+    return f"{WORKERS}:{worker_id}"
+
+
+def runqy_worker_logs(worker_id: str) -> str:
+    return f"{runqy_worker(worker_id)}:logs"

@@ -1,0 +1,95 @@
+-- Shared prelude of every runqy broker script (prepended by runqy/broker/scripts.py).
+
+-- bump daily X: INCR, and on the first increment of the day EXPIREAT now + 90 days.
+local function bump_daily(key, expire_at)
+    if redis.call("INCR", key) == 1 then
+        redis.call("EXPIREAT", key, expire_at)
+    end
+end
+
+-- bump total X: wraps to 1 at the int64 maximum (compared as text: Lua numbers are doubles).
+local function bump_total(key, max_int)
+    if redis.call("GET", key) == max_int then
+        redis.call("SET", key, 1)
+    else
+        redis.call("INCR", key)
+    end
+end
+
+-- The attempt is over: the ID leaves active and lease; false when another actor got there first.
+local function release_active(active, lease, id)
+    if redis.call("LREM", active, 0, id) == 0 then
+        return false
+    end
+    return redis.call("ZREM", lease, id) ~= 0
+end
+
+-- A failed attempt: daily processed and failed, and both totals (wrap decided by processed).
+local function count_failure(processed_daily, failed_daily, processed, failed, expire_at, max_int)
+    bump_daily(processed_daily, expire_at)
+    bump_daily(failed_daily, expire_at)
+    if redis.call("GET", processed) == max_int then
+        redis.call("SET", processed, 1)
+        redis.call("SET", failed, 1)
+    else
+        redis.call("INCR", processed)
+        redis.call("INCR", failed)
+    end
+end
+
+local function release_lock(lock, id)
+    if lock ~= "" and redis.call("GET", lock) == id then
+        redis.call("DEL", lock)
+    end
+end
+
+-- Trim archived by age, then by rank (asynq keeps at most cap - 1 entries). With delete_hashes
+-- the trimmed tasks' hashes go too (worker archive); the inspector's archive leaves them.
+local function trim_archived(archived, task_prefix, cutoff, cap, delete_hashes)
+    local trimmed = {}
+    local old = redis.call("ZRANGE", archived, "-inf", cutoff, "BYSCORE")
+    local over = redis.call("ZRANGE", archived, 0, -cap)
+    for _, batch in ipairs({old, over}) do
+        for _, id in ipairs(batch) do
+            if delete_hashes then
+                redis.call("DEL", task_prefix .. id)
+            end
+            table.insert(trimmed, id)
+        end
+    end
+    redis.call("ZREMRANGEBYSCORE", archived, "-inf", cutoff)
+    redis.call("ZREMRANGEBYRANK", archived, 0, -cap)
+    return trimmed
+end
+
+-- Queue-wide keys in the fixed order used by the inspector scripts.
+local function queue_keys(first)
+    return {
+        pending = KEYS[first], active = KEYS[first + 1], scheduled = KEYS[first + 2],
+        retry = KEYS[first + 3], archived = KEYS[first + 4], completed = KEYS[first + 5],
+        groups = KEYS[first + 6],
+    }
+end
+
+-- Take one task out of the container of its state. Returns false for active (never removed
+-- this way) and for unknown states.
+local function remove_from_container(qk, state, id, task_key, group_prefix)
+    if state == "pending" then
+        redis.call("LREM", qk.pending, 0, id)
+    elseif state == "aggregating" then
+        local group = redis.call("HGET", task_key, "group")
+        if group then
+            local gkey = group_prefix .. group
+            redis.call("ZREM", gkey, id)
+            if redis.call("ZCARD", gkey) == 0 then
+                redis.call("SREM", qk.groups, group)
+            end
+        end
+    elseif state == "scheduled" or state == "retry" or state == "archived"
+        or state == "completed" then
+        redis.call("ZREM", qk[state], id)
+    else
+        return false
+    end
+    return true
+end

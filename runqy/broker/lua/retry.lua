@@ -1,0 +1,12 @@
+-- retry (wire-format.md 6.3); the unique lock is kept.
+-- KEYS: active, lease, retry, task key, processed daily, failed daily, processed total, failed total
+-- ARGV: id, new msg, retry at, is failure (1/0), daily expire-at, int64 max
+if not release_active(KEYS[1], KEYS[2], ARGV[1]) then
+    return redis.error_reply("NOT FOUND")
+end
+redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
+redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "retry")
+if ARGV[4] == "1" then
+    count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[5], ARGV[6])
+end
+return 1
