@@ -1,0 +1,120 @@
+"""The one error envelope (`{"errors": [...], "code": ...}`) and its translation table.
+
+Views raise :class:`ApiError` (or let a broker exception through); the handlers registered by
+:func:`register_error_handlers` turn everything into the envelope, so status codes are decided
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from runqy.broker import errors as broker_errors
+
+log = logging.getLogger("runqy.web")
+
+
+class ApiError(Exception):
+    """An expected failure with its HTTP status, stable code and messages for a person."""
+
+    def __init__(self, status: int, code: str, *messages: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(messages[0] if messages else code)
+        self.status = status
+        self.code = code
+        self.messages = list(messages) or [code.replace("_", " ")]
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, *messages: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    response = jsonify({"errors": list(messages) or [code.replace("_", " ")], "code": code})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def invalid_request(*messages: str) -> ApiError:
+    return ApiError(400, "invalid_request", *messages)
+
+
+# Broker exception -> (status, code). The message is the exception's own text.
+BROKER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (broker_errors.QueueNotFoundError, 404, "queue_not_found"),
+    (broker_errors.TaskNotFoundError, 404, "task_not_found"),
+    (broker_errors.WorkerNotFoundError, 404, "worker_not_found"),
+    (broker_errors.TaskIdConflictError, 409, "task_id_conflict"),
+    (broker_errors.DuplicateTaskError, 409, "duplicate_task"),
+    (broker_errors.TaskStateError, 409, "task_state_conflict"),
+    (broker_errors.QueueNotEmptyError, 409, "queue_not_empty"),
+    (broker_errors.QueueBusyError, 409, "queue_busy"),
+)
+
+
+def broker_error_status(exc: Exception) -> tuple[int, str]:
+    for cls, status, code in BROKER_ERRORS:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal_error"
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               400: "invalid_request", 401: "unauthorized", 403: "forbidden"}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, *exc.messages, headers=exc.headers)
+
+    @app.errorhandler(broker_errors.BrokerError)
+    def _broker_error(exc: broker_errors.BrokerError) -> Response:
+        status, code = broker_error_status(exc)
+        if status == 500:
+            return _internal(exc)
+        return error_response(status, code, str(exc))
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_error(exc: redis.RedisError) -> Response:
+        log.warning("redis unavailable: %s", exc)
+        return error_response(503, "redis_unavailable", f"redis: {exc}")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(SAInterfaceError)
+    def _db_error(exc: Exception) -> Response:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(503, "database_unavailable", "database: not available")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if request.path.startswith(app.config.get("RUNQY_MONITORING_PREFIX", "/monitoring")):
+            return exc.get_response()
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status, "invalid_request" if status < 500 else "internal_error")
+        message = exc.description or code
+        if status == 404:
+            message = f"no route {request.path}"
+        elif status == 405:
+            message = f"method {request.method} not allowed on {request.path}"
+        elif status == 413:
+            message = "request body is too large"
+        response = error_response(status, code, message)
+        if status == 405 and exc.get_headers():
+            for name, value in exc.get_headers():
+                if name.lower() == "allow":
+                    response.headers["Allow"] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception) -> Response:
+        request_id = getattr(g, "request_id", "-")
+        log.exception("internal error in %s %s [request %s]", request.method, request.path,
+                      request_id)
+        return error_response(500, "internal_error", f"internal error (request {request_id})")

@@ -1,0 +1,238 @@
+"""Building the app: settings -> Flask app with database, Redis, keys and blueprints bound."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import redis
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from runqy import __version__
+from runqy.config import InstanceSecrets, Settings, ensure_instance_dir, resolve_instance_secrets
+from runqy.embedded_redis import EmbeddedRedis
+from runqy.web.auth import KeyRing
+from runqy.web.errors import register_error_handlers
+from runqy.web.extensions import db, migrate
+from runqy.web.vaults import VaultCipher
+
+log = logging.getLogger("runqy.web")
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+MONITORING_PREFIX = "/monitoring"
+REQUEST_ID_OK = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+def resource_dir(name: str) -> Path:
+    """`templates`/`static`: inside the installed package, else at the checkout's top level."""
+    installed = PACKAGE_DIR / name
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / name
+
+
+@dataclass
+class RunqyState:
+    """Per-app runtime objects, at `app.extensions["runqy"]`."""
+
+    settings: Settings
+    secrets: InstanceSecrets
+    keyring: KeyRing
+    redis: redis.Redis
+    cipher: VaultCipher | None
+    started_at: float = field(default_factory=time.time)
+    waiters: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(1))
+    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _broker: Any = None
+    _inspector: Any = None
+
+    @property
+    def broker(self) -> Any:
+        if self._broker is None:
+            from runqy.broker import Broker
+
+            self._broker = Broker(self.redis)
+        return self._broker
+
+    @property
+    def inspector(self) -> Any:
+        if self._inspector is None:
+            from runqy.broker import Inspector
+
+            self._inspector = Inspector(self.redis)
+        return self._inspector
+
+
+def redis_client(url: str, threads: int) -> redis.Redis:
+    # 2 s per call: a dependency that does not answer gives 503, never a hung thread.
+    pool = redis.ConnectionPool.from_url(
+        url, socket_timeout=2, socket_connect_timeout=2, max_connections=threads + 16,
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _register_request_hooks(app: Flask, settings: Settings) -> None:
+    origins = set(settings.cors_origins)
+
+    @app.before_request
+    def _request_id() -> Response | None:
+        given = request.headers.get("X-Request-ID", "")
+        ok = 1 <= len(given) <= 64 and all(ch in REQUEST_ID_OK for ch in given)
+        g.request_id = given if ok else uuid.uuid4().hex
+        if request.method == "OPTIONS" and request.headers.get("Origin") in origins:
+            return app.make_default_options_response()
+        return None
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        if response.mimetype == "application/json":
+            response.headers["Cache-Control"] = "no-store"
+        origin = request.headers.get("Origin")
+        if origin and origin in origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, X-API-Key, Content-Type, X-Request-ID")
+            response.headers["Access-Control-Allow-Methods"] = (
+                "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+        return response
+
+
+def _monitoring_blueprint() -> Blueprint:
+    """The dashboard blueprint when `runqy.web.monitoring` provides one, else a placeholder."""
+    if importlib.util.find_spec("runqy.web.monitoring") is not None:
+        module = importlib.import_module("runqy.web.monitoring")
+        blueprint = getattr(module, "bp", None) or getattr(module, "blueprint", None)
+        if isinstance(blueprint, Blueprint):
+            return blueprint
+    placeholder = Blueprint("monitoring", __name__)
+
+    @placeholder.get("/")
+    def index() -> Response:
+        return Response("<!doctype html><title>runqy</title><h1>runqy dashboard</h1>"
+                        "<p>The dashboard is not installed in this build.</p>",
+                        mimetype="text/html")
+
+    return placeholder
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for `settings` (default: Settings.load()). Migrates the database."""
+    settings = settings or Settings.load()
+    ensure_instance_dir(settings.instance_dir)
+    secrets = resolve_instance_secrets(settings)
+    prefix = settings.url_prefix.rstrip("/")
+    app = Flask(
+        "runqy",
+        instance_path=str(settings.instance_dir),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+        static_url_path=f"{prefix}/static",
+    )
+    uri = settings.database_uri()
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        settings.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        engine_options["connect_args"] = {"timeout": 5}
+    else:
+        engine_options["connect_args"] = {"connect_timeout": 2}
+    app.config.update(
+        SECRET_KEY=secrets.secret_key,
+        SQLALCHEMY_DATABASE_URI=uri,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
+        MAX_CONTENT_LENGTH=settings.max_body_size,
+        JSON_SORT_KEYS=False,
+        RUNQY_SETTINGS=settings,
+        RUNQY_MONITORING_PREFIX=f"{prefix}{MONITORING_PREFIX}",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    with app.app_context():
+        if uri.startswith("sqlite"):
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+    cipher_key = settings.vault_key_bytes()
+    state = RunqyState(
+        settings=settings,
+        secrets=secrets,
+        keyring=KeyRing.build(secrets.admin_key, settings.worker_api_key, settings.client_api_key),
+        redis=redis_client(settings.redis_connection_url(), settings.threads),
+        cipher=VaultCipher(cipher_key) if cipher_key else None,
+        waiters=threading.BoundedSemaphore(settings.effective_max_waiters),
+    )
+    ProcessCollector(registry=state.metrics_registry)
+    Gauge("runqy_build_info", "runqy version", ["version"],
+          registry=state.metrics_registry).labels(__version__).set(1)
+    app.extensions["runqy"] = state
+    register_error_handlers(app)
+    _register_request_hooks(app, settings)
+
+    from runqy.web.api import api_bp
+    from runqy.web.ops import ops_bp
+
+    app.register_blueprint(ops_bp, url_prefix=prefix or None)
+    app.register_blueprint(api_bp, url_prefix=prefix or None)
+    if not settings.no_ui:
+        app.register_blueprint(_monitoring_blueprint(), url_prefix=f"{prefix}{MONITORING_PREFIX}")
+    if settings.config_dir is not None:
+        from runqy.web.queue_configs import apply_config_dir
+
+        with app.app_context():
+            apply_config_dir(settings.config_dir, state.redis)
+    return app
+
+
+@dataclass
+class Bootstrapped:
+    """An app plus the embedded Redis it runs on (None when Redis is external)."""
+
+    app: Flask
+    settings: Settings
+    embedded: EmbeddedRedis | None
+
+
+def bootstrap(settings: Settings | None = None) -> Bootstrapped:
+    """Start the embedded Redis when none is configured, then build the app on it."""
+    settings = settings or Settings.load()
+    embedded = None
+    if settings.wants_embedded_redis:
+        ensure_instance_dir(settings.instance_dir)
+        embedded = EmbeddedRedis(settings.instance_dir, settings.embedded_redis_port,
+                                 settings.redis_server_bin).start()
+        settings = settings.replace(redis_url=embedded.url, redis_embedded=True)
+    try:
+        app = create_app(settings)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return Bootstrapped(app, settings, embedded)
+
+

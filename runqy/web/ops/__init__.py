@@ -1,0 +1,98 @@
+"""Operations routes: `/health`, `/healthz`, `/metrics`, `/openapi.json`, `/docs` and `/`."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, url_for
+from markupsafe import escape
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from runqy import __version__
+from runqy.web.auth import presented_key
+from runqy.web.errors import ApiError
+from runqy.web.extensions import db
+from runqy.web.inputs import format_time
+from runqy.web.ops.openapi import openapi_document
+
+ops_bp = Blueprint("ops", __name__)
+
+
+def _state() -> Any:
+    return current_app.extensions["runqy"]
+
+
+@ops_bp.get("/health")
+def health() -> Any:
+    return {"status": "ok", "version": __version__, "timestamp": format_time(time.time())}
+
+
+def _probe(check: Any) -> tuple[dict[str, Any], str | None]:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported below
+        return {"ok": False, "latency_ms": None}, str(exc).splitlines()[0][:200] or repr(exc)
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}, None
+
+
+@ops_bp.get("/healthz")
+def healthz() -> Any:
+    redis_status, redis_error = _probe(_state().redis.ping)
+    db_status, db_error = _probe(lambda: db.session.execute(text("SELECT 1")))
+    body: dict[str, Any] = {"status": "ok", "redis": redis_status, "database": db_status,
+                            "timestamp": format_time(time.time())}
+    if redis_error is None and db_error is None:
+        return body
+    db.session.rollback()
+    body["status"] = "unavailable"
+    body["errors"] = [f"{name}: {err}" for name, err in
+                      (("redis", redis_error), ("database", db_error)) if err]
+    body["code"] = "redis_unavailable" if redis_error else "database_unavailable"
+    return body, 503
+
+
+@ops_bp.get("/metrics")
+def metrics() -> Response:
+    token = _state().settings.metrics_token
+    if token:
+        given = presented_key() or ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "a valid metrics token is required "
+                           "(Authorization: Bearer <RUNQY_METRICS_TOKEN>)")
+    return Response(generate_latest(_state().metrics_registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@ops_bp.get("/openapi.json")
+def openapi() -> Any:
+    return openapi_document(current_app)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>runqy API</title>
+<link rel="stylesheet" href="{css}"><link rel="icon" href="{icon}"></head>
+<body><div id="swagger-ui"></div><script src="{js}"></script>
+<script>window.ui = SwaggerUIBundle({{url: "{spec}", dom_id: "#swagger-ui",
+persistAuthorization: true}});</script></body></html>
+"""
+
+
+@ops_bp.get("/docs")
+def docs() -> Response:
+    def asset(name: str) -> str:
+        return str(escape(url_for("static", filename=f"vendor/swagger-ui/{name}")))
+
+    page = DOCS_PAGE.format(css=asset("swagger-ui.css"), js=asset("swagger-ui-bundle.js"),
+                            icon=asset("favicon-32x32.png"),
+                            spec=escape(url_for("ops.openapi")))
+    return Response(page, mimetype="text/html")
+
+
+@ops_bp.get("/")
+def index() -> Response:
+    if _state().settings.no_ui:
+        return redirect(url_for("ops.docs"), 302)
+    return redirect(current_app.config["RUNQY_MONITORING_PREFIX"] + "/", 302)

@@ -1,0 +1,120 @@
+"""The OpenAPI 3.1 document, generated from the Flask URL map of the API and ops blueprints.
+
+Every JSON route is described from its view (docstring, roles from `require_role`) and the
+request-body schema it validates against here, so the document cannot drift from the routes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+from runqy import __version__
+
+DOCUMENTED_BLUEPRINTS = ("api", "ops")
+_DURATION = {"type": "integer", "minimum": 0, "description": "whole seconds"}
+_TIME = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
+_OPTIONS = {"timeout": _DURATION, "max_retry": {"type": "integer", "minimum": 0},
+            "retention": _DURATION, "process_in": _DURATION, "process_at": _TIME,
+            "unique_ttl": {"type": "integer", "minimum": 1}, "task_id": {"type": "string"},
+            "deadline": _TIME}
+_QUEUE_CONFIG = {"type": "object", "required": ["name", "deployment"], "properties": {
+    "name": {"type": "string"}, "description": {"type": "string"},
+    "sub_queues": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "priority": {"type": "integer"},
+        "enabled": {"type": "boolean"}}}},
+    "deployment": {"type": "object", "required": ["startup_cmd"]},
+    "input_schema": {"type": "array", "items": {"type": "object"}},
+    "task_defaults": {"type": "object"}}}
+
+REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
+    "api.add_task": {"type": "object", "required": ["queue"], "properties": {
+        "queue": {"type": "string"}, "data": {}, **_OPTIONS},
+        "description": "Nested form (with `data` and options) or flat form (payload keys)."},
+    "api.add_batch": {"type": "object", "required": ["queue", "jobs"], "properties": {
+        "queue": {"type": "string"}, "jobs": {"type": "array", "minItems": 1},
+        "timeout": _DURATION, "max_retry": {"type": "integer"}, "retention": _DURATION}},
+    "api.register_worker": {"type": "object", "required": ["queue"], "properties": {
+        "queue": {"type": "string"}, "hostname": {"type": "string"}, "os": {"type": "string"},
+        "version": {"type": "string"}, "worker_id": {"type": "string"}}},
+    "api.batch_action": {"type": "object", "required": ["action", "task_ids"], "properties": {
+        "action": {"enum": ["delete", "run", "archive", "cancel"]},
+        "task_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 1000}}},
+    "api.all_action": {"type": "object", "required": ["action", "state"], "properties": {
+        "action": {"enum": ["delete", "run", "archive", "cancel"]}, "state": {"type": "string"}}},
+    "api.create_config": _QUEUE_CONFIG,
+    "api.replace_config": _QUEUE_CONFIG,
+    "api.patch_config": {"type": "object", "description": "JSON merge patch (RFC 7396)"},
+    "api.put_sub_queue": {"type": "object", "properties": {
+        "priority": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "enabled": {"type": "boolean"}}},
+    "api.create_vault": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"}}},
+    "api.patch_vault": {"type": "object", "properties": {"description": {"type": "string"}}},
+    "api.put_entry": {"type": "object", "required": ["key", "value"], "properties": {
+        "key": {"type": "string"}, "value": {"type": "string"}, "is_secret": {"type": "boolean"}}},
+}
+
+ERROR_SCHEMA = {"type": "object", "required": ["errors", "code"], "properties": {
+    "errors": {"type": "array", "items": {"type": "string"}}, "code": {"type": "string"}}}
+
+
+def documented_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(METHOD, path relative to the URL prefix with {params}, endpoint) for every JSON route."""
+    prefix = app.config["RUNQY_SETTINGS"].url_prefix.rstrip("/")
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".", 1)[0] not in DOCUMENTED_BLUEPRINTS:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        if prefix and path.startswith(prefix):
+            path = path[len(prefix):] or "/"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append((method, path, rule.endpoint))
+    return sorted(routes, key=lambda r: (r[1], r[0]))
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, endpoint in documented_routes(app):
+        view = app.view_functions[endpoint]
+        doc = (view.__doc__ or endpoint).strip().splitlines()[0]
+        roles = getattr(view, "required_roles", None)
+        operation: dict[str, Any] = {
+            "operationId": f"{endpoint.replace('.', '_')}_{method.lower()}",
+            "summary": doc,
+            "tags": [endpoint.split(".", 1)[0]],
+            "parameters": [{"name": name, "in": "path", "required": True,
+                            "schema": {"type": "string"}}
+                           for name in re.findall(r"{([^}]+)}", path)],
+            "responses": {"200": {"description": "success"},
+                          "default": {"description": "error",
+                                      "content": {"application/json": {
+                                          "schema": {"$ref": "#/components/schemas/Error"}}}}},
+        }
+        if roles:
+            operation["security"] = [{"bearer": []}, {"apiKey": []}]
+            operation["description"] = f"Roles: {', '.join(roles)}."
+        else:
+            operation["security"] = []
+        if endpoint in REQUEST_SCHEMAS:
+            operation["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": REQUEST_SCHEMAS[endpoint]}}}
+        paths.setdefault(path, {})[method.lower()] = operation
+    prefix = app.config["RUNQY_SETTINGS"].url_prefix.rstrip("/")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "runqy", "version": __version__,
+                 "description": "Redis-backed task queue server (asynq v0.26 wire format)."},
+        "servers": [{"url": prefix or "/"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
+    }
