@@ -1,0 +1,339 @@
+"""The Redis side of the worker: dequeue, leases, outcomes, cancel and the background loops.
+
+`Processor` is the `TaskSource` of every pool. It dequeues in the sub-queue order of
+wire-format.md 5.3, keeps the tasks in flight with their in-memory leases (extended every
+`lease_extend_interval`, lost once their expiry passes), writes outcomes (worker-protocol.md
+7.1) retrying through Redis outages, listens on the cancel channel, and runs the forwarder,
+recoverer and janitor for every served queue (wire-format.md 6.4). `RedisLink` notices lost
+connections and reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import redis
+
+from runqy.broker import Broker, BrokerError, TaskMessage, TaskNotFoundError, keys
+from runqy.broker import queue_order as broker_queue_order
+from runqy.broker import retry_delay as broker_retry_delay
+from runqy.worker.heartbeat import LogBuffer
+from runqy.worker.job import Job
+from runqy.worker.process import Outcome, Verdict
+from runqy.worker.settings import WorkerSettings
+from runqy.worker.supervisor import CANCELLED, LEASE_LOST
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+STORED_RESULT_RETENTION = 24 * 3600
+
+
+class RedisLink:
+    """Whether Redis answers; on loss, one thread reconnects with 1, 2, 4 … 30 s backoff."""
+
+    def __init__(
+        self, client: redis.Redis, settings: WorkerSettings, log: Callable[[str], None]
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.log = log
+        self.up = threading.Event()
+        self.up.set()
+        self.closed = threading.Event()
+        self.on_reconnect: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._reconnecting = False
+
+    def lost(self, exc: BaseException) -> None:
+        with self._lock:
+            self.up.clear()
+            if self._reconnecting or self.closed.is_set():
+                return
+            self._reconnecting = True
+        self.log(f"Redis connection lost ({exc}); reconnecting")
+        threading.Thread(target=self._reconnect, name="redis-reconnect", daemon=True).start()
+
+    def _reconnect(self) -> None:
+        delay = 1.0
+        while not self.closed.is_set():
+            try:
+                self.client.ping()
+            except redis.AuthenticationError as exc:
+                self.log(f"Redis refused the credentials: {exc}")
+                self.closed.wait(30)
+                continue
+            except REDIS_ERRORS:
+                self.closed.wait(delay)
+                delay = min(delay * 2, self.settings.timings.redis_backoff_max)
+                continue
+            with self._lock:
+                self._reconnecting = False
+                self.up.set()
+            self.log("Redis connection restored")
+            for callback in self.on_reconnect:
+                callback()
+            return
+
+    def wait_up(self, timeout: float) -> bool:
+        return self.up.wait(max(0.0, timeout))
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class Processor:
+    """Tasks in flight and every Redis write made for them."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: WorkerSettings,
+        priorities: Mapping[str, Mapping[str, int]],
+        logs: LogBuffer,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.broker = Broker(client)
+        self.settings = settings
+        self.timings = settings.timings
+        self.priorities = {p: dict(q) for p, q in priorities.items()}
+        self.redis_storage: dict[str, bool] = {}
+        self.logs = logs
+        self.warn = warn
+        self.link = RedisLink(client, settings, warn)
+        self.draining = threading.Event()
+        self.stopped = threading.Event()
+        self.requeue_failed = False
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, Job] = {}
+        self._threads: list[threading.Thread] = []
+
+    # -- queues --------------------------------------------------------------------------------
+
+    @property
+    def strict(self) -> bool:
+        return self.settings.priority_mode == "strict"
+
+    def all_priorities(self) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for queues in self.priorities.values():
+            merged.update(queues)
+        return merged
+
+    def queues_in_order(self) -> list[str]:
+        return broker_queue_order(self.all_priorities(), strict=True)
+
+    def in_flight(self) -> list[Job]:
+        with self._lock:
+            return list(self._in_flight.values())
+
+    # -- TaskSource ----------------------------------------------------------------------------
+
+    def next_task(self, parent: str) -> Job | None:
+        if self.draining.is_set():
+            self.stopped.wait(self.timings.idle_sleep)
+            return None
+        if not self.link.up.is_set():
+            self.link.wait_up(self.timings.idle_sleep)
+            return None
+        order = broker_queue_order(self.priorities[parent], strict=self.strict)
+        try:
+            dequeued = self.broker.dequeue(order)
+        except REDIS_ERRORS as exc:
+            self.link.lost(exc)
+            return None
+        if dequeued is None:
+            # asynq-style jitter so idle workers do not poll in lockstep.
+            self.draining.wait(self.timings.idle_sleep * random.uniform(0.5, 1.5))
+            return None
+        job = Job.from_dequeued(dequeued, parent, self.timings.default_time_limit)
+        job.lease_expires_at = min(job.lease_expires_at,
+                                   job.started_at + self.timings.lease_duration)
+        with self._lock:
+            self._in_flight[job.task_id] = job
+        return job
+
+    def finish(self, job: Job, outcome: Outcome) -> None:
+        self._write(job, lambda: self._apply(job, outcome))
+
+    def requeue(self, job: Job) -> None:
+        budget = self.timings.shutdown_redis_budget if self.draining.is_set() else None
+        if not self._write(job, lambda: self.broker.requeue(job.msg), budget=budget):
+            self.requeue_failed = self.requeue_failed or self.draining.is_set()
+
+    def drop(self, job: Job) -> None:
+        self.logs.add("worker", "lease lost: the outcome is dropped and a recoverer will retry "
+                      "the task", job.queue, job.task_id)
+        self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        with self._lock:
+            self._in_flight.pop(job.task_id, None)
+
+    def _write(self, job: Job, action: Callable[[], None], budget: float | None = None) -> bool:
+        """Run an outcome write, retrying through Redis outages while the lease holds."""
+        give_up = None if budget is None else time.monotonic() + budget
+        try:
+            while True:
+                if job.lost or time.time() >= job.lease_expires_at:
+                    self._lose(job)
+                    self.logs.add("worker", "lease lost before the outcome was written; it is "
+                                  "dropped", job.queue, job.task_id)
+                    return False
+                try:
+                    action()
+                    return True
+                except TaskNotFoundError:
+                    self.logs.add("worker", "the task was moved by another actor; outcome not "
+                                  "written", job.queue, job.task_id)
+                    return False
+                except REDIS_ERRORS as exc:
+                    self.link.lost(exc)
+                if give_up is not None and time.monotonic() >= give_up:
+                    return False
+                self.link.wait_up(min(1.0, max(0.05, job.lease_expires_at - time.time())))
+        finally:
+            self._forget(job)
+
+    def _apply(self, job: Job, outcome: Outcome) -> None:
+        msg = job.msg
+        if outcome.verdict is Verdict.SUCCESS:
+            retention = msg.retention
+            if retention <= 0 and self.redis_storage.get(job.parent):
+                retention = STORED_RESULT_RETENTION
+            if retention <= 0:
+                self.broker.done(msg)
+                return
+            if retention != msg.retention:
+                msg = TaskMessage()
+                msg.CopyFrom(job.msg)
+                msg.retention = retention
+            self.broker.set_result(job.queue, msg.id, outcome.result or b"null")
+            self.broker.mark_complete(msg)
+        elif outcome.verdict is Verdict.RETRY and msg.retried < msg.retry:
+            self.broker.retry(msg, outcome.error,
+                              int(time.time()) + broker_retry_delay(msg.retried))
+        else:
+            self.broker.archive(msg, outcome.error)
+
+    # -- leases and cancel -----------------------------------------------------------------------
+
+    def _lose(self, job: Job) -> None:
+        with job.lock:
+            if job.lost:
+                return
+            job.lost = True
+            job.abort_reason = LEASE_LOST
+        if job.process is not None:
+            job.process.abort(job.task_id, LEASE_LOST)
+
+    def extend_leases(self) -> None:
+        jobs = [j for j in self.in_flight() if not j.lost]
+        by_queue: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_queue.setdefault(job.queue, []).append(job)
+        if self.link.up.is_set():
+            for queue, queued in by_queue.items():
+                now = time.time()
+                try:
+                    alive = self.broker.extend_leases(queue, [j.task_id for j in queued])
+                except REDIS_ERRORS as exc:
+                    self.link.lost(exc)
+                    break
+                for job in queued:
+                    if job.task_id in alive:
+                        job.lease_expires_at = now + self.timings.lease_duration
+                    elif job.task_id in self._ids():
+                        self._lose(job)
+        now = time.time()
+        for job in jobs:
+            if not job.lost and now >= job.lease_expires_at:
+                self.warn(f"lease of task {job.task_id} expired; its outcome will be dropped")
+                self._lose(job)
+
+    def _ids(self) -> set[str]:
+        with self._lock:
+            return set(self._in_flight)
+
+    def cancel(self, task_id: str) -> bool:
+        with self._lock:
+            job = self._in_flight.get(task_id)
+        if job is None or job.lost:
+            return False
+        job.abort_reason = CANCELLED
+        if job.process is not None:
+            job.process.abort(task_id, CANCELLED)
+        return True
+
+    def abort_all(self, reason: str) -> int:
+        jobs = self.in_flight()
+        for job in jobs:
+            if job.abort_reason is None:
+                job.abort_reason = reason
+            if job.process is not None:
+                job.process.abort(job.task_id, reason)
+        return len(jobs)
+
+    # -- loops ---------------------------------------------------------------------------------
+
+    def start_loops(self) -> None:
+        for name, target in (("leases", self._lease_loop), ("cancel", self._cancel_loop),
+                             ("maintenance", self._maintenance_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop_loops(self) -> None:
+        self.stopped.set()
+        for thread in self._threads:
+            thread.join(5)
+        self.link.close()
+
+    def _lease_loop(self) -> None:
+        while not self.stopped.wait(self.timings.lease_extend_interval):
+            self.extend_leases()
+
+    def _cancel_loop(self) -> None:
+        while not self.stopped.is_set():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(keys.CANCEL_CHANNEL)
+                while not self.stopped.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message and message.get("type") == "message":
+                        data = message["data"]
+                        self.cancel(data.decode() if isinstance(data, bytes) else str(data))
+            except REDIS_ERRORS:
+                self.stopped.wait(1.0)
+            finally:
+                with contextlib.suppress(*REDIS_ERRORS):
+                    pubsub.close()
+
+    def _maintenance_loop(self) -> None:
+        t = self.timings
+        jobs: Sequence[tuple[float, Callable[[str], int]]] = (
+            (t.forwarder_interval, self.broker.forward_due),
+            (t.recoverer_interval, self.broker.recover_expired_leases),
+            (t.janitor_interval, self.broker.purge_completed),
+        )
+        due = [0.0] * len(jobs)  # the recoverer also runs at start
+        while not self.stopped.is_set():
+            now = time.monotonic()
+            if self.link.up.is_set():
+                for index, (interval, step) in enumerate(jobs):
+                    if now < due[index]:
+                        continue
+                    try:
+                        for queue in self.all_priorities():
+                            step(queue)
+                        due[index] = now + interval
+                    except REDIS_ERRORS as exc:
+                        self.link.lost(exc)
+                    except BrokerError as exc:
+                        self.warn(f"background loop failed: {exc}")
+                        due[index] = now + interval
+            floor = 0.05 if self.link.up.is_set() else 0.5
+            self.stopped.wait(max(floor, min(due) - time.monotonic()))
