@@ -147,9 +147,7 @@ class Broker:
             raise outcome
         return outcome
 
-    def enqueue_many(
-        self, requests: Sequence[EnqueueRequest]
-    ) -> list[EnqueueResult | BrokerError]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult | BrokerError]:
         """Enqueue N tasks in one round trip: one script call per queue and 1,000 tasks.
 
         The outcome list is in request order. Reverse lookups of tasks whose ID the caller

@@ -6,14 +6,42 @@ Used by the HTTP API, the dashboard, the CLI and the metrics exporter. Queues no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from runqy.broker.codec import ServerInfo, TaskMessage, WorkerInfo
-from runqy.broker.errors import BrokerError
+from runqy.broker import keys
+from runqy.broker.broker import ARCHIVE_CAP, ARCHIVE_MAX_AGE, RUNQY_HEARTBEAT_TTL
+from runqy.broker.codec import (
+    ServerInfo,
+    TaskMessage,
+    WorkerInfo,
+    decode_server_info,
+    decode_task,
+    decode_worker_info,
+)
+from runqy.broker.errors import (
+    BrokerError,
+    MessageDecodeError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    TaskStateError,
+    WorkerNotFoundError,
+)
+from runqy.broker.scripts import run
+
+MEMORY_SAMPLE = 20
+MEMORY_GROUP_SAMPLE = 5
+WORKER_INDEX_MAX_AGE = 3600
+# 9.3: the original runqy worker writes pending_since in seconds; ns values are far above this
+_PENDING_SINCE_SECONDS_BELOW = 10**11
+_LIST_STATES = ("pending", "active")
+_ZSET_STATES = ("scheduled", "retry", "archived", "completed")
 
 
 @dataclass(frozen=True)
@@ -122,71 +150,510 @@ class Inspector:
     def __init__(self, redis_client: redis.Redis) -> None:
         self.redis = redis_client
 
+    # -- queues -------------------------------------------------------------------------------
+
     def queue_names(self) -> list[str]:
         """Every queue in ``asynq:queues``, sorted."""
-        raise NotImplementedError
+        return sorted(_text(q) for q in self.redis.smembers(keys.QUEUES))
+
+    def _require_queue(self, q: str) -> None:
+        if not self.redis.sismember(keys.QUEUES, q):
+            raise QueueNotFoundError(q)
 
     def queue_stats(self, q: str) -> QueueStats:
-        raise NotImplementedError
+        """Sizes per state, today's and total counters, latency and sampled memory (6.6)."""
+        self._require_queue(q)
+        now_f = time.time()
+        now = int(now_f)
+        counts = run(
+            self.redis,
+            "queue_stats",
+            [
+                *_queue_keys(q),
+                keys.processed_daily(q, now),
+                keys.failed_daily(q, now),
+                keys.processed_total(q),
+                keys.failed_total(q),
+                keys.paused(q),
+            ],
+            [keys.task_key_prefix(q), keys.group_prefix(q)],
+        )
+        sizes = [int(c) for c in counts[:13]]
+        return QueueStats(
+            queue=q,
+            size=sum(sizes[:7]),
+            pending=sizes[0],
+            active=sizes[1],
+            scheduled=sizes[2],
+            retry=sizes[3],
+            archived=sizes[4],
+            completed=sizes[5],
+            aggregating=sizes[6],
+            groups=sizes[7],
+            processed=sizes[8],
+            failed=sizes[9],
+            processed_total=sizes[10],
+            failed_total=sizes[11],
+            paused=bool(sizes[12]),
+            latency_seconds=_latency(counts[13], now_f),
+            memory_bytes=self._memory_usage(q),
+        )
+
+    def _memory_usage(self, q: str) -> int | None:
+        try:
+            bytes_ = run(
+                self.redis,
+                "memory_usage",
+                _queue_keys(q),
+                [keys.task_key_prefix(q), keys.group_prefix(q), MEMORY_SAMPLE, MEMORY_GROUP_SAMPLE],
+            )
+        except redis.ResponseError:
+            return None
+        return None if bytes_ < 0 else int(bytes_)
 
     def all_queue_stats(self) -> list[QueueStats | BrokerError]:
         """Stats of every queue; one failing queue yields its error, not a failed list."""
-        raise NotImplementedError
+        out: list[QueueStats | BrokerError] = []
+        for q in self.queue_names():
+            try:
+                out.append(self.queue_stats(q))
+            except BrokerError as exc:
+                out.append(exc)
+            except redis.ResponseError as exc:
+                out.append(BrokerError(f"stats of queue {q!r} failed: {exc}"))
+        return out
 
     def history(self, q: str, days: int) -> list[DailyStats]:
         """Daily processed/failed for the last ``days`` UTC days, newest first."""
-        raise NotImplementedError
+        self._require_queue(q)
+        now = int(time.time())
+        instants = [now - i * 86400 for i in range(days)]
+        names = [k for t in instants for k in (keys.processed_daily(q, t), keys.failed_daily(q, t))]
+        values = self.redis.mget(names) if names else []
+        return [
+            DailyStats(keys.utc_date(t), int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
+            for i, t in enumerate(instants)
+        ]
+
+    # -- tasks --------------------------------------------------------------------------------
 
     def list_tasks(
         self, q: str, state: str, page: int = 1, size: int = 20, group: str | None = None
     ) -> list[TaskInfo]:
-        """One page (1-based) of tasks in a state, in asynq order; cost independent of page."""
-        raise NotImplementedError
+        """One page (1-based) of tasks in a state, in asynq order.
+
+        Only the requested ranks are read: lists by negative rank from the right end, ZSETs by
+        rank, so the cost depends on ``size``, not on ``page``. ``aggregating`` needs ``group``.
+        Items whose msg is missing or undecodable are skipped (a page may be short).
+        """
+        self._require_queue(q)
+        if page < 1 or size < 1:
+            raise ValueError("page and size must be >= 1")
+        if state in _LIST_STATES:
+            start, stop = -(size * page), -(size * (page - 1)) - 1
+            rows = self._rows(q, keys.state_container(q, state), "list", start, stop)[::-1]
+        elif state in _ZSET_STATES:
+            rows = self._rows(
+                q, keys.state_container(q, state), "zset", size * (page - 1), size * page - 1
+            )
+        elif state == "aggregating":
+            if group is None:
+                raise ValueError("listing aggregating tasks needs a group")
+            rows = self._rows(q, keys.group(q, group), "zset", size * (page - 1), size * page - 1)
+        else:
+            raise ValueError(f"unknown task state {state!r}")
+        now = int(time.time())
+        return [info for row in rows if (info := _task_info(q, row, now)) is not None]
+
+    def _rows(self, q: str, container: str, kind: str, start: int, stop: int) -> list[list]:
+        return run(
+            self.redis,
+            "list_tasks",
+            [container, keys.lease(q)],
+            [kind, start, stop, keys.task_key_prefix(q)],
+        )
+
+    def groups(self, q: str) -> list[str]:
+        """Names of the groups holding aggregating tasks, sorted."""
+        self._require_queue(q)
+        return sorted(_text(g) for g in self.redis.smembers(keys.groups(q)))
 
     def get_task(self, q: str, task_id: str) -> TaskInfo:
-        raise NotImplementedError
+        self._require_queue(q)
+        return self._get_task(q, task_id)
+
+    def _get_task(self, q: str, task_id: str) -> TaskInfo:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(keys.task_key(q, task_id), "msg", "state", "result", "retried", "error_msg")
+        for container in (keys.scheduled(q), keys.retry(q), keys.lease(q)):
+            pipe.zscore(container, task_id)
+        fields, scheduled_at, retry_at, lease_at = pipe.execute()
+        state = _text(fields[1] or b"")
+        score = {"scheduled": scheduled_at, "retry": retry_at}.get(state)
+        row = [task_id, score, *fields, lease_at]
+        info = _task_info(q, row, int(time.time()))
+        if info is None:
+            raise TaskNotFoundError(q, task_id)
+        return info
 
     def find_task(self, task_id: str) -> TaskInfo:
         """Locate a task by ID alone: reverse lookup first, then probing every queue."""
-        raise NotImplementedError
+        lookup = self.redis.hget(keys.reverse_lookup(task_id), "queue")
+        if lookup is not None:
+            try:
+                return self._get_task(_text(lookup), task_id)
+            except TaskNotFoundError:
+                # the task is gone (a Go program deleted it); the lookup is stale
+                self.redis.delete(keys.reverse_lookup(task_id))
+        queues = self.queue_names()
+        pipe = self.redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.exists(keys.task_key(q, task_id))
+        for q, exists in zip(queues, pipe.execute(), strict=True):
+            if exists:
+                return self._get_task(q, task_id)
+        raise TaskNotFoundError(None, task_id)
+
+    # -- single-task actions ------------------------------------------------------------------
+
+    def _task_action(self, script: str, q: str, task_id: str, extra: Sequence[Any] = ()) -> str:
+        self._require_queue(q)
+        try:
+            previous = run(
+                self.redis,
+                script,
+                [keys.task_key(q, task_id), *_queue_keys(q)],
+                [task_id, keys.group_prefix(q), *extra],
+            )
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if text.startswith("NOT FOUND"):
+                raise TaskNotFoundError(q, task_id) from exc
+            if text.startswith("WRONG STATE "):
+                state = text.removeprefix("WRONG STATE ")
+                raise TaskStateError(task_id, state, script.removesuffix("_task")) from exc
+            raise
+        return _text(previous)
 
     def delete_task(self, q: str, task_id: str) -> None:
-        raise NotImplementedError
+        """Delete a task in any state but active, with its lock and runqy keys."""
+        self._task_action("delete_task", q, task_id)
+        self.redis.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
 
     def run_task(self, q: str, task_id: str) -> None:
-        raise NotImplementedError
+        """Move a scheduled, retry, archived, completed or aggregating task to pending."""
+        if self._task_action("run_task", q, task_id) == "completed":
+            self.redis.persist(keys.reverse_lookup(task_id))
 
     def archive_task(self, q: str, task_id: str) -> None:
-        raise NotImplementedError
+        """Archive a task that is not active nor already archived."""
+        now = int(time.time())
+        extra = [now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, keys.task_key_prefix(q)]
+        if self._task_action("archive_task", q, task_id, extra) == "completed":
+            self.redis.persist(keys.reverse_lookup(task_id))
 
     def cancel_task(self, q: str, task_id: str) -> None:
         """Publish a cancel for an active task (TaskStateError otherwise)."""
-        raise NotImplementedError
+        self._require_queue(q)
+        state = self.redis.hget(keys.task_key(q, task_id), "state")
+        if state is None:
+            raise TaskNotFoundError(q, task_id)
+        if state != b"active":
+            raise TaskStateError(task_id, _text(state), "cancel")
+        self.redis.publish(keys.CANCEL_CHANNEL, task_id)
+
+    # -- bulk actions -------------------------------------------------------------------------
+
+    def _containers(self, q: str, state: str, group: str | None, allowed: Sequence[str]):
+        """(container key, kind, group name) for each container a bulk action covers."""
+        self._require_queue(q)
+        if state not in allowed:
+            raise ValueError(f"this bulk action does not apply to state {state!r}")
+        if state != "aggregating":
+            kind = "list" if state in _LIST_STATES else "zset"
+            return [(keys.state_container(q, state), kind, "")]
+        names = [group] if group is not None else self.groups(q)
+        return [(keys.group(q, name), "group", name) for name in names]
 
     def delete_all(self, q: str, state: str, group: str | None = None) -> int:
-        raise NotImplementedError
+        """Delete every task in a state (or one group, or all groups); returns the count."""
+        allowed = ("pending", "scheduled", "retry", "archived", "completed", "aggregating")
+        deleted: list[str] = []
+        for container, kind, name in self._containers(q, state, group, allowed):
+            ids = run(
+                self.redis,
+                "delete_all",
+                [container, keys.groups(q)],
+                [kind, keys.task_key_prefix(q), name],
+            )
+            deleted += [_text(i) for i in ids]
+        if deleted:
+            pipe = self.redis.pipeline(transaction=False)
+            for task_id in deleted:
+                pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
+            pipe.execute()
+        return len(deleted)
 
     def run_all(self, q: str, state: str, group: str | None = None) -> int:
-        raise NotImplementedError
+        """Move every scheduled, retry, archived or aggregating task to pending."""
+        allowed = ("scheduled", "retry", "archived", "aggregating")
+        return sum(
+            run(
+                self.redis,
+                "run_all",
+                [container, keys.pending(q), keys.groups(q)],
+                [kind, keys.task_key_prefix(q), name],
+            )
+            for container, kind, name in self._containers(q, state, group, allowed)
+        )
 
     def archive_all(self, q: str, state: str, group: str | None = None) -> int:
-        raise NotImplementedError
+        """Archive every pending, scheduled, retry or aggregating task."""
+        allowed = ("pending", "scheduled", "retry", "aggregating")
+        now = int(time.time())
+        return sum(
+            run(
+                self.redis,
+                "archive_all",
+                [container, keys.archived(q), keys.groups(q)],
+                [kind, keys.task_key_prefix(q), name, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP],
+            )
+            for container, kind, name in self._containers(q, state, group, allowed)
+        )
 
     def cancel_all(self, q: str) -> int:
-        raise NotImplementedError
+        """Publish a cancel for every active task; returns how many were published."""
+        self._require_queue(q)
+        published, start, page = 0, 0, 100
+        while True:
+            ids = self.redis.lrange(keys.active(q), start, start + page - 1)
+            for task_id in ids:
+                self.redis.publish(keys.CANCEL_CHANNEL, task_id)
+            published += len(ids)
+            if len(ids) < page:
+                return published
+            start += page
 
     def batch(self, q: str, action: str, ids: Sequence[str]) -> BatchResult:
         """Apply ``delete``/``run``/``archive``/``cancel`` to each ID; per-ID outcome."""
-        raise NotImplementedError
+        actions: dict[str, Callable[[str, str], None]] = {
+            "delete": self.delete_task,
+            "run": self.run_task,
+            "archive": self.archive_task,
+            "cancel": self.cancel_task,
+        }
+        if action not in actions:
+            raise ValueError(f"unknown batch action {action!r}")
+        self._require_queue(q)
+        result = BatchResult()
+        for task_id in ids:
+            try:
+                actions[action](q, task_id)
+            except BrokerError as exc:
+                result.failed[task_id] = str(exc)
+            else:
+                result.succeeded.append(task_id)
+        return result
+
+    # -- fleet --------------------------------------------------------------------------------
 
     def servers(self) -> list[ServerRecord]:
-        raise NotImplementedError
+        """Live asynq servers (index entries past their expiry are pruned first)."""
+        now = int(time.time())
+        self.redis.zremrangebyscore(keys.SERVERS, "-inf", f"({now}")
+        names = [_text(n) for n in self.redis.zrange(keys.SERVERS, 0, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            # the workers key shares the server key's braced identity
+            pipe.hvals(keys.WORKERS + name.removeprefix(keys.SERVERS))
+        replies = pipe.execute()
+        records = []
+        for raw, worker_values in zip(replies[::2], replies[1::2], strict=True):
+            if raw is None:
+                continue
+            try:
+                info = decode_server_info(raw)
+                workers = [decode_worker_info(v) for v in worker_values]
+            except MessageDecodeError:
+                continue
+            records.append(_server_record(info, workers))
+        return sorted(records, key=lambda r: (r.host, r.pid, r.server_id))
 
     def runqy_workers(self) -> list[WorkerRecord]:
-        raise NotImplementedError
+        """runqy workers from ``runqy:workers`` (8.3) plus original Go runqy workers."""
+        now = int(time.time())
+        self.redis.zremrangebyscore(keys.RUNQY_WORKERS, "-inf", now - WORKER_INDEX_MAX_AGE)
+        indexed = [
+            (_text(m), int(s))
+            for m, s in self.redis.zrange(keys.RUNQY_WORKERS, 0, -1, withscores=True)
+        ]
+        originals = [
+            _text(m)
+            for m in self.redis.zrange(keys.WORKERS, 0, -1)
+            if not m.startswith(keys.WORKERS.encode() + b":")
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for worker_id in [w for w, _ in indexed] + originals:
+            pipe.hgetall(keys.runqy_worker(worker_id))
+        hashes = pipe.execute()
+        records = [
+            _worker_record(worker_id, h, score, now, original=False)
+            for (worker_id, score), h in zip(indexed, hashes, strict=False)
+        ]
+        records += [
+            _worker_record(worker_id, h, None, now, original=True)
+            for worker_id, h in zip(originals, hashes[len(indexed) :], strict=True)
+            if h
+        ]
+        return sorted(records, key=lambda r: r.worker_id)
 
     def runqy_worker(self, worker_id: str) -> WorkerRecord:
-        raise NotImplementedError
+        now = int(time.time())
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.runqy_worker(worker_id))
+        pipe.zscore(keys.RUNQY_WORKERS, worker_id)
+        fields, score = pipe.execute()
+        if not fields and score is None:
+            raise WorkerNotFoundError(worker_id)
+        original = score is None
+        return _worker_record(worker_id, fields, None if original else int(score), now, original)
 
     def worker_logs(self, worker_id: str, limit: int = 200) -> list[dict]:
-        raise NotImplementedError
+        """The newest ``limit`` log lines, oldest first (8.4)."""
+        lines = self.redis.lrange(keys.runqy_worker_logs(worker_id), -limit, -1)
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            out.append(entry if isinstance(entry, dict) else {"text": _text(line)})
+        return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _queue_keys(q: str) -> list[str]:
+    """The per-queue keys in the order lua/_lib.lua's ``queue_keys`` expects."""
+    return [
+        keys.pending(q),
+        keys.active(q),
+        keys.scheduled(q),
+        keys.retry(q),
+        keys.archived(q),
+        keys.completed(q),
+        keys.groups(q),
+    ]
+
+
+def _latency(pending_since: bytes | str, now: float) -> float:
+    if not pending_since:
+        return 0.0
+    since = int(pending_since)
+    seconds = since if since < _PENDING_SINCE_SECONDS_BELOW else since / 1e9
+    return max(0.0, now - seconds)
+
+
+def _task_info(q: str, row: Sequence[Any], now: int) -> TaskInfo | None:
+    """Build a TaskInfo from ``[id, score, msg, state, result, retried, error_msg, lease]``."""
+    task_id, score, raw, state, result, hash_retried, hash_error, lease_at = row
+    if raw is None:
+        return None
+    try:
+        msg = decode_task(raw)
+    except MessageDecodeError:
+        return None
+    state = _text(state or b"")
+    retried = max(msg.retried, _int(hash_retried))  # 9.3: the original worker's larger count
+    error_msg = msg.error_msg or _text(hash_error or b"")
+    if state == "pending":
+        next_at: int | None = now
+    elif state in ("scheduled", "retry") and score is not None:
+        next_at = int(float(score))
+    else:
+        next_at = None
+    return TaskInfo(
+        id=_text(task_id),
+        queue=q,
+        type=msg.type,
+        state=state,
+        payload=msg.payload,
+        result=result,
+        max_retry=msg.retry,
+        retried=retried,
+        error_msg=error_msg,
+        last_failed_at=msg.last_failed_at,
+        completed_at=msg.completed_at,
+        timeout=msg.timeout,
+        deadline=msg.deadline,
+        retention=msg.retention,
+        group=msg.group_key,
+        next_process_at=next_at,
+        is_orphaned=state == "active" and lease_at is not None and float(lease_at) < now,
+        msg=msg,
+    )
+
+
+def _int(value: bytes | str | None) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def _server_record(info: ServerInfo, workers: list[WorkerInfo]) -> ServerRecord:
+    return ServerRecord(
+        host=info.host,
+        pid=info.pid,
+        server_id=info.server_id,
+        concurrency=info.concurrency,
+        queues=dict(info.queues),
+        strict_priority=info.strict_priority,
+        status=info.status,
+        started_at=info.start_time.seconds,
+        active_worker_count=info.active_worker_count,
+        workers=sorted(workers, key=lambda w: (w.start_time.seconds, w.task_id)),
+        info=info,
+    )
+
+
+_GO_MAP_ENTRY = re.compile(r"([^\s:\[\]]+):(-?\d+)")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _worker_record(
+    worker_id: str, raw: dict[bytes, bytes], score: int | None, now: int, original: bool
+) -> WorkerRecord:
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+    last_beat = _int(fields.get("last_beat")) or (score or 0)
+    if fields.get("queue"):
+        queues = [q for q in fields["queue"].split(",") if q]
+    else:
+        # original Go runqy workers only write the Go map text of their priorities
+        entries = _GO_MAP_ENTRY.findall(fields.get("queues", ""))
+        queues = [q for q, _ in sorted(entries, key=lambda e: (-int(e[1]), e[0]))]
+    return WorkerRecord(
+        worker_id=worker_id,
+        fields=fields,
+        last_beat=last_beat,
+        stale=now - last_beat > RUNQY_HEARTBEAT_TTL,
+        healthy=fields.get("healthy", "").lower() in ("true", "1"),
+        status=fields.get("status", ""),
+        queues=queues,
+        active_tasks=[t for t in fields.get("active_task", "").split(",") if t],
+        concurrency=_int(fields["concurrency"]) if "concurrency" in fields else None,
+        started_at=_int(fields["started_at"]) if "started_at" in fields else None,
+        metrics=_json_object(fields.get("metrics", "")),
+        recovery=_json_object(fields.get("recovery", "")),
+        original=original,
+    )

