@@ -1,0 +1,217 @@
+"""Dashboard access: the single admin account, first-time setup, login/logout, login throttling.
+
+Sessions are Flask's signed cookie made permanent for seven days at login; Flask-Login loads the
+`AdminUser` from it. Passwords are hashed by the model (werkzeug scrypt).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import (
+    Flask,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from flask_login import LoginManager, current_user, login_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from runqy.web.extensions import db
+from runqy.web.models import AdminUser, utcnow
+from runqy.web.monitoring import sources
+from runqy.web.monitoring.blueprint import (
+    PUBLIC_ENDPOINTS,
+    READ_ONLY_ALLOWED,
+    SAFE_METHODS,
+    bp,
+    csrf,
+    message_page,
+)
+from runqy.web.monitoring.forms import LoginForm, SetupForm
+
+SESSION_LIFETIME = timedelta(days=7)
+login_manager = LoginManager()
+
+
+class LoginThrottle:
+    """At most `limit` failed logins per client address in a sliding `window` (seconds).
+
+    In memory on purpose: one server process answers the dashboard, and a restart forgetting the
+    failures is harmless next to a slow password hash that already caps guessing speed.
+    """
+
+    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(client, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until `client` may try again; 0 when allowed now."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent(client, now)
+            if len(failures) < self.limit:
+                return 0
+            return max(1, int(failures[0] + self.window - now) + 1)
+
+    def record_failure(self, client: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(client, now).append(now)
+
+    def reset(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+throttle = LoginThrottle()
+
+
+def init_login(app: Flask) -> None:
+    """Bind Flask-Login and the session cookie policy to `app`."""
+    login_manager.init_app(app)
+    login_manager.login_view = "monitoring.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "error"
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+
+@bp.record_once
+def _bind_extensions(setup_state: BlueprintSetupState) -> None:
+    # The factory only registers the blueprint; the dashboard brings its own extensions.
+    init_login(setup_state.app)
+    # CSRF is checked in `guard` for dashboard requests only: the JSON API authenticates with
+    # keys, not cookies, and must not demand a token.
+    setup_state.app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    # A dashboard tab may stay open for the whole 7-day session.
+    setup_state.app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf.init_app(setup_state.app)
+
+
+@login_manager.user_loader
+def load_admin(user_id: str) -> AdminUser | None:
+    return db.session.get(AdminUser, int(user_id)) if user_id.isdigit() else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> BaseResponse:
+    target = url_for("monitoring.login", next=request.full_path.rstrip("?"))
+    if request.headers.get("HX-Request"):
+        # A poll after the session expired: send the whole page to the login form.
+        response = Response(status=401)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def admin_exists() -> bool:
+    return db.session.query(AdminUser.id).limit(1).first() is not None
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths inside the dashboard are followed after login (no open redirect)."""
+    home = url_for("monitoring.overview")
+    if not target:
+        return home
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return home
+    dashboard_root = home.rstrip("/")
+    return target if parts.path.startswith(dashboard_root) else home
+
+
+@bp.before_request
+def guard() -> BaseResponse | tuple[str, int] | None:
+    """Login (or first-time setup), then CSRF on mutating methods, then read-only refusal."""
+    if request.endpoint not in PUBLIC_ENDPOINTS and not current_user.is_authenticated:
+        if not admin_exists():
+            return redirect(url_for("monitoring.setup"))
+        return login_manager.unauthorized()
+    if request.method not in SAFE_METHODS:
+        csrf.protect()
+        if sources.read_only() and request.endpoint not in READ_ONLY_ALLOWED:
+            return message_page("Read-only mode", "This dashboard is read-only "
+                                "(RUNQY_READ_ONLY): changes are refused.", 403)
+    return None
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup() -> BaseResponse | str | tuple[str, int]:
+    if admin_exists():
+        if request.method == "POST":
+            return message_page("Setup closed", "An admin account already exists.", 409)
+        return redirect(url_for("monitoring.login"))
+    form = SetupForm()
+    if form.validate_on_submit():
+        admin = AdminUser(email=form.email.data.strip().lower())
+        admin.set_password(form.password.data)
+        db.session.add(admin)
+        db.session.commit()
+        start_session(admin)
+        return redirect(url_for("monitoring.overview"))
+    return render_template("monitoring/auth.html", form=form, title="Create the admin account",
+                           intro="No admin exists yet. This account signs in to the dashboard.",
+                           submit_label="Create Admin Account")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse | str | tuple[str, int]:
+    if not admin_exists():
+        return redirect(url_for("monitoring.setup"))
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")))
+    form = LoginForm()
+    status = 200
+    client = request.remote_addr or "-"
+    if form.validate_on_submit():
+        wait = throttle.retry_after(client)
+        if wait:
+            flash(f"Too many failed logins. Try again in {wait} s.", "error")
+            status = 429
+        else:
+            admin = db.session.query(AdminUser).filter_by(
+                email=form.email.data.strip().lower()).first()
+            if admin is not None and admin.check_password(form.password.data):
+                throttle.reset(client)
+                start_session(admin)
+                return redirect(safe_next(request.args.get("next")))
+            throttle.record_failure(client)
+            flash("Wrong email or password.", "error")
+            status = 401
+    return render_template("monitoring/auth.html", form=form, title="Log in to runqy",
+                           intro=None, submit_label="Log in"), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> BaseResponse:
+    logout_user()
+    session.clear()
+    flash("Logged out.", "ok")
+    return redirect(url_for("monitoring.login"))
+
+
+def start_session(admin: AdminUser) -> None:
+    session.clear()
+    session.permanent = True
+    login_user(admin)
+    admin.last_login_at = utcnow()
+    db.session.commit()

@@ -1,0 +1,72 @@
+"""WTForms for the dashboard's plain HTML forms (setup, login, settings, config and vault editors).
+
+Every form inherits Flask-WTF's CSRF field; the HTMX buttons send the same token as a header.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
+
+MIN_PASSWORD_LENGTH = 8
+POLL_CHOICES = [("2", "2 s"), ("5", "5 s"), ("10", "10 s"), ("30", "30 s"), ("0", "off")]
+THEME_CHOICES = [("system", "System"), ("light", "Light"), ("dark", "Dark")]
+
+
+class SetupForm(FlaskForm):
+    # A shape check only: the address is a login name, nothing is ever mailed to it.
+    email = EmailField("Email", validators=[
+        DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter an email address."),
+        Length(max=255)],
+                       render_kw={"autocomplete": "username"})
+    password = PasswordField("Password", validators=[DataRequired(),
+                                                     Length(min=MIN_PASSWORD_LENGTH, max=256)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Confirm password",
+                            validators=[DataRequired(), EqualTo("password", "Passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)],
+                       render_kw={"autocomplete": "username"})
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class SettingsForm(FlaskForm):
+    poll_interval = SelectField("Refresh interval", choices=POLL_CHOICES)
+    theme = SelectField("Theme", choices=THEME_CHOICES)
+
+
+class QueueConfigForm(FlaskForm):
+    """A parent queue: its YAML-shaped body (deployment, sub-queues, schema) as JSON text."""
+
+    name = StringField("Parent queue name", validators=[DataRequired(), Length(max=128)])
+    body = TextAreaField("Configuration (JSON)", validators=[DataRequired()])
+
+
+class SubQueueForm(FlaskForm):
+    sub = StringField("Sub-queue", validators=[DataRequired(), Length(max=128)])
+    priority = IntegerField("Priority", validators=[DataRequired(), NumberRange(min=1, max=1000)])
+
+
+class VaultForm(FlaskForm):
+    name = StringField("Vault name", validators=[DataRequired(), Length(max=64)])
+    description = StringField("Description", validators=[Optional(), Length(max=500)])
+
+
+class VaultEntryForm(FlaskForm):
+    key = StringField("Key", validators=[DataRequired(), Length(max=255)])
+    value = PasswordField("Value", validators=[DataRequired()],
+                          render_kw={"autocomplete": "off"})
+    is_secret = BooleanField("Secret (masked)", default=True)

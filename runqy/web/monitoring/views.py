@@ -1,0 +1,263 @@
+"""Dashboard pages (GET only): each view returns the full page, or just its live partial when
+HTMX polls it (HX-Request header), so one template serves both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from flask import render_template, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from runqy import __version__
+from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo, WorkerRecord
+from runqy.config import mask_url_password
+from runqy.web.extensions import db
+from runqy.web.models import AdminUser, QueueConfig, Vault
+from runqy.web.monitoring import sources
+from runqy.web.monitoring.actions import BULK_ACTIONS, ROW_ACTIONS
+from runqy.web.monitoring.blueprint import bp
+from runqy.web.monitoring.charts import DayCount, history_chart
+
+TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed")
+HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
+PAGE_SIZE = 20
+# A text filter reads at most this many tasks of the state, in pages of FILTER_CHUNK.
+FILTER_SCAN_LIMIT = 5000
+FILTER_CHUNK = 500
+
+
+def wants_partial() -> bool:
+    """A poll or filter request from HTMX gets the fragment; a boosted navigation the page."""
+    return request.headers.get("HX-Request") == "true" and "HX-Boosted" not in request.headers
+
+
+def render_live(partial: str, *, title: str, section: str | None = None,
+                page: str = "monitoring/base.html", **context: object) -> str:
+    if wants_partial():
+        return render_template(partial, **context)
+    return render_template(page, partial=partial, title=title, section=section, **context)
+
+
+def split_stats(results: Iterable[QueueStats | BrokerError]) -> tuple[list[QueueStats], list[str]]:
+    """Readable queues, and one message per queue whose stats failed (shown, not fatal)."""
+    good: list[QueueStats] = []
+    broken: list[str] = []
+    for item in results:
+        if isinstance(item, QueueStats):
+            good.append(item)
+        else:
+            broken.append(str(item))
+    return good, broken
+
+
+@dataclass
+class Totals:
+    """Sums over every queue, for the Overview cards."""
+
+    queues: int = 0
+    pending: int = 0
+    active: int = 0
+    scheduled: int = 0
+    retry: int = 0
+    archived: int = 0
+    completed: int = 0
+    processed: int = 0
+    failed: int = 0
+
+    @classmethod
+    def of(cls, stats: Sequence[QueueStats]) -> Totals:
+        totals = cls(queues=len(stats))
+        for s in stats:
+            for name in ("pending", "active", "scheduled", "retry", "archived", "completed",
+                         "processed", "failed"):
+                setattr(totals, name, getattr(totals, name) + getattr(s, name))
+        return totals
+
+
+def combined_history(inspector: Inspector, queues: Sequence[str], days: int) -> list[DayCount]:
+    """Daily counters summed over `queues`, oldest day first."""
+    processed: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    dates: list[str] = []
+    for queue in queues:
+        for day in inspector.history(queue, days):
+            if day.date not in processed:
+                dates.append(day.date)
+            processed[day.date] += day.processed
+            failed[day.date] += day.failed
+    if not dates:
+        return []
+    return [DayCount(date[5:], processed[date], failed[date]) for date in sorted(set(dates))]
+
+
+@dataclass
+class FleetSummary:
+    workers: list[WorkerRecord]
+    healthy: int
+
+    @classmethod
+    def read(cls, inspector: Inspector) -> FleetSummary:
+        workers = inspector.runqy_workers()
+        return cls(workers, sum(1 for w in workers if w.healthy and not w.stale))
+
+
+@bp.get("/")
+def overview() -> str:
+    range_key = request.args.get("range", "7d")
+    if range_key not in HISTORY_RANGES:
+        range_key = "7d"
+    inspector = sources.inspector()
+    stats, broken = split_stats(inspector.all_queue_stats())
+    days = combined_history(inspector, [s.queue for s in stats], HISTORY_RANGES[range_key])
+    return render_live(
+        "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
+        totals=Totals.of(stats), fleet=FleetSummary.read(inspector),
+        servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
+        chart=history_chart(days), history_processed=sum(d.processed for d in days),
+        history_failed=sum(d.failed for d in days),
+    )
+
+
+@dataclass
+class QueueGroup:
+    """A parent queue and its sub-queues (highest priority first) for the Queues page."""
+
+    parent: str
+    rows: list[tuple[QueueStats, int | None]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(s.size for s, _ in self.rows)
+
+
+def configured_priorities() -> dict[str, int]:
+    return {sub.full_name: sub.priority
+            for config in db.session.query(QueueConfig).filter_by(enabled=True)
+            for sub in config.sub_queues}
+
+
+def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> list[QueueGroup]:
+    groups: dict[str, QueueGroup] = {}
+    for s in stats:
+        parent = s.queue.split(".", 1)[0]
+        groups.setdefault(parent, QueueGroup(parent)).rows.append((s, priorities.get(s.queue)))
+    for group in groups.values():
+        group.rows.sort(key=lambda row: (-(row[1] or 0), row[0].queue))
+    return [groups[name] for name in sorted(groups)]
+
+
+@bp.get("/queues")
+def queues() -> str:
+    stats, broken = split_stats(sources.inspector().all_queue_stats())
+    return render_live("monitoring/partials/queues.html", title="Queues",
+                       groups=group_queues(stats, configured_priorities()), broken=broken)
+
+
+def matches(task: TaskInfo, needle: str) -> bool:
+    return (needle in task.id.lower() or needle in task.type.lower()
+            or needle in task.payload.decode("utf-8", errors="replace").lower())
+
+
+@dataclass
+class TaskPage:
+    tasks: list[TaskInfo]
+    page: int
+    pages: int
+    matched: int | None = None  # set when a text filter is active
+    scanned: int | None = None
+
+
+def filtered_page(inspector: Inspector, queue: str, state: str, needle: str, page: int,
+                  count: int) -> TaskPage:
+    """Tasks of the state whose ID, type or payload contains `needle`, from the first
+    FILTER_SCAN_LIMIT tasks (a full scan of a million-task list is not a page view)."""
+    found: list[TaskInfo] = []
+    scanned = 0
+    for chunk in range(1, FILTER_SCAN_LIMIT // FILTER_CHUNK + 1):
+        batch = inspector.list_tasks(queue, state, chunk, FILTER_CHUNK)
+        scanned += len(batch)
+        found.extend(t for t in batch if matches(t, needle))
+        if scanned >= count or len(batch) < FILTER_CHUNK:
+            break
+    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
+    page = min(page, pages)
+    start = (page - 1) * PAGE_SIZE
+    return TaskPage(found[start:start + PAGE_SIZE], page, pages, len(found), scanned)
+
+
+def page_argument() -> int:
+    raw = request.args.get("page", "1")
+    return max(1, min(int(raw), 10**9)) if raw.isdigit() else 1
+
+
+@bp.get("/queues/<queue>")
+def queue_detail(queue: str) -> str:
+    inspector = sources.inspector()
+    stats = inspector.queue_stats(queue)
+    state = request.args.get("state", "pending")
+    if state not in TASK_STATES:
+        state = "pending"
+    needle = request.args.get("q", "").strip()[:200]
+    count = getattr(stats, state)
+    if needle:
+        listing = filtered_page(inspector, queue, state, needle.lower(), page_argument(), count)
+    else:
+        pages = max(1, math.ceil(count / PAGE_SIZE))
+        page = min(page_argument(), pages)
+        listing = TaskPage(inspector.list_tasks(queue, state, page, PAGE_SIZE), page, pages)
+    return render_live("monitoring/partials/queue_detail.html", title=f"Queue {queue}",
+                       section="monitoring.queues", page="monitoring/queue_detail.html",
+                       queue=queue, stats=stats, state=state, states=TASK_STATES, needle=needle,
+                       listing=listing, count=count, row_actions=ROW_ACTIONS[state],
+                       bulk_actions=BULK_ACTIONS[state])
+
+
+def render_task(task: TaskInfo) -> str:
+    return render_live("monitoring/partials/task.html", title=f"Task {task.id}",
+                       section="monitoring.queues", task=task,
+                       row_actions=ROW_ACTIONS.get(task.state, ()))
+
+
+@bp.get("/tasks/<task_id>")
+def task_permalink(task_id: str) -> str:
+    return render_task(sources.inspector().find_task(task_id))
+
+
+@bp.get("/queues/<queue>/tasks/<task_id>")
+def task_detail(queue: str, task_id: str) -> str:
+    return render_task(sources.inspector().get_task(queue, task_id))
+
+
+@bp.get("/workers")
+def workers() -> str:
+    inspector = sources.inspector()
+    return render_live("monitoring/partials/workers.html", title="Workers",
+                       fleet=FleetSummary.read(inspector), servers=inspector.servers())
+
+
+@bp.get("/workers/<worker_id>")
+def worker_detail(worker_id: str) -> str:
+    inspector = sources.inspector()
+    return render_live("monitoring/partials/worker.html", title=f"Worker {worker_id}",
+                       section="monitoring.workers", worker=inspector.runqy_worker(worker_id),
+                       logs=inspector.worker_logs(worker_id, limit=200))
+
+
+@bp.get("/system")
+def system() -> str | BaseResponse:
+    info = sources.redis_client().info()
+    settings = sources.settings()
+    database = {
+        "kind": settings.database_kind,
+        "url": mask_url_password(settings.database_uri()),
+        "admins": db.session.query(AdminUser).count(),
+        "queue_configs": db.session.query(QueueConfig).filter_by(enabled=True).count(),
+        "vaults": db.session.query(Vault).count(),
+    }
+    return render_live("monitoring/partials/system.html", title="System", info=info,
+                       database=database, version=__version__,
+                       redis_url=mask_url_password(settings.redis_connection_url()))
