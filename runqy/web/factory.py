@@ -15,13 +15,13 @@ from typing import Any
 import flask_migrate
 import redis
 from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+from prometheus_client import CollectorRegistry
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from runqy import __version__
 from runqy.config import InstanceSecrets, Settings, ensure_instance_dir, resolve_instance_secrets
 from runqy.embedded_redis import EmbeddedRedis
+from runqy.metrics import create_registry, init_request_metrics
 from runqy.web.auth import KeyRing
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import db, migrate
@@ -187,9 +187,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         cipher=VaultCipher(cipher_key) if cipher_key else None,
         waiters=threading.BoundedSemaphore(settings.effective_max_waiters),
     )
-    ProcessCollector(registry=state.metrics_registry)
-    Gauge("runqy_build_info", "runqy version", ["version"],
-          registry=state.metrics_registry).labels(__version__).set(1)
+    state.metrics_registry = create_registry(state.inspector)
+    init_request_metrics(app, state.metrics_registry)
     app.extensions["runqy"] = state
     register_error_handlers(app)
     _register_request_hooks(app, settings)

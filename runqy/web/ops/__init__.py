@@ -6,12 +6,12 @@ import hmac
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, url_for
+from flask import Blueprint, Response, current_app, redirect, request, url_for
 from markupsafe import escape
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from runqy import __version__
+from runqy.metrics import render
 from runqy.web.auth import presented_key
 from runqy.web.errors import ApiError
 from runqy.web.extensions import db
@@ -63,7 +63,8 @@ def metrics() -> Response:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise ApiError(401, "unauthorized", "a valid metrics token is required "
                            "(Authorization: Bearer <RUNQY_METRICS_TOKEN>)")
-    return Response(generate_latest(_state().metrics_registry), mimetype=CONTENT_TYPE_LATEST)
+    body, content_type = render(_state().metrics_registry, request.headers.get("Accept"))
+    return Response(body, content_type=content_type)
 
 
 @ops_bp.get("/openapi.json")

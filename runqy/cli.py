@@ -1,0 +1,198 @@
+"""The `runqy` command: a click group (`main`) with `serve`; other commands attach with
+`main.add_command(...)`.
+
+`runqy serve` resolves Settings (flags > env > .env > defaults), starts the embedded Redis when
+none is configured, prints the start-up banner and runs waitress until SIGINT/SIGTERM, then stops
+the embedded Redis cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from runqy import __version__
+from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
+
+# Seconds: waitress must not cut a long-poll (up to 120 s) short.
+CHANNEL_TIMEOUT = 180
+
+
+@click.group()
+@click.version_option(__version__, prog_name="runqy")
+def main() -> None:
+    """runqy: a Redis-backed distributed task queue."""
+
+
+def _flag_help(text: str, env: str) -> str:
+    return f"{text} [env: {env}]"
+
+
+@main.command()
+@click.option("--host", default=None, help=_flag_help("Bind address (default 127.0.0.1).", "HOST"))
+@click.option("--port", type=int, default=None,
+              help=_flag_help("HTTP port (default 3000).", "PORT"))
+@click.option("--instance-path", type=click.Path(path_type=Path), default=None,
+              help=_flag_help("Instance folder (default ./instance).", "RUNQY_INSTANCE_PATH"))
+@click.option("--redis-url", "--redis-uri", "redis_url", default=None,
+              help=_flag_help("Redis URL; redis:// or rediss://.", "REDIS_URL"))
+@click.option("--redis-tls", is_flag=True, default=None,
+              help=_flag_help("Use TLS with the REDIS_HOST/REDIS_PORT parts.", "REDIS_TLS"))
+@click.option("--embedded-redis/--no-embedded-redis", default=None,
+              help=_flag_help("Force or forbid the embedded Redis (default auto).",
+                              "RUNQY_EMBEDDED_REDIS"))
+@click.option("--database-url", default=None,
+              help=_flag_help("postgresql://... or sqlite:///abs/path.db.", "DATABASE_URL"))
+@click.option("--db-host", default=None, help=_flag_help("PostgreSQL host.", "DATABASE_HOST"))
+@click.option("--db-port", type=int, default=None,
+              help=_flag_help("PostgreSQL port (5432).", "DATABASE_PORT"))
+@click.option("--db-user", default=None,
+              help=_flag_help("PostgreSQL user (postgres).", "DATABASE_USER"))
+@click.option("--db-password", default=None,
+              help=_flag_help("PostgreSQL password.", "DATABASE_PASSWORD"))
+@click.option("--db-name", default=None,
+              help=_flag_help("PostgreSQL database (runqy).", "DATABASE_DBNAME"))
+@click.option("--db-ssl", default=None,
+              help=_flag_help("libpq sslmode (disable).", "DATABASE_SSL"))
+@click.option("--sqlite-path", type=click.Path(path_type=Path), default=None,
+              help=_flag_help("SQLite file (default <instance>/runqy.db).", "SQLITE_DB_PATH"))
+@click.option("--sqlite", is_flag=True, default=False, hidden=False,
+              help="Accepted for compatibility; SQLite is the default anyway.")
+@click.option("--read-only", is_flag=True, default=None,
+              help=_flag_help("Refuse changes in the dashboard and /api.", "RUNQY_READ_ONLY"))
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None,
+              help=_flag_help("Queue YAML directory, loaded at start and on reload.",
+                              "QUEUE_WORKERS_DIR"))
+@click.option("--watch", is_flag=True, default=None,
+              help=_flag_help("Reload the YAML directory when a file changes.", "RUNQY_WATCH"))
+@click.option("--url-prefix", default=None,
+              help=_flag_help("Serve every route under this path, e.g. /runqy.",
+                              "RUNQY_URL_PREFIX"))
+@click.option("--trusted-proxies", type=int, default=None,
+              help=_flag_help("Proxy hops whose X-Forwarded-* headers to trust (0).",
+                              "RUNQY_TRUSTED_PROXIES"))
+@click.option("--threads", type=int, default=None,
+              help=_flag_help("Waitress threads (32).", "RUNQY_THREADS"))
+@click.option("--no-ui", is_flag=True, default=None,
+              help=_flag_help("Do not mount the /monitoring dashboard.", "RUNQY_NO_UI"))
+@click.option("--debug", is_flag=True, default=False,
+              help=_flag_help("Log at debug level.", "RUNQY_LOG_LEVEL"))
+def serve(sqlite: bool, debug: bool, embedded_redis: bool | None, **flags: Any) -> None:
+    """Run the runqy server (REST API, dashboard, metrics) with waitress."""
+    overrides: dict[str, Any] = dict(flags)
+    if embedded_redis is not None:
+        overrides["embedded_redis"] = "always" if embedded_redis else "never"
+    if debug:
+        overrides["log_level"] = "debug"
+    try:
+        settings = Settings.load(overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    """Bootstrap, print the banner, serve until SIGINT/SIGTERM, stop the embedded Redis."""
+    import waitress
+
+    from runqy.config import ConfigError as SettingsError
+    from runqy.embedded_redis import EmbeddedRedisError
+    from runqy.web import bootstrap
+    from runqy.web.queue_configs import ConfigDirError
+
+    try:
+        booted = bootstrap(settings)
+    except (EmbeddedRedisError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConfigDirError as exc:
+        raise click.ClickException("invalid queue configuration: " + "; ".join(exc.problems)) \
+            from None
+
+    def _terminate(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    watcher = None
+    try:
+        click.echo(banner(booted.app), err=False)
+        sys.stdout.flush()
+        if settings.watch and settings.config_dir is not None:
+            from runqy.web.config_watch import ConfigWatcher
+
+            watcher = ConfigWatcher(booted.app, settings.config_dir)
+            watcher.start()
+        waitress.serve(booted.app, host=settings.host, port=settings.port,
+                       threads=settings.threads, channel_timeout=CHANNEL_TIMEOUT,
+                       ident="runqy", _quiet=True)
+    except KeyboardInterrupt:
+        click.echo("runqy: shutting down")
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        if booted.embedded is not None:
+            booted.embedded.stop()
+
+
+def banner(app: Any) -> str:
+    """The start-up banner: URLs, instance, Redis, database, vaults, queues, admin key."""
+    from runqy.web.extensions import db
+    from runqy.web.models import QueueConfig
+
+    state = app.extensions["runqy"]
+    settings: Settings = state.settings
+    wildcard = settings.host in ("0.0.0.0", "::", "127.0.0.1")  # noqa: S104 - display only
+    shown_host = "localhost" if wildcard else settings.host
+    base = f"http://{shown_host}:{settings.port}{settings.url_prefix.rstrip('/')}"
+    if settings.redis_embedded:
+        redis_line = (f"embedded 127.0.0.1:{settings.embedded_redis_port}, "
+                      f"data in {settings.instance_dir / 'redis'}")
+    else:
+        redis_line = mask_url_password(settings.redis_connection_url())
+    if settings.database_kind == "sqlite":
+        db_line = f"sqlite {settings.sqlite_file}"
+    else:
+        db_line = "postgresql " + mask_url_password(settings.database_uri())
+    with app.app_context():
+        queue_count = db.session.query(QueueConfig).filter_by(enabled=True).count()
+    secrets = state.secrets
+    if secrets.admin_key_generated:
+        key_line = (f"{secrets.admin_key}\n               (generated now and stored in "
+                    f"{secrets.admin_key_file}; it is shown only once)")
+    elif secrets.admin_key_file is not None:
+        key_line = f"{mask_secret(secrets.admin_key)} (from {secrets.admin_key_file})"
+    else:
+        key_line = f"{mask_secret(secrets.admin_key)} (from RUNQY_API_KEY)"
+    lines = [
+        f"runqy {__version__} listening on {base}",
+        f"  dashboard:   {'disabled (--no-ui)' if settings.no_ui else base + '/monitoring'}",
+        f"  API docs:    {base}/docs",
+        f"  metrics:     {base}/metrics",
+        f"  instance:    {settings.instance_dir}",
+        f"  redis:       {redis_line}",
+        f"  database:    {db_line}",
+        f"  vaults:      {'on' if state.cipher else 'off (RUNQY_VAULT_MASTER_KEY unset)'}",
+        f"  read-only:   {'on' if settings.read_only else 'off'}",
+        f"  queues:      {queue_count} configured",
+        f"  admin key:   {key_line}",
+    ]
+    if settings.api_key and len(settings.api_key) < 16:
+        lines.append("  warning:     RUNQY_API_KEY is shorter than 16 characters")
+    return "\n".join(lines)
+
+
+def _attach_subcommands() -> None:
+    """Commands owned by other packages; attached here so `runqy --help` lists them."""
+    from runqy.worker.cli import worker
+
+    main.add_command(worker)
+
+
+_attach_subcommands()
