@@ -188,9 +188,11 @@ def _venv_python(venv: Path) -> Path:
 
 
 def _python_works(python: Path, code: str = "pass") -> bool:
+    # Run from the venv directory: `python -c` puts the working directory on sys.path.
     try:
         return subprocess.run(
-            [str(python), "-c", code], capture_output=True, timeout=60, check=False
+            [str(python), "-c", code], capture_output=True, timeout=60, check=False,
+            cwd=python.parent.parent if python.parent.parent.is_dir() else None,
         ).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
