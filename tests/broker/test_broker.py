@@ -1,0 +1,565 @@
+"""Every write of the Broker against a real Redis, including the edge cases of section 6."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+
+from runqy.broker import (
+    Broker,
+    DuplicateTaskError,
+    EnqueueRequest,
+    QueueAlreadyPausedError,
+    QueueBusyError,
+    QueueNotEmptyError,
+    QueueNotFoundError,
+    QueueNotPausedError,
+    ServerInfo,
+    TaskIdConflictError,
+    TaskMessage,
+    TaskNotFoundError,
+    WorkerInfo,
+    codec,
+    decode_task,
+    keys,
+    queue_order,
+    retry_delay,
+)
+
+Q = "inference.default"
+Q2 = "inference.high"
+
+
+def task(task_id: str = "", queue: str = Q, **fields) -> TaskMessage:
+    options = {"retry": 3, "timeout": 1800, "retention": 0} | fields
+    return TaskMessage(type=queue, payload=b'{"x":1}', id=task_id, queue=queue, **options)
+
+
+def hash_of(r, q: str, task_id: str) -> dict[bytes, bytes]:
+    return r.hgetall(keys.task_key(q, task_id))
+
+
+def msg_of(r, q: str, task_id: str) -> TaskMessage:
+    return decode_task(r.hget(keys.task_key(q, task_id), "msg"))
+
+
+def commandstats(r) -> dict[str, int]:
+    return {name: int(v["calls"]) for name, v in r.info("commandstats").items()}
+
+
+def active_task(broker: Broker, **fields):
+    broker.enqueue(task("a1", **fields), id_supplied=True)
+    dequeued = broker.dequeue([Q])
+    assert dequeued is not None
+    return dequeued.msg
+
+
+# -- enqueue -----------------------------------------------------------------------------------
+
+
+def test_enqueue_writes_hash_pending_queue_set_and_reverse_lookup(redis_client, broker):
+    before = time.time_ns()
+    result = broker.enqueue(task("t1"), id_supplied=True)
+    assert (result.task_id, result.state) == ("t1", "pending")
+    assert abs(result.next_process_at - time.time()) <= 1
+    h = hash_of(redis_client, Q, "t1")
+    assert h[b"state"] == b"pending"
+    assert before <= int(h[b"pending_since"]) <= time.time_ns()
+    assert decode_task(h[b"msg"]) == task("t1")
+    assert redis_client.lrange(keys.pending(Q), 0, -1) == [b"t1"]
+    assert redis_client.smembers(keys.QUEUES) == {Q.encode()}
+    assert redis_client.hget(keys.reverse_lookup("t1"), "queue") == Q.encode()
+
+
+def test_enqueue_generates_an_id_when_the_message_has_none(redis_client, broker):
+    result = broker.enqueue(task(""))
+    assert len(result.task_id) == 36
+    assert msg_of(redis_client, Q, result.task_id).id == result.task_id
+
+
+def test_enqueue_registers_a_queue_deleted_by_someone_else(redis_client, broker):
+    broker.enqueue(task("t1"))
+    redis_client.srem(keys.QUEUES, Q)
+    broker.enqueue(task("t2"))
+    assert redis_client.sismember(keys.QUEUES, Q)
+
+
+def test_id_conflict_writes_nothing_and_keeps_the_existing_lookup(redis_client, broker):
+    broker.enqueue(task("t1", retry=7), id_supplied=True)
+    with pytest.raises(TaskIdConflictError):
+        broker.enqueue(task("t1", retry=1), id_supplied=True)
+    assert msg_of(redis_client, Q, "t1").retry == 7
+    assert redis_client.llen(keys.pending(Q)) == 1
+    assert redis_client.hget(keys.reverse_lookup("t1"), "queue") == Q.encode()
+
+
+def test_unique_enqueue_takes_the_lock_and_refuses_a_duplicate(redis_client, broker):
+    first = broker.enqueue(task(), unique_ttl=120)
+    lock = keys.unique(Q, Q, b'{"x":1}')
+    assert redis_client.get(lock) == first.task_id.encode()
+    assert 118 <= redis_client.ttl(lock) <= 120
+    assert hash_of(redis_client, Q, first.task_id)[b"unique_key"] == lock.encode()
+    assert msg_of(redis_client, Q, first.task_id).unique_key == lock
+    with pytest.raises(DuplicateTaskError):
+        broker.enqueue(task("dup"), unique_ttl=120)
+    assert not redis_client.exists(keys.task_key(Q, "dup"))
+    assert not redis_client.exists(keys.reverse_lookup("dup"))
+
+
+def test_unique_lock_of_an_empty_payload_has_an_empty_checksum():
+    assert keys.unique(Q, "t", b"") == "asynq:{inference.default}:unique:t:"
+
+
+def test_schedule_in_the_future_and_enqueue_when_due(redis_client, broker):
+    at = int(time.time()) + 600
+    result = broker.enqueue(task("s1"), process_at=at)
+    assert (result.state, result.next_process_at) == ("scheduled", at)
+    assert redis_client.zscore(keys.scheduled(Q), "s1") == at
+    assert b"pending_since" not in hash_of(redis_client, Q, "s1")
+    past = broker.enqueue(task("s2"), process_at=int(time.time()) - 5)
+    assert past.state == "pending"
+
+
+def test_scheduled_unique_lock_lasts_until_process_at_plus_ttl(redis_client, broker):
+    at = int(time.time()) + 600
+    broker.enqueue(task("s1"), process_at=at, unique_ttl=60)
+    assert 655 <= redis_client.ttl(keys.unique(Q, Q, b'{"x":1}')) <= 660
+    assert hash_of(redis_client, Q, "s1")[b"unique_key"]
+
+
+def test_group_enqueue_aggregates_without_unique_key_field(redis_client, broker):
+    result = broker.enqueue(task("g1"), group="batch", unique_ttl=60)
+    assert (result.state, result.next_process_at) == ("aggregating", None)
+    h = hash_of(redis_client, Q, "g1")
+    assert (h[b"state"], h[b"group"]) == (b"aggregating", b"batch")
+    assert b"unique_key" not in h
+    assert msg_of(redis_client, Q, "g1").group_key == "batch"
+    assert redis_client.smembers(keys.groups(Q)) == {b"batch"}
+    assert redis_client.zscore(keys.group(Q, "batch"), "g1") is not None
+
+
+def test_enqueue_many_uses_one_script_call_per_queue_and_keeps_order(redis_client, broker):
+    broker.enqueue(task("taken"), id_supplied=True)
+    requests = [EnqueueRequest(task(f"a{i}")) for i in range(300)]
+    requests += [EnqueueRequest(task(f"b{i}", Q2)) for i in range(200)]
+    requests.insert(10, EnqueueRequest(task("taken"), id_supplied=True))
+    before = commandstats(redis_client).get("cmdstat_evalsha", 0)
+    outcomes = broker.enqueue_many(requests)
+    assert commandstats(redis_client)["cmdstat_evalsha"] - before == 2
+    assert isinstance(outcomes[10], TaskIdConflictError)
+    assert [o.task_id for i, o in enumerate(outcomes) if i != 10] == [
+        r.msg.id for i, r in enumerate(requests) if i != 10
+    ]
+    assert redis_client.llen(keys.pending(Q)) == 301
+    assert redis_client.llen(keys.pending(Q2)) == 200
+    assert redis_client.hget(keys.reverse_lookup("b7"), "queue") == Q2.encode()
+
+
+def test_enqueue_many_chunks_large_batches(redis_client, broker):
+    outcomes = broker.enqueue_many([EnqueueRequest(task()) for _ in range(2500)])
+    assert len({o.task_id for o in outcomes}) == 2500
+    assert redis_client.llen(keys.pending(Q)) == 2500
+
+
+def test_enqueue_survives_a_script_flush(redis_client, broker):
+    broker.enqueue(task("t1"))
+    redis_client.script_flush()
+    broker.enqueue(task("t2"))
+    redis_client.script_flush()
+    assert len(broker.enqueue_many([EnqueueRequest(task()) for _ in range(3)])) == 3
+    assert redis_client.llen(keys.pending(Q)) == 5
+
+
+# -- dequeue and leases -----------------------------------------------------------------------
+
+
+def test_dequeue_is_fifo_and_activates_with_a_lease(redis_client, broker):
+    broker.enqueue(task("first"))
+    broker.enqueue(task("second"))
+    got = broker.dequeue([Q])
+    assert got.msg.id == "first" and got.queue == Q
+    assert abs(got.lease_expires_at - (time.time() + 30)) <= 1
+    h = hash_of(redis_client, Q, "first")
+    assert h[b"state"] == b"active" and b"pending_since" not in h
+    assert redis_client.zscore(keys.lease(Q), "first") == got.lease_expires_at
+    assert redis_client.lrange(keys.active(Q), 0, -1) == [b"first"]
+
+
+def test_dequeue_tries_queues_in_order_and_skips_paused(redis_client, broker):
+    broker.enqueue(task("low", Q))
+    broker.enqueue(task("high", Q2))
+    assert broker.dequeue([Q2, Q]).msg.id == "high"
+    broker.enqueue(task("high2", Q2))
+    broker.pause_queue(Q2)
+    assert broker.dequeue([Q2, Q]).msg.id == "low"
+    assert broker.dequeue([Q2, Q]) is None
+    assert redis_client.llen(keys.pending(Q2)) == 1
+
+
+def test_dequeue_of_empty_or_unknown_queues_returns_none(broker):
+    assert broker.dequeue(["nothing.here", Q]) is None
+
+
+def test_poison_message_is_archived_unchanged_and_the_next_task_returned(redis_client, broker):
+    broker.enqueue(task("good"))
+    redis_client.hset(keys.task_key(Q, "bad"), mapping={"msg": b"\xff\xff\xff", "state": "pending"})
+    redis_client.rpush(keys.pending(Q), "bad")
+    got = broker.dequeue([Q])
+    assert got.msg.id == "good"
+    h = hash_of(redis_client, Q, "bad")
+    assert (h[b"state"], h[b"msg"]) == (b"archived", b"\xff\xff\xff")
+    assert redis_client.zscore(keys.archived(Q), "bad") is not None
+    assert redis_client.lrange(keys.active(Q), 0, -1) == [b"good"]
+
+
+def test_an_id_without_hash_is_dropped_at_dequeue(redis_client, broker):
+    redis_client.rpush(keys.pending(Q), "ghost")
+    assert broker.dequeue([Q]) is None
+    assert not redis_client.exists(keys.active(Q))
+
+
+def test_extend_leases_pushes_only_existing_leases(redis_client, broker):
+    msg = active_task(broker)
+    redis_client.zadd(keys.lease(Q), {msg.id: 1})
+    assert broker.extend_leases(Q, [msg.id, "gone"]) == {msg.id}
+    assert redis_client.zscore(keys.lease(Q), msg.id) >= int(time.time()) + 29
+    assert redis_client.zscore(keys.lease(Q), "gone") is None
+    assert broker.extend_leases(Q, []) == set()
+
+
+# -- finishing an attempt ----------------------------------------------------------------------
+
+
+def test_set_result_only_while_active(redis_client, broker):
+    broker.enqueue(task("p"))
+    assert not broker.set_result(Q, "p", b"late")
+    msg = broker.dequeue([Q]).msg
+    assert broker.set_result(Q, msg.id, b'{"ok":1}')
+    broker.done(msg)
+    assert not broker.set_result(Q, msg.id, b"late")
+    assert not redis_client.exists(keys.task_key(Q, msg.id))
+
+
+def test_done_deletes_task_counts_and_releases_own_lock(redis_client, broker):
+    broker.enqueue(task("a1"), unique_ttl=300)
+    msg = broker.dequeue([Q]).msg
+    broker.done(msg)
+    assert not redis_client.exists(keys.task_key(Q, "a1"), keys.active(Q), keys.lease(Q))
+    assert not redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
+    assert not redis_client.exists(keys.reverse_lookup("a1"))
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+    daily = keys.processed_daily(Q, int(time.time()))
+    assert redis_client.get(daily) == b"1"
+    assert 90 * 86400 - 10 <= redis_client.ttl(daily) <= 90 * 86400
+    assert not redis_client.exists(keys.failed_total(Q))
+    with pytest.raises(TaskNotFoundError):
+        broker.done(msg)
+
+
+def test_done_keeps_a_lock_owned_by_another_task(redis_client, broker):
+    broker.enqueue(task("a1"), unique_ttl=300)
+    msg = broker.dequeue([Q]).msg
+    redis_client.set(keys.unique(Q, Q, b'{"x":1}'), "someone-else")
+    broker.done(msg)
+    assert redis_client.get(keys.unique(Q, Q, b'{"x":1}')) == b"someone-else"
+
+
+def test_total_counter_wraps_at_int64_max(redis_client, broker):
+    redis_client.set(keys.processed_total(Q), 2**63 - 1)
+    broker.done(active_task(broker))
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+
+
+def test_mark_complete_keeps_result_and_expires_runqy_keys(redis_client, broker):
+    msg = active_task(broker, retention=600)
+    broker.set_result(Q, msg.id, b'{"ok":true}')
+    broker.mark_complete(msg)
+    now = int(time.time())
+    h = hash_of(redis_client, Q, msg.id)
+    assert (h[b"state"], h[b"result"]) == (b"completed", b'{"ok":true}')
+    stored = decode_task(h[b"msg"])
+    assert abs(stored.completed_at - now) <= 1
+    assert redis_client.zscore(keys.completed(Q), msg.id) == stored.completed_at + 600
+    assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
+    assert 598 <= redis_client.ttl(keys.result_mirror(msg.id)) <= 600
+    assert 598 <= redis_client.ttl(keys.reverse_lookup(msg.id)) <= 600
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+    with pytest.raises(TaskNotFoundError):
+        broker.mark_complete(msg)
+
+
+def test_retry_counts_a_failure_and_keeps_the_lock(redis_client, broker):
+    broker.enqueue(task("r1"), unique_ttl=300)
+    msg = broker.dequeue([Q]).msg
+    at = int(time.time()) + 40
+    broker.retry(msg, "boom", at)
+    stored = msg_of(redis_client, Q, "r1")
+    assert (stored.retried, stored.error_msg) == (1, "boom")
+    assert abs(stored.last_failed_at - time.time()) <= 1
+    assert redis_client.zscore(keys.retry(Q), "r1") == at
+    assert hash_of(redis_client, Q, "r1")[b"state"] == b"retry"
+    for key in (keys.processed_total(Q), keys.failed_total(Q)):
+        assert redis_client.get(key) == b"1"
+    assert redis_client.get(keys.failed_daily(Q, int(time.time()))) == b"1"
+    assert redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
+    assert redis_client.exists(keys.reverse_lookup("r1"))
+
+
+def test_retry_that_is_not_a_failure_moves_no_counter(redis_client, broker):
+    broker.retry(active_task(broker), "later", int(time.time()) + 5, is_failure=False)
+    assert msg_of(redis_client, Q, "a1").retried == 0
+    assert not redis_client.exists(keys.processed_total(Q), keys.failed_total(Q))
+
+
+def test_error_text_with_invalid_utf8_is_replaced(redis_client, broker):
+    broker.retry(active_task(broker), "bad \udcff byte", int(time.time()) + 5)
+    assert msg_of(redis_client, Q, "a1").error_msg == "bad ? byte"
+
+
+def test_archive_keeps_retried_and_counts(redis_client, broker):
+    msg = active_task(broker)
+    broker.archive(msg, "fatal")
+    stored = msg_of(redis_client, Q, "a1")
+    assert (stored.error_msg, stored.retried) == ("fatal", 0)
+    assert redis_client.zscore(keys.archived(Q), "a1") == stored.last_failed_at
+    assert redis_client.get(keys.failed_total(Q)) == b"1"
+    with pytest.raises(TaskNotFoundError):
+        broker.archive(msg, "again")
+
+
+def test_archive_trims_old_and_excess_entries_with_their_keys(redis_client, broker):
+    now = int(time.time())
+    pipe = redis_client.pipeline(transaction=False)
+    old = now - 91 * 86400
+    pipe.zadd(keys.archived(Q), {"ancient": old})
+    pipe.hset(keys.task_key(Q, "ancient"), mapping={"msg": b"", "state": "archived"})
+    pipe.hset(keys.reverse_lookup("ancient"), "queue", Q)
+    for i in range(10_000):
+        pipe.zadd(keys.archived(Q), {f"x{i:05d}": now - 1000 + i // 100})
+        pipe.hset(keys.task_key(Q, f"x{i:05d}"), mapping={"msg": b"", "state": "archived"})
+    pipe.execute()
+    broker.archive(active_task(broker), "fatal")
+    assert redis_client.zcard(keys.archived(Q)) == 9_999
+    assert not redis_client.exists(keys.task_key(Q, "ancient"), keys.reverse_lookup("ancient"))
+    assert not redis_client.exists(keys.task_key(Q, "x00000"))  # oldest beyond the cap
+    assert redis_client.zscore(keys.archived(Q), "a1") is not None
+
+
+def test_requeue_puts_the_task_next_in_line_without_pending_since(redis_client, broker):
+    msg = active_task(broker)
+    broker.enqueue(task("waiting"))
+    broker.requeue(msg)
+    h = hash_of(redis_client, Q, "a1")
+    assert h[b"state"] == b"pending" and b"pending_since" not in h
+    assert broker.dequeue([Q]).msg.id == "a1"
+    with pytest.raises(TaskNotFoundError):
+        broker.requeue(task("never-active"))
+
+
+# -- background loops --------------------------------------------------------------------------
+
+
+def test_forward_moves_due_scheduled_and_retry_tasks(redis_client, broker):
+    now = int(time.time())
+    broker.enqueue(task("later"), process_at=now + 600)
+    broker.enqueue(task("due"), process_at=now + 600)
+    redis_client.zadd(keys.scheduled(Q), {"due": now - 1})
+    msg = active_task(broker)
+    broker.retry(msg, "boom", now - 1)
+    redis_client.zadd(keys.scheduled(Q), {"ghost": now - 1})
+    before = time.time_ns()
+    assert broker.forward_due(Q) == 3  # due, a1 and the ghost ID that had no hash
+    assert set(redis_client.lrange(keys.pending(Q), 0, -1)) == {b"due", b"a1"}
+    assert int(hash_of(redis_client, Q, "due")[b"pending_since"]) >= before
+    assert redis_client.zrange(keys.scheduled(Q), 0, -1) == [b"later"]
+    assert not redis_client.exists(keys.task_key(Q, "ghost"))
+    assert broker.forward_due(Q) == 0
+
+
+def test_forward_returns_a_grouped_task_to_its_group(redis_client, broker):
+    broker.enqueue(task("g1"), group="batch")
+    redis_client.zrem(keys.group(Q, "batch"), "g1")
+    redis_client.srem(keys.groups(Q), "batch")
+    redis_client.zadd(keys.retry(Q), {"g1": int(time.time()) - 1})
+    assert broker.forward_due(Q) == 1
+    assert hash_of(redis_client, Q, "g1")[b"state"] == b"aggregating"
+    assert redis_client.zscore(keys.group(Q, "batch"), "g1") is not None
+    assert redis_client.sismember(keys.groups(Q), "batch")
+
+
+def test_forward_handles_more_than_one_batch(redis_client, broker):
+    past = int(time.time()) - 1
+    for i in range(250):
+        broker.enqueue(task(f"s{i}"), process_at=past + 1000)
+    redis_client.zadd(keys.scheduled(Q), {f"s{i}": past for i in range(250)})
+    assert broker.forward_due(Q) == 250
+    assert redis_client.llen(keys.pending(Q)) == 250
+
+
+def test_recover_expired_leases_retries_archives_and_sweeps_orphans(redis_client, broker):
+    broker.enqueue(task("retry-me", retry=3))
+    broker.enqueue(task("archive-me", retry=0))
+    broker.enqueue(task("fresh"))
+    for _ in range(3):
+        broker.dequeue([Q])
+    now = int(time.time())
+    redis_client.zadd(keys.lease(Q), {"retry-me": now - 31, "archive-me": now - 40})
+    redis_client.zadd(keys.lease(Q), {"fresh": now - 20})  # within the skew allowance
+    redis_client.zadd(keys.lease(Q), {"orphan": now - 100})
+    redis_client.rpush(keys.active(Q), "orphan")
+    assert broker.recover_expired_leases(Q) == 2
+    retried = msg_of(redis_client, Q, "retry-me")
+    assert (retried.retried, retried.error_msg) == (1, "asynq: task lease expired")
+    delay = redis_client.zscore(keys.retry(Q), "retry-me") - retried.last_failed_at
+    assert 15 <= delay <= 44
+    assert hash_of(redis_client, Q, "archive-me")[b"state"] == b"archived"
+    assert hash_of(redis_client, Q, "fresh")[b"state"] == b"active"
+    assert redis_client.lrange(keys.active(Q), 0, -1) == [b"fresh"]
+    assert redis_client.zrange(keys.lease(Q), 0, -1) == [b"fresh"]
+    assert broker.recover_expired_leases(Q) == 0
+
+
+def test_purge_completed_deletes_expired_tasks_and_their_runqy_keys(redis_client, broker):
+    for task_id in ("old", "young"):
+        broker.enqueue(task(task_id, retention=600))
+        msg = broker.dequeue([Q]).msg
+        broker.set_result(Q, task_id, b"{}")
+        broker.mark_complete(msg)
+    redis_client.zadd(keys.completed(Q), {"old": int(time.time()) - 1})
+    assert broker.purge_completed(Q) == 1
+    assert not redis_client.exists(
+        keys.task_key(Q, "old"), keys.reverse_lookup("old"), keys.result_mirror("old")
+    )
+    assert redis_client.zrange(keys.completed(Q), 0, -1) == [b"young"]
+    assert broker.purge_completed(Q) == 0
+
+
+# -- queue control -----------------------------------------------------------------------------
+
+
+def test_pause_and_unpause_raise_precise_errors(redis_client, broker):
+    broker.pause_queue(Q)
+    assert abs(int(redis_client.get(keys.paused(Q))) - time.time()) <= 1
+    with pytest.raises(QueueAlreadyPausedError):
+        broker.pause_queue(Q)
+    broker.unpause_queue(Q)
+    with pytest.raises(QueueNotPausedError):
+        broker.unpause_queue(Q)
+
+
+def test_delete_queue_refusals(redis_client, broker):
+    with pytest.raises(QueueNotFoundError):
+        broker.delete_queue("missing.default")
+    broker.enqueue(task("p"))
+    with pytest.raises(QueueNotEmptyError):
+        broker.delete_queue(Q)
+    broker.dequeue([Q])
+    with pytest.raises(QueueBusyError):
+        broker.delete_queue(Q, force=True)
+    assert redis_client.sismember(keys.QUEUES, Q)
+
+
+def test_delete_empty_queue_keeps_completed_and_counters(redis_client, broker):
+    msg = active_task(broker, retention=600)
+    broker.mark_complete(msg)
+    broker.delete_queue(Q)
+    assert not redis_client.sismember(keys.QUEUES, Q)
+    assert redis_client.zcard(keys.completed(Q)) == 1
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+
+
+def test_force_delete_queue_deletes_hashes_and_lookups(redis_client, broker):
+    broker.enqueue(task("p"))
+    broker.enqueue(task("s"), process_at=int(time.time()) + 60)
+    broker.delete_queue(Q, force=True)
+    assert not redis_client.exists(
+        keys.task_key(Q, "p"), keys.task_key(Q, "s"), keys.pending(Q), keys.scheduled(Q)
+    )
+    assert not redis_client.exists(keys.reverse_lookup("p"), keys.reverse_lookup("s"))
+    assert not redis_client.sismember(keys.QUEUES, Q)
+
+
+def test_cancel_publishes_the_task_id(redis_client, broker):
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(keys.CANCEL_CHANNEL)
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    assert broker.cancel("t-42") == 1
+    message = pubsub.get_message(timeout=5)
+    assert message["data"] == b"t-42"
+    pubsub.close()
+
+
+# -- fleet -------------------------------------------------------------------------------------
+
+
+def _server(active: int = 0) -> ServerInfo:
+    return ServerInfo(
+        host="h1",
+        pid=42,
+        server_id="sid",
+        concurrency=2,
+        queues={Q: 1},
+        strict_priority=True,
+        status="active",
+        start_time=codec.timestamp(int(time.time())),
+        active_worker_count=active,
+    )
+
+
+def test_server_heartbeat_writes_and_clears_asynq_keys(redis_client, broker):
+    worker = WorkerInfo(host="h1", pid=42, server_id="sid", task_id="t1", queue=Q)
+    broker.write_server_heartbeat(_server(1), [worker])
+    server_key, workers_key = "asynq:servers:{h1:42:sid}", "asynq:workers:{h1:42:sid}"
+    assert codec.decode_server_info(redis_client.get(server_key)).active_worker_count == 1
+    assert codec.decode_worker_info(redis_client.hget(workers_key, "t1")) == worker
+    assert 9 <= redis_client.ttl(server_key) <= 10 and 9 <= redis_client.ttl(workers_key) <= 10
+    assert abs(redis_client.zscore(keys.SERVERS, server_key) - time.time() - 10) <= 1
+    broker.write_server_heartbeat(_server(0), [])
+    assert not redis_client.exists(workers_key)
+    assert redis_client.zscore(keys.WORKERS, workers_key) is not None
+    broker.clear_server_heartbeat(_server())
+    assert not redis_client.exists(server_key, keys.SERVERS, keys.WORKERS)
+
+
+def test_runqy_worker_heartbeat_and_logs(redis_client, broker):
+    now = int(time.time())
+    fields = {"worker_id": "w1", "last_beat": str(now), "healthy": "true", "status": "running"}
+    lines = [{"ts": i, "src": "stdout", "text": f"line {i}", "seq": i} for i in range(1, 601)]
+    broker.write_worker_heartbeat("w1", fields, lines)
+    assert redis_client.hget(keys.runqy_worker("w1"), "status") == b"running"
+    assert 29 <= redis_client.ttl(keys.runqy_worker("w1")) <= 30
+    assert redis_client.zscore(keys.RUNQY_WORKERS, "w1") == now
+    logs = redis_client.lrange(keys.runqy_worker_logs("w1"), 0, -1)
+    assert len(logs) == 500 and json.loads(logs[0])["seq"] == 101
+    assert 29 <= redis_client.ttl(keys.runqy_worker_logs("w1")) <= 30
+    broker.remove_worker("w1")
+    assert redis_client.zscore(keys.RUNQY_WORKERS, "w1") is None
+    assert redis_client.exists(keys.runqy_worker("w1"))  # expires by itself
+
+
+# -- policies ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "low", "high"), [(0, 15, 44), (1, 16, 74), (3, 96, 212), (10, 10015, 10334)]
+)
+def test_retry_delay_stays_within_asynq_bounds(n, low, high):
+    delays = {retry_delay(n) for _ in range(2000)}
+    assert min(delays) >= low and max(delays) <= high
+    assert min(delays) == low and max(delays) == high  # the whole range is reachable
+
+
+def test_strict_queue_order():
+    order = queue_order({"a.low": 1, "a.high": 10, "a.mid": 5, "a.mid2": 5, "a.off": 0})
+    assert order == ["a.high", "a.mid", "a.mid2", "a.low"]
+
+
+def test_weighted_queue_order_follows_the_weights():
+    random.seed(7)
+    firsts = [queue_order({"a.x": 6, "a.y": 2}, strict=False)[0] for _ in range(4000)]
+    share = firsts.count("a.x") / len(firsts)
+    assert 0.70 <= share <= 0.80
+    assert sorted(queue_order({"a.x": 6, "a.y": 2, "a.z": -1}, strict=False)) == ["a.x", "a.y"]
