@@ -17,6 +17,7 @@ count each task once per server.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import time
@@ -240,8 +241,8 @@ class PrometheusClient:
                 ) from None
             raise PrometheusUnavailable(
                 f"Prometheus at {where} answered HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.__class__.__name__
             raise PrometheusUnavailable(
                 f"Prometheus at {where} could not be reached: {reason}") from None
         except ValueError:
