@@ -1,4 +1,4 @@
-"""POST /queue/add, POST /queue/add-batch and GET /queue/<id> over HTTP, on SQLite and PostgreSQL."""
+"""POST /queue/add, /queue/add-batch and GET /queue/<id> over HTTP (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
