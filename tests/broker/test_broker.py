@@ -28,14 +28,9 @@ from runqy.broker import (
     queue_order,
     retry_delay,
 )
+from tests.broker.factories import Q, task
 
-Q = "inference.default"
 Q2 = "inference.high"
-
-
-def task(task_id: str = "", queue: str = Q, **fields) -> TaskMessage:
-    options = {"retry": 3, "timeout": 1800, "retention": 0} | fields
-    return TaskMessage(type=queue, payload=b'{"x":1}', id=task_id, queue=queue, **options)
 
 
 def hash_of(r, q: str, task_id: str) -> dict[bytes, bytes]:

@@ -14,6 +14,7 @@ import pytest
 
 from runqy.broker import Broker, Inspector, ServerInfo, TaskMessage, WorkerInfo, codec, retry_delay
 from tests.broker import golden
+from tests.broker.factories import task
 
 PAYLOAD = b'{"to":"a@b.c"}'
 Replay = Callable[[Broker, Inspector], Iterator[str]]
@@ -21,8 +22,9 @@ Replay = Callable[[Broker, Inspector], Iterator[str]]
 
 def go_task(task_id: str, queue: str = "default", **fields) -> TaskMessage:
     """A task as the Go client builds it (max retry 25 and timeout 1800 unless given)."""
-    options = {"retry": 25, "timeout": 1800} | fields
-    return TaskMessage(type="email:send", payload=PAYLOAD, id=task_id, queue=queue, **options)
+    return task(
+        task_id, queue, **({"type": "email:send", "payload": PAYLOAD, "retry": 25} | fields)
+    )
 
 
 def go_server(name: str, active: int) -> ServerInfo:
