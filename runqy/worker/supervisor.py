@@ -247,8 +247,9 @@ class Slot:
         ):
             pool.recovery.success()
         job = pool.source.next_task(pool.parent)
-        if job is not None:
-            self._attempt(job, process)
+        line = None if job is None else self._refused_before_start(job)
+        if job is not None and line is not None:
+            self._attempt(job, process, line)
 
     def _one_shot_round(self) -> None:
         pool = self.pool
@@ -257,7 +258,8 @@ class Slot:
             pool.wait(left)
             return
         job = pool.source.next_task(pool.parent)
-        if job is None or self._refused_before_start(job) is not None:
+        line = None if job is None else self._refused_before_start(job)
+        if job is None or line is None:
             return
         process = self._start_process()
         if process is None:
@@ -265,7 +267,7 @@ class Slot:
             return
         self.process = process
         try:
-            self._attempt(job, process)
+            self._attempt(job, process, line)
         finally:
             self.process = None
             process.stop()
@@ -305,10 +307,7 @@ class Slot:
             self.pool.source.finish(job, Outcome(Verdict.PERMANENT, error=str(exc)))
             return None
 
-    def _attempt(self, job: Job, process: TaskProcess) -> None:
-        line = self._refused_before_start(job)
-        if line is None:
-            return
+    def _attempt(self, job: Job, process: TaskProcess, line: bytes) -> None:
         job.process = process
         if job.abort_reason is not None:
             reply = Reply(ReplyKind.ABORTED, reason=job.abort_reason)

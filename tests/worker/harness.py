@@ -91,6 +91,8 @@ class WorkerThread:
         self.thread.start()
         poll_until(lambda: self.worker.status != "bootstrapping" or not self.thread.is_alive(),
                    timeout=60, what="worker bootstrap")
+        if not self.thread.is_alive():
+            raise AssertionError(f"worker exited during bootstrap ({self.exit_code})")
         return self
 
     def stop(self, timeout: float = 30) -> int | None:
@@ -103,7 +105,9 @@ class WorkerThread:
 
 
 @contextmanager
-def running_worker(settings: WorkerSettings, *registrations: Registration) -> Iterator[WorkerThread]:
+def running_worker(
+    settings: WorkerSettings, *registrations: Registration
+) -> Iterator[WorkerThread]:
     runner = WorkerThread(Worker(settings, list(registrations))).start()
     try:
         yield runner

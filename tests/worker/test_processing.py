@@ -1,17 +1,263 @@
-"""The worker against a real Redis with real task processes (path deployments)."""
+"""The worker against a real Redis with real task processes (path deployments).
+
+Each test starts a real `Worker` (in a thread of the test process) on the session's Redis and
+checks what a user sees in Redis: task states, errors, results, logs and heartbeats. Rows refer
+to the failure table of worker-protocol.md section 10.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
-from tests.worker.harness import enqueue, fast_settings, poll_until, registration, running_worker, task_info
+import pytest
+
+from runqy.broker import Broker, Inspector, TaskNotFoundError
+from tests.worker.harness import (
+    enqueue,
+    fast_settings,
+    poll_until,
+    registration,
+    running_worker,
+    task_info,
+)
+
+Q = "app.default"
 
 
-def test_echo_task_completes_with_result(redis_server, redis_client, deployment_dir):
+def wait_state(client, task_id, *states, queue=Q, timeout=20.0):
+    poll_until(lambda: task_info(client, queue, task_id).state in states, timeout=timeout,
+               what=f"task {task_id} in {states}",
+               detail=lambda: f"state is {task_info(client, queue, task_id).state}")
+    return task_info(client, queue, task_id)
+
+
+def logs_of(client, worker_id):
+    return Inspector(client).worker_logs(worker_id, limit=500)
+
+
+@pytest.mark.parametrize("mode", ["long_running", "one_shot"])
+def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode):
+    """Rows 18, 19, 21, 22, 23, 27, 35, 38, 39, 41, 45 (and 28 in one_shot)."""
+    settings = fast_settings(deployment_dir, concurrency=2, max_message_size=1024 * 1024)
+    c = redis_client
+    with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
+        ids = {
+            "echo": enqueue(c, Q, {"op": "echo", "value": 7}),
+            "no_retention": enqueue(c, Q, {"op": "echo", "value": 1}, retention=0),
+            "raise": enqueue(c, Q, {"op": "raise"}, retry=3),
+            "raise_last": enqueue(c, Q, {"op": "raise"}, retry=0),
+            "permanent": enqueue(c, Q, {"op": "permanent"}, retry=3),
+            "set": enqueue(c, Q, {"op": "set"}),
+            "nan": enqueue(c, Q, {"op": "nan"}),
+            "late": enqueue(c, Q, {"op": "echo"}, deadline=int(time.time()) - 5),
+            "text": enqueue(c, Q, b"plain text"),
+            "binary": enqueue(c, Q, b"\xff\x00\x01"),
+            "too_big": enqueue(c, Q, {"op": "echo", "value": "v" * (1024 * 1024 + 10)}),
+            "noeol": enqueue(c, Q, {"op": "noeol"}),
+            "stderr": enqueue(c, Q, {"op": "stderr"}),
+        }
+        if mode == "one_shot":
+            ids["exit"] = enqueue(c, Q, {"op": "exit", "code": 3}, retry=2)
+        echo = wait_state(c, ids["echo"], "completed")
+        assert json.loads(echo.result)["echo"] == 7
+        poll_until(lambda: _gone(c, ids["no_retention"]), timeout=20,
+                   what="retention-0 task deleted")
+        raised = wait_state(c, ids["raise"], "retry")
+        assert (raised.retried, raised.error_msg) == (1, "ValueError: bad")
+        assert raised.next_process_at >= int(time.time()) + 10  # the asynq delay, 15 s or more
+        last = wait_state(c, ids["raise_last"], "archived")
+        assert last.error_msg == "ValueError: bad"
+        permanent = wait_state(c, ids["permanent"], "archived")
+        assert (permanent.retried, permanent.error_msg) == (0, "PermanentError: nope")
+        for key in ("set", "nan"):
+            bad = wait_state(c, ids[key], "archived")
+            assert bad.error_msg.startswith("result is not JSON-serialisable")
+        late = wait_state(c, ids["late"], "archived")
+        assert late.error_msg == "deadline exceeded before start"
+        text = wait_state(c, ids["text"], "completed")
+        assert json.loads(text.result) == {"type": "str", "value": "plain text"}
+        binary = wait_state(c, ids["binary"], "completed")
+        assert json.loads(binary.result) == {"type": "bytes", "value": [255, 0, 1]}
+        big = wait_state(c, ids["too_big"], "archived")
+        assert big.error_msg.startswith("payload too large for the task protocol (")
+        assert json.loads(wait_state(c, ids["noeol"], "completed").result) == "ok"
+        wait_state(c, ids["stderr"], "completed")
+        if mode == "one_shot":
+            crashed = wait_state(c, ids["exit"], "retry")
+            assert crashed.error_msg == "process exited without a response (exit code 3)"
+        worker_id = runner.worker.settings.worker_id
+
+        def logged(text, **fields):
+            return any(line["text"] == text and line["src"] == "stderr"
+                       and all(line.get(k) == v for k, v in fields.items())
+                       for line in logs_of(c, worker_id))
+
+        poll_until(lambda: logged("to stderr", queue="app", task_id=ids["stderr"]), timeout=10,
+                   what="stderr line in the worker log list")
+        poll_until(lambda: logged("x", task_id=ids["noeol"]), timeout=10,
+                   what="print(end='') output as its own stderr line")
+
+
+def _gone(client, task_id):
+    try:
+        task_info(client, Q, task_id)
+    except TaskNotFoundError:
+        return True
+    return False
+
+
+def test_redis_storage_keeps_results_of_retention_zero_tasks(redis_server, redis_client,
+                                                              deployment_dir):
+    """Row 20."""
     settings = fast_settings(deployment_dir)
-    with running_worker(settings, registration(redis_server.url)):
-        task_id = enqueue(redis_client, "app.default", {"op": "echo", "value": 42})
-        poll_until(lambda: task_info(redis_client, "app.default", task_id).state == "completed",
-                   timeout=20, what="completion")
-    info = task_info(redis_client, "app.default", task_id)
-    assert json.loads(info.result)["echo"] == 42
+    with running_worker(settings, registration(redis_server.url, redis_storage=True)):
+        task_id = enqueue(redis_client, Q, {"op": "echo", "value": 3}, retention=0)
+        info = wait_state(redis_client, task_id, "completed")
+    assert json.loads(info.result)["echo"] == 3
+    assert info.retention == 24 * 3600
+    assert json.loads(redis_client.get(f"asynq:result:{task_id}"))["echo"] == 3
+
+
+def test_hand_written_protocol_and_runqy_python_02_processes(redis_server, redis_client,
+                                                              deployment_dir):
+    """Rows 23 (retry false), 24, 25, 26, 40, 42, 43 with a raw-protocol process."""
+    settings = fast_settings(deployment_dir, max_message_size=1024 * 1024, queues=("raw",))
+    c = redis_client
+    reg = registration(redis_server.url, parent="raw", app="raw")
+    q = "raw.default"
+    with running_worker(settings, reg) as runner:
+        ids = {
+            "legacy": enqueue(c, q, {"n": 21, "lines": ["plain stdout", "{not json"]}),
+            "legacy_fail": enqueue(c, q, {"fail": True}, retry=3),
+            "no_retry_key": enqueue(c, q, {"respond": {"error": "flaky"}}, retry=3),
+            "empty_error": enqueue(c, q, {"respond": {"error": "", "retry": True}}, retry=3),
+            "retry_yes": enqueue(c, q, {"respond": {"error": "x", "retry": "yes"}}, retry=3),
+            "oversize": enqueue(c, q, {"big": 1024 * 1024 + 100}),
+            "after_oversize": enqueue(c, q, {"n": 1}),
+            "foreign": enqueue(c, q, {"foreign": True, "n": 2}),
+        }
+        legacy = wait_state(c, ids["legacy"], "completed", queue=q)
+        assert json.loads(legacy.result) == {"legacy": 42}
+        failed = wait_state(c, ids["legacy_fail"], "archived", queue=q)
+        assert (failed.retried, failed.error_msg) == (0, "ValueError: legacy failure")
+        flaky = wait_state(c, ids["no_retry_key"], "retry", queue=q)
+        assert flaky.error_msg == "flaky"
+        empty = wait_state(c, ids["empty_error"], "retry", queue=q)
+        assert empty.error_msg == "task failed without an error message"
+        bad = wait_state(c, ids["retry_yes"], "archived", queue=q)
+        assert bad.error_msg == "protocol error: 'retry' must be a boolean"
+        over = wait_state(c, ids["oversize"], "archived", queue=q)
+        assert over.error_msg == f"response line exceeds {1024 * 1024} bytes"
+        assert json.loads(wait_state(c, ids["after_oversize"], "completed", queue=q).result) \
+            == {"legacy": 2}
+        assert json.loads(wait_state(c, ids["foreign"], "completed", queue=q).result) \
+            == {"legacy": 4}
+        pids = {p.pid for pool in runner.worker.pools for p in pool.running_processes()}
+        assert len(pids) == 1  # one process served everything: none was restarted
+        worker_id = runner.worker.settings.worker_id
+        poll_until(lambda: {"plain stdout", "{not json"} <= {
+            line["text"] for line in logs_of(c, worker_id) if line["src"] == "stdout"},
+            timeout=10, what="non-protocol stdout lines shipped as logs")
+        assert any("not-in-flight" in line["text"] and line["src"] == "worker"
+                   for line in logs_of(c, worker_id))
+
+
+def test_strict_priority_order_and_paused_queues(redis_server, redis_client, deployment_dir):
+    """200 tasks over two sub-queues finish high before low; row 37: a paused queue waits."""
+    c = redis_client
+    subs = {"app.high": 10, "app.low": 1, "app.paused": 20}
+    high = [enqueue(c, "app.high", {"op": "stamp", "value": i}) for i in range(100)]
+    low = [enqueue(c, "app.low", {"op": "stamp", "value": i}) for i in range(100)]
+    held = enqueue(c, "app.paused", {"op": "stamp", "value": -1})
+    Broker(c).pause_queue("app.paused")
+    settings = fast_settings(deployment_dir, concurrency=1)
+    with running_worker(settings, registration(redis_server.url, subs=subs)):
+        poll_until(lambda: all(task_info(c, "app.low", t).state == "completed" for t in low),
+                   timeout=60, what="all 200 tasks completed")
+        assert task_info(c, "app.paused", held).state == "pending"
+        Broker(c).unpause_queue("app.paused")
+        wait_state(c, held, "completed", queue="app.paused")
+    high_stamps = [json.loads(task_info(c, "app.high", t).result) for t in high]
+    low_stamps = [json.loads(task_info(c, "app.low", t).result) for t in low]
+    assert [s["value"] for s in sorted(high_stamps, key=lambda s: s["ns"])] == list(range(100))
+    assert max(s["ns"] for s in high_stamps) < min(s["ns"] for s in low_stamps)
+    assert [s["value"] for s in sorted(low_stamps, key=lambda s: s["ns"])] == list(range(100))
+
+
+def test_crash_mid_task_retries_at_once_and_restarts_the_process(redis_server, redis_client,
+                                                                  deployment_dir):
+    """Rows 29, 30, 33: crash (SIGKILL), exit 0, and the heartbeat's healthy flag."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, initial_delay=1.0)
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        worker_id = runner.worker.settings.worker_id
+        beat = f"asynq:workers:{worker_id}"
+        poll_until(lambda: c.hget(beat, "healthy") == b"true", timeout=10, what="healthy beat")
+        pid_before = runner.worker.pools[0].slots[0].process.pid
+        killed = enqueue(c, Q, {"op": "kill-self"}, retry=3)
+        info = wait_state(c, killed, "retry", timeout=5)
+        assert info.error_msg == "task process crashed (exit code -9)"
+        poll_until(lambda: c.hget(beat, "healthy") == b"false", timeout=5,
+                   what="healthy=false while the process restarts")
+        assert json.loads(c.hget(beat, "recovery"))["consecutive_fails"] == 1
+        poll_until(lambda: c.hget(beat, "healthy") == b"true", timeout=10,
+                   what="healthy=true after the restart")
+        assert runner.worker.pools[0].slots[0].process.pid != pid_before
+        exited = enqueue(c, Q, {"op": "exit", "code": 0}, retry=3)
+        assert wait_state(c, exited, "retry").error_msg == \
+            "task process exited unexpectedly (exit code 0)"
+        assert runner.worker.pools[0].recovery.consecutive_fails == 2
+        fine = enqueue(c, Q, {"op": "echo", "value": 1})
+        wait_state(c, fine, "completed", timeout=15)
+        assert runner.worker.pools[0].recovery.consecutive_fails == 0
+        recovery = json.loads(c.hget(beat, "recovery"))
+        assert recovery["total_restarts"] >= 2
+
+
+def test_always_crashing_process_degrades_and_the_probe_recovers(
+        redis_server, redis_client, deployment_dir, tmp_path):
+    """Rows 31, 32, 17: five failed starts → degraded, tasks stay pending; the probe recovers."""
+    c = redis_client
+    flag = tmp_path / "crash"
+    flag.touch()
+    settings = fast_settings(deployment_dir, concurrency=2, max_restarts=5, initial_delay=0.05,
+                             max_delay=0.1, probe_interval=0.5)
+    reg = registration(redis_server.url, env={"BEHAVE_STARTUP": "crash-while-file",
+                                              "BEHAVE_CRASH_FILE": str(flag)})
+    with running_worker(settings, reg) as runner:
+        beat = f"asynq:workers:{runner.worker.settings.worker_id}"
+        poll_until(lambda: c.hget(beat, "status") == b"degraded", timeout=20,
+                   what="status=degraded")
+        assert c.hget(beat, "healthy") == b"false"
+        assert json.loads(c.hget(beat, "recovery"))["state"] == "degraded"
+        task_id = enqueue(c, Q, {"op": "echo", "value": 5})
+        time.sleep(1.5)  # a probe interval and more pass: the task must stay untouched
+        assert task_info(c, Q, task_id).state == "pending"
+        flag.unlink()
+        wait_state(c, task_id, "completed", timeout=20)
+        poll_until(lambda: c.hget(beat, "status") == b"running", timeout=10,
+                   what="status=running after the probe")
+        assert json.loads(c.hget(beat, "recovery"))["consecutive_fails"] == 0
+
+
+def test_timeout_and_cancel_stop_the_process(redis_server, redis_client, deployment_dir):
+    """Rows 34 and 36."""
+    c = redis_client
+    settings = fast_settings(deployment_dir)
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        slot = runner.worker.pools[0].slots[0]
+        poll_until(lambda: slot.process is not None, timeout=10, what="process ready")
+        pid = slot.process.pid
+        slow = enqueue(c, Q, {"op": "sleep", "seconds": 30}, timeout=1, retry=2)
+        info = wait_state(c, slow, "retry", timeout=10)
+        assert info.error_msg == "task timed out after 1 s"
+        assert runner.worker.pools[0].recovery.consecutive_fails == 0
+        poll_until(lambda: slot.process is not None and slot.process.pid != pid, timeout=10,
+                   what="a new process after the timeout")
+        cancelled = enqueue(c, Q, {"op": "sleep", "seconds": 30}, retry=3)
+        wait_state(c, cancelled, "active")
+        poll_until(lambda: bool(Broker(c).cancel(cancelled)) and
+                   task_info(c, Q, cancelled).state == "archived", timeout=10,
+                   what="cancelled task archived")
+        assert task_info(c, Q, cancelled).error_msg == "cancelled"

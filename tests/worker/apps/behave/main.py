@@ -34,6 +34,8 @@ def handle(payload, ctx):
                 else list(payload)}
     if op == "echo":
         return {"echo": payload.get("value"), "pid": ctx["pid"]}
+    if op == "stamp":
+        return {"ns": time.time_ns(), "value": payload.get("value")}
     if op == "ctx":
         info = current_task()
         return {"task_id": info.task_id, "queue": info.queue, "retried": info.retried}
