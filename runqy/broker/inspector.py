@@ -33,7 +33,7 @@ from runqy.broker.errors import (
     TaskStateError,
     WorkerNotFoundError,
 )
-from runqy.broker.scripts import run
+from runqy.broker.scripts import ScriptPipeline, run
 
 MEMORY_SAMPLE = 20
 MEMORY_GROUP_SAMPLE = 5
@@ -163,65 +163,51 @@ class Inspector:
     def queue_stats(self, q: str) -> QueueStats:
         """Sizes per state, today's and total counters, latency and sampled memory (6.6)."""
         self._require_queue(q)
+        stats = self._stats_many([q])[0]
+        if isinstance(stats, redis.ResponseError):
+            raise stats
+        return stats
+
+    def all_queue_stats(self) -> list[QueueStats | BrokerError]:
+        """Stats of every queue; one failing queue yields its error, not a failed list.
+
+        Every queue's two scripts go in one pipeline: one round trip for all queues keeps a
+        /metrics scrape of 100 queues well under 100 ms.
+        """
+        queues = self.queue_names()
+        return [
+            BrokerError(f"stats of queue {q!r} failed: {stats}")
+            if isinstance(stats, redis.ResponseError) else stats
+            for q, stats in zip(queues, self._stats_many(queues), strict=True)
+        ]
+
+    def _stats_many(self, queues: Sequence[str]) -> list[QueueStats | redis.ResponseError]:
         now_f = time.time()
         now = int(now_f)
-        counts = run(
-            self.redis,
-            "queue_stats",
-            [
-                *_queue_keys(q),
-                keys.processed_daily(q, now),
-                keys.failed_daily(q, now),
-                keys.processed_total(q),
-                keys.failed_total(q),
-                keys.paused(q),
-            ],
-            [keys.task_key_prefix(q), keys.group_prefix(q)],
-        )
-        sizes = [int(c) for c in counts[:13]]
-        return QueueStats(
-            queue=q,
-            size=sum(sizes[:7]),
-            pending=sizes[0],
-            active=sizes[1],
-            scheduled=sizes[2],
-            retry=sizes[3],
-            archived=sizes[4],
-            completed=sizes[5],
-            aggregating=sizes[6],
-            groups=sizes[7],
-            processed=sizes[8],
-            failed=sizes[9],
-            processed_total=sizes[10],
-            failed_total=sizes[11],
-            paused=bool(sizes[12]),
-            latency_seconds=_latency(counts[13], now_f),
-            memory_bytes=self._memory_usage(q),
-        )
-
-    def _memory_usage(self, q: str) -> int | None:
-        try:
-            bytes_ = run(
-                self.redis,
+        pipe = ScriptPipeline(self.redis)
+        for q in queues:
+            pipe.script(
+                "queue_stats",
+                [
+                    *_queue_keys(q),
+                    keys.processed_daily(q, now),
+                    keys.failed_daily(q, now),
+                    keys.processed_total(q),
+                    keys.failed_total(q),
+                    keys.paused(q),
+                ],
+                [keys.task_key_prefix(q), keys.group_prefix(q)],
+            )
+            pipe.script(
                 "memory_usage",
                 _queue_keys(q),
                 [keys.task_key_prefix(q), keys.group_prefix(q), MEMORY_SAMPLE, MEMORY_GROUP_SAMPLE],
             )
-        except redis.ResponseError:
-            return None
-        return None if bytes_ < 0 else int(bytes_)
-
-    def all_queue_stats(self) -> list[QueueStats | BrokerError]:
-        """Stats of every queue; one failing queue yields its error, not a failed list."""
-        out: list[QueueStats | BrokerError] = []
-        for q in self.queue_names():
-            try:
-                out.append(self.queue_stats(q))
-            except BrokerError as exc:
-                out.append(exc)
-            except redis.ResponseError as exc:
-                out.append(BrokerError(f"stats of queue {q!r} failed: {exc}"))
-        return out
+        replies = pipe.execute()
+        return [
+            _queue_stats(q, replies[2 * i], replies[2 * i + 1], now_f)
+            for i, q in enumerate(queues)
+        ]
 
     def history(self, q: str, days: int) -> list[DailyStats]:
         """Daily processed/failed for the last ``days`` UTC days, newest first."""
@@ -530,6 +516,36 @@ class Inspector:
                 entry = None
             out.append(entry if isinstance(entry, dict) else {"text": _text(line)})
         return out
+
+
+def _queue_stats(
+    q: str, counts: Any, memory: Any, now: float
+) -> QueueStats | redis.ResponseError:
+    """QueueStats from the replies of the queue_stats and memory_usage scripts."""
+    if isinstance(counts, redis.ResponseError):
+        return counts
+    sizes = [int(c) for c in counts[:13]]
+    # MEMORY USAGE refused by the server: the other stats still count, memory is unknown.
+    memory_bytes = None if isinstance(memory, Exception) or memory < 0 else int(memory)
+    return QueueStats(
+        queue=q,
+        size=sum(sizes[:7]),
+        pending=sizes[0],
+        active=sizes[1],
+        scheduled=sizes[2],
+        retry=sizes[3],
+        archived=sizes[4],
+        completed=sizes[5],
+        aggregating=sizes[6],
+        groups=sizes[7],
+        processed=sizes[8],
+        failed=sizes[9],
+        processed_total=sizes[10],
+        failed_total=sizes[11],
+        paused=bool(sizes[12]),
+        latency_seconds=_latency(counts[13], now),
+        memory_bytes=memory_bytes,
+    )
 
 
 def _text(value: bytes | str) -> str:
