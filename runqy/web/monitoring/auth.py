@@ -90,9 +90,10 @@ def init_login(app: Flask) -> None:
     login_manager.login_view = "monitoring.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "error"
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask ships a 31-day default; the dashboard's promise is seven days.
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
 
 @bp.record_once

@@ -29,7 +29,8 @@ class SetupForm(FlaskForm):
         Length(max=255)],
                        render_kw={"autocomplete": "username"})
     password = PasswordField("Password", validators=[DataRequired(),
-                                                     Length(min=MIN_PASSWORD_LENGTH, max=256)],
+                                                     Length(min=MIN_PASSWORD_LENGTH, max=256,
+                                                            message="Use at least 8 characters.")],
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField("Confirm password",
                             validators=[DataRequired(), EqualTo("password", "Passwords differ.")],

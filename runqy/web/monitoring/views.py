@@ -5,9 +5,9 @@ HTMX polls it (HX-Request header), so one template serves both.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
@@ -79,19 +79,17 @@ class Totals:
 
 
 def combined_history(inspector: Inspector, queues: Sequence[str], days: int) -> list[DayCount]:
-    """Daily counters summed over `queues`, oldest day first."""
-    processed: dict[str, int] = defaultdict(int)
-    failed: dict[str, int] = defaultdict(int)
-    dates: list[str] = []
+    """Daily counters summed over `queues`, oldest day first; zero days when there are none."""
+    today = datetime.now(UTC).date()
+    dates = [(today - timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
+    processed = dict.fromkeys(dates, 0)
+    failed = dict.fromkeys(dates, 0)
     for queue in queues:
         for day in inspector.history(queue, days):
-            if day.date not in processed:
-                dates.append(day.date)
-            processed[day.date] += day.processed
-            failed[day.date] += day.failed
-    if not dates:
-        return []
-    return [DayCount(date[5:], processed[date], failed[date]) for date in sorted(set(dates))]
+            if day.date in processed:
+                processed[day.date] += day.processed
+                failed[day.date] += day.failed
+    return [DayCount(date[5:], processed[date], failed[date]) for date in dates]
 
 
 @dataclass

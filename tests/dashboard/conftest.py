@@ -1,0 +1,112 @@
+"""Fixtures for the dashboard tests: a real runqy server (waitress in a thread) on the session's
+real Redis, one headless Chromium for the session, and logged-in browser pages.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page
+from waitress.server import create_server
+
+from runqy.config import Settings
+from runqy.web import create_app
+from runqy.web.extensions import db
+from runqy.web.models import AdminUser
+from tests.support.browser import launch_chromium
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
+ADMIN_KEY = "dashboard-test-admin-key-0123456789"
+VAULT_KEY = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="  # base64 of 32 bytes
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@dataclass
+class LiveServer:
+    """A runqy app served by waitress on a free loopback port."""
+
+    app: Flask
+    base: str  # http://127.0.0.1:<port>
+    prefix: str
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{self.prefix}{path}"
+
+    def create_admin(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+        with self.app.app_context():
+            admin = AdminUser(email=email)
+            admin.set_password(password)
+            db.session.add(admin)
+            db.session.commit()
+
+
+@pytest.fixture()
+def start_server(tmp_path, redis_server) -> Iterator[Callable[..., LiveServer]]:
+    """Start servers on demand; keyword arguments override Settings fields."""
+    running = []
+
+    def start(**overrides: object) -> LiveServer:
+        overrides.setdefault("redis_url", redis_server.url)
+        overrides.setdefault("vault_master_key", VAULT_KEY)
+        instance = tmp_path / f"instance{len(running)}"
+        app = create_app(Settings(instance_path=instance, api_key=ADMIN_KEY, **overrides))
+        server = create_server(app, host="127.0.0.1", port=0, threads=8)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return LiveServer(app, f"http://127.0.0.1:{server.effective_port}",
+                          str(overrides.get("url_prefix", "")).rstrip("/"))
+
+    yield start
+    for server, thread in running:
+        server.close()
+        thread.join(5)
+
+
+@pytest.fixture()
+def server(start_server, redis_client: redis.Redis) -> LiveServer:
+    """A server on a flushed Redis with an admin account already created."""
+    live = start_server()
+    live.create_admin()
+    return live
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture()
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()
+
+
+def log_in(page: Page, server: LiveServer, next_path: str = "/monitoring/") -> None:
+    page.goto(server.url("/monitoring/login"))
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{server.prefix}{next_path}")
+
+
+@pytest.fixture()
+def page(context: BrowserContext, server: LiveServer) -> Page:
+    """A browser page logged in to `server`; dialogs (confirmations) are accepted."""
+    tab = context.new_page()
+    log_in(tab, server)
+    return tab
+
+
+def set_poll_interval(context: BrowserContext, server: LiveServer, seconds: int) -> None:
+    context.add_cookies([{"name": "runqy_poll", "value": str(seconds), "url": server.base}])
