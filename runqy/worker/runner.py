@@ -224,7 +224,7 @@ class Worker:
                     server_status = "stopped" if status == "stopping" else "active"
                     info, workers = self._server_info(server_status)
                     processor.broker.write_server_heartbeat(
-                        info, workers, ttl=self.settings.timings.server_heartbeat_ttl)
+                        info, workers, ttl=int(self.settings.timings.server_heartbeat_ttl))
                 processor.broker.write_worker_heartbeat(self.settings.worker_id, fields, lines)
             except REDIS_ERRORS as exc:
                 self.logs.put_back(lines)

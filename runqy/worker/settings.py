@@ -2,8 +2,9 @@
 
 `load_settings` resolves every setting in the order flag > environment > file > default,
 expands `${VAR}` references, parses durations and sizes, and reports every problem at once as a
-`ConfigError`. `Timings` holds the protocol intervals (leases, beats, loops) that the contract
-fixes; tests shorten them.
+`ConfigError`. `Timings` holds the protocol intervals (leases, beats, loops); the defaults are
+the contract's, and an optional `timings:` section of the file overrides them (tests shorten
+them this way).
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ class Timings:
     lease_duration: float = 30.0
     lease_extend_interval: float = 5.0
     heartbeat_interval: float = 5.0
-    heartbeat_ttl: int = 30
-    server_heartbeat_ttl: int = 10
+    server_heartbeat_ttl: float = 10.0
     forwarder_interval: float = 5.0
     recoverer_interval: float = 60.0
     janitor_interval: float = 8.0
@@ -228,7 +228,9 @@ _SETTINGS = (
     _Setting("log_level", "logging.level", ("RUNQY_LOG_LEVEL",), parse_str),
     _Setting("log_format", "logging.format", ("RUNQY_LOG_FORMAT",), parse_str),
 )
-_KNOWN_YAML = {s.yaml_key for s in _SETTINGS if s.yaml_key} | {"worker.queue"} | set(_IGNORED_KEYS)
+_TIMING_KEYS = {f"timings.{f.name}" for f in fields(Timings)}
+_KNOWN_YAML = ({s.yaml_key for s in _SETTINGS if s.yaml_key} | {"worker.queue"}
+               | set(_IGNORED_KEYS) | _TIMING_KEYS)
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
@@ -322,7 +324,13 @@ def load_settings(
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:
             problems.append(f"{source}: {exc}")
-    settings = WorkerSettings(**values, warnings=tuple(warnings))
+    timings = {}
+    for key in _TIMING_KEYS & file_values.keys():
+        try:
+            timings[key.split(".", 1)[1]] = parse_duration(file_values[key])
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    settings = WorkerSettings(**values, timings=Timings(**timings), warnings=tuple(warnings))
     if not settings.worker_id:
         settings = replace(settings, worker_id=f"{socket.gethostname()}-{os.getpid()}")
     settings = replace(settings, server_url=settings.server_url.rstrip("/"))
