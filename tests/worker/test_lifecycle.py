@@ -1,0 +1,139 @@
+"""Shutdown and Redis outages with a real worker, real processes and a real redis-server.
+
+Rows 46-48 and 50-53 of worker-protocol.md section 10. Redis "goes down" by stopping the real
+server after a SAVE, and "comes back" by restarting it on the same port from that snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from runqy.broker import Inspector, keys
+from runqy.worker.runner import Worker
+from tests.worker.harness import (
+    WorkerThread,
+    enqueue,
+    fast_settings,
+    poll_until,
+    registration,
+    running_worker,
+    task_info,
+)
+
+Q = "app.default"
+
+
+def active(client, task_id):
+    return task_info(client, Q, task_id).state == "active"
+
+
+def slot_process(runner):
+    return runner.worker.pools[0].slots[0].process
+
+
+def test_row50_sigterm_while_idle_exits_quickly_and_deregisters(redis_server, redis_client,
+                                                                 deployment_dir):
+    settings = fast_settings(deployment_dir)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    worker_id = settings.worker_id
+    poll_until(lambda: redis_client.zscore(keys.RUNQY_WORKERS, worker_id) is not None,
+               timeout=10, what="worker registered in runqy:workers")
+    assert Inspector(redis_client).servers()
+    started = time.monotonic()
+    assert runner.stop() == 0
+    assert time.monotonic() - started < 2 + settings.timings.stop_grace
+    assert redis_client.zscore(keys.RUNQY_WORKERS, worker_id) is None
+    assert redis_client.hget(keys.runqy_worker(worker_id), "status") == b"stopped"
+    assert Inspector(redis_client).servers() == []
+
+
+def test_rows51_52_53_shutdown_completes_or_requeues(redis_server, redis_client,
+                                                     deployment_dir):
+    c = redis_client
+    # Row 51: the task finishes within shutdown_timeout.
+    settings = fast_settings(deployment_dir, shutdown_timeout=10.0)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    quick = enqueue(c, Q, {"op": "sleep", "seconds": 1})
+    poll_until(lambda: active(c, quick), timeout=10, what="task active")
+    assert runner.stop() == 0
+    assert task_info(c, Q, quick).state == "completed"
+    # Row 52: the task outlasts shutdown_timeout; it is pending again, retried unchanged.
+    settings = fast_settings(deployment_dir, shutdown_timeout=1.0)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    slow = enqueue(c, Q, {"op": "sleep", "seconds": 60})
+    poll_until(lambda: active(c, slow), timeout=10, what="task active")
+    process = slot_process(runner)
+    started = time.monotonic()
+    assert runner.stop() == 0
+    assert time.monotonic() - started < 1 + settings.timings.stop_grace + 2
+    info = task_info(c, Q, slow)
+    assert (info.state, info.retried) == ("pending", 0)
+    assert process.exited
+    # Row 53: a second signal skips the wait.
+    settings = fast_settings(deployment_dir, shutdown_timeout=60.0)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    poll_until(lambda: active(c, slow), timeout=10, what="requeued task active again")
+    runner.worker.request_stop()
+    started = time.monotonic()
+    assert runner.stop() == 0
+    assert time.monotonic() - started < 1 + settings.timings.stop_grace + 2
+    assert task_info(c, Q, slow).state == "pending"
+
+
+def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
+        redis_server, redis_client, deployment_dir):
+    c = redis_client
+    settings = fast_settings(deployment_dir)
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        beat = keys.runqy_worker(settings.worker_id)
+        task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1.5})
+        poll_until(lambda: active(c, task_id), timeout=10, what="task active")
+        c.save()
+        redis_server.stop()
+        # The task finishes while Redis is down: the outcome waits for the reconnect.
+        poll_until(lambda: slot_process(runner) is not None
+                   and slot_process(runner).task_id is None, timeout=10,
+                   what="the process answered while Redis is down")
+        assert runner.worker.processor.in_flight(), "the outcome must still be pending"
+        time.sleep(2.5)  # Redis stays down over several reconnect attempts
+        assert runner.thread.is_alive()
+        redis_server.start()
+        poll_until(lambda: task_info(c, Q, task_id).state == "completed", timeout=15,
+                   what="outcome written after the reconnect")
+        # Idle outage: after the restart, dequeuing resumes and the heartbeat is whole again.
+        c.save()
+        redis_server.restart()
+        c.delete(beat)
+        later = enqueue(c, Q, {"op": "echo", "value": 2})
+        poll_until(lambda: task_info(c, Q, later).state == "completed", timeout=15,
+                   what="dequeuing resumed")
+        poll_until(lambda: c.hget(beat, "status") == b"running", timeout=10,
+                   what="complete heartbeat after reconnect")
+        assert c.hget(beat, "started")
+
+
+def test_row48_redis_down_longer_than_the_lease_drops_the_outcome(
+        redis_server, redis_client, deployment_dir):
+    c = redis_client
+    settings = fast_settings(deployment_dir).with_timings(lease_duration=1.5)
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        task_id = enqueue(c, Q, {"op": "sleep", "seconds": 2}, retry=3)
+        poll_until(lambda: active(c, task_id), timeout=10, what="task active")
+        pid = slot_process(runner).pid
+        c.save()
+        redis_server.stop()
+        poll_until(lambda: not runner.worker.processor.in_flight(), timeout=10,
+                   what="lease lost, task forgotten")
+        poll_until(lambda: slot_process(runner) is not None and slot_process(runner).pid != pid,
+                   timeout=15, what="the process restarted")
+        redis_server.start()
+        assert task_info(c, Q, task_id).state == "active"  # nothing was written for it
+        # Time passes for the Redis lease (30 s + skew) too; the recoverer then retries it.
+        c.zadd(keys.lease(Q), {task_id: int(time.time()) - 61})
+        poll_until(lambda: task_info(c, Q, task_id).state == "retry", timeout=10,
+                   what="recovered by the lease recoverer")
+        assert task_info(c, Q, task_id).error_msg == "asynq: task lease expired"
+        runner.worker.beat()
+        assert json.loads(c.hget(keys.runqy_worker(settings.worker_id), "recovery"))[
+            "consecutive_fails"] == 0
