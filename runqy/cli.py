@@ -9,6 +9,7 @@ the embedded Redis cleanly.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -34,7 +35,15 @@ def _flag_help(text: str, env: str) -> str:
     return f"{text} [env: {env}]"
 
 
-@main.command()
+def _env_only_epilog() -> str:
+    from runqy.config import ENV_VARS
+
+    names = ", ".join(name for var in ENV_VARS for name in var.names)
+    return ("Every setting can also come from the environment or from .env in the working "
+            f"directory (flags win, then the environment, then .env). Variables: {names}.")
+
+
+@main.command(epilog=_env_only_epilog())
 @click.option("--host", default=None, help=_flag_help("Bind address (default 127.0.0.1).", "HOST"))
 @click.option("--port", type=int, default=None,
               help=_flag_help("HTTP port (default 3000).", "PORT"))
@@ -43,7 +52,8 @@ def _flag_help(text: str, env: str) -> str:
 @click.option("--redis-url", "--redis-uri", "redis_url", default=None,
               help=_flag_help("Redis URL; redis:// or rediss://.", "REDIS_URL"))
 @click.option("--redis-tls", is_flag=True, default=None,
-              help=_flag_help("Use TLS with the REDIS_HOST/REDIS_PORT parts.", "REDIS_TLS"))
+              help=_flag_help("Use TLS with the Redis parts (REDIS_HOST, REDIS_PORT, "
+                              "REDIS_PASSWORD, REDIS_DB).", "REDIS_TLS"))
 @click.option("--embedded-redis/--no-embedded-redis", default=None,
               help=_flag_help("Force or forbid the embedded Redis (default auto).",
                               "RUNQY_EMBEDDED_REDIS"))
@@ -96,6 +106,8 @@ def serve(sqlite: bool, debug: bool, embedded_redis: bool | None, **flags: Any) 
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Migration chatter is not useful at every start.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     run_server(settings)
 
 
@@ -108,6 +120,8 @@ def run_server(settings: Settings) -> None:
     from runqy.web import bootstrap
     from runqy.web.queue_configs import ConfigDirError
 
+    # The instance folder's files (database, AOF, keys) are private to the server's user.
+    os.umask(0o077)
     try:
         booted = bootstrap(settings)
     except (EmbeddedRedisError, SettingsError) as exc:
@@ -134,6 +148,7 @@ def run_server(settings: Settings) -> None:
                        ident="runqy", _quiet=True)
     except KeyboardInterrupt:
         click.echo("runqy: shutting down")
+        sys.stdout.flush()
     finally:
         if watcher is not None:
             watcher.stop()
