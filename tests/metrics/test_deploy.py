@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.metrics.conftest import Scrape
+from tests.metrics.conftest import ADMIN_KEY, Scrape
 from tests.metrics.dataset import build_known_dataset
 from tests.support.prometheus import promtool_binary
 
@@ -137,3 +137,17 @@ def test_compose_stack_wires_the_pieces():
     datasource = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_example_queue_config_loads_and_shows_in_metrics(make_app, redis_client):
+    client = make_app(config_dir=DEPLOY / "example" / "queues").test_client()
+    response = client.get("/api/queue-configs/demo",
+                          headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code == 200, response.get_json()
+    config = response.get_json()
+    assert {s["name"]: s["priority"] for s in config["sub_queues"]} == {"high": 10, "default": 1}
+    assert config["deployment"]["path"] == "/opt/runqy-demo"
+    assert (DEPLOY / "example" / "demo_task" / "main.py").is_file()
+    result = Scrape(client.get("/metrics").get_data(as_text=True))
+    assert result.value("asynq_queue_size", queue="demo.high", state="pending") == 0
+    assert result.value("asynq_queue_size", queue="demo.default", state="pending") == 0
