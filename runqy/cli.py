@@ -147,9 +147,9 @@ def run_server(settings: Settings) -> None:
                        threads=settings.threads, channel_timeout=CHANNEL_TIMEOUT,
                        ident="runqy", _quiet=True)
     except KeyboardInterrupt:
-        click.echo("runqy: shutting down")
-        sys.stdout.flush()
+        pass  # waitress returns by itself on most signals; both paths end below
     finally:
+        click.echo("runqy: shutting down")
         if watcher is not None:
             watcher.stop()
         if booted.embedded is not None:

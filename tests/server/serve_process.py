@@ -1,0 +1,106 @@
+"""`runqy serve` as a real subprocess for tests: start in a folder, read the banner, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.redis_server import free_port
+
+CONFIG_PREFIXES = ("REDIS_", "DATABASE_", "RUNQY_", "QUEUE_WORKERS_DIR", "SQLITE_DB_PATH",
+                   "PORT", "HOST", "ASYNQ_", "PROMETHEUS_")
+
+
+def poll(condition: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class ServeProcess:
+    """One `runqy serve` with no configuration but free ports, in `folder` (also HOME)."""
+
+    def __init__(self, runqy_bin: str, folder: Path, redis_port: int | None = None) -> None:
+        self.runqy_bin = runqy_bin
+        self.folder = folder
+        self.port = free_port()
+        self.redis_port = redis_port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = folder / f"serve-{self.port}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+        env.update(HOME=str(self.folder), PORT=str(self.port),
+                   RUNQY_EMBEDDED_REDIS_PORT=str(self.redis_port), PYTHONUNBUFFERED="1")
+        return env
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> ServeProcess:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen([self.runqy_bin, "serve"], cwd=self.folder,
+                                            env=self.env(), stdout=out,
+                                            stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"runqy serve exited:\n{self.output()}")
+            try:
+                return self.request("GET", "/health")[0] == 200
+            except OSError:
+                return False
+
+        poll(up, timeout, 0.1, "runqy serve to answer /health")
+        poll(lambda: "admin key:" in self.output(), 10, what="the banner")
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def admin_key_line(self) -> str:
+        match = re.search(r"admin key:\s+(\S+)", self.output())
+        assert match, self.output()
+        return match.group(1)
+
+    def request(self, method: str, path: str, body: Any = None,
+                key: str | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310 - loopback
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+    def stop(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
