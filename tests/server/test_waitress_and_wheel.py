@@ -1,0 +1,104 @@
+"""A real waitress server on a free port, and the installed (non-editable) wheel serving."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import sysconfig
+import threading
+from pathlib import Path
+
+import pytest
+import waitress
+
+from tests.server.conftest import CLIENT, configure
+from tests.server.serve_process import ServeProcess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def live_server(app):
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield server
+    server.close()
+    thread.join(5)
+
+
+def test_waitress_serves_the_api_over_keep_alive(app, live_server):
+    configure(app.test_client(), "imgs")
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.effective_port, timeout=10)
+    headers = {**CLIENT, "Content-Type": "application/json", "X-Request-ID": "req-1"}
+    conn.request("POST", "/queue/add", json.dumps({"queue": "imgs", "data": {"a": 1}}), headers)
+    added = conn.getresponse()
+    body = json.loads(added.read())
+    assert added.status == 200 and added.getheader("X-Request-ID") == "req-1"
+    conn.request("GET", f"/queue/{body['info']['id']}", headers=CLIENT)
+    fetched = conn.getresponse()
+    assert fetched.status == 200 and json.loads(fetched.read())["info"]["payload"] == {"a": 1}
+    conn.request("POST", "/queue/add", b"{not json", headers)
+    bad = conn.getresponse()
+    assert bad.status == 400 and json.loads(bad.read())["code"] == "invalid_json"
+    conn.close()
+
+
+def test_waitress_rejects_an_oversized_body_with_413(make_app):
+    app = make_app(max_body_size=2048)
+    configure(app.test_client(), "imgs")
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10)
+        conn.request("POST", "/queue/add",
+                     json.dumps({"queue": "imgs", "data": "x" * 10_000}), CLIENT)
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["code"] == "payload_too_large"
+    finally:
+        server.close()
+        thread.join(5)
+
+
+@pytest.mark.timeout(600)
+def test_installed_wheel_serves_docs_static_files_and_the_api(tmp_path):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                    str(REPO)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("runqy-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    # Dependencies come from the test interpreter's site-packages (no download); the .pth
+    # adds that directory without running its .pth files, so no editable runqy leaks in.
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True,
+                   timeout=300)
+    location = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import runqy.web, os; print(runqy.web.__file__)"],
+        check=True, capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    assert location.startswith(str(venv)), location
+    assert (site / "runqy" / "templates").is_dir()
+    assert (site / "runqy" / "static" / "vendor" / "swagger-ui" / "LICENSE").is_file()
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    server = ServeProcess(str(venv / "bin" / "runqy"), folder).start()
+    try:
+        key = server.admin_key_line()
+        assert server.request("GET", "/healthz")[0] == 200
+        status, page = server.request("GET", "/docs")
+        assert status == 200 and b"swagger-ui-bundle.js" in page
+        status, js = server.request("GET", "/static/vendor/swagger-ui/swagger-ui-bundle.js")
+        assert status == 200 and len(js) > 100_000
+        assert server.request("POST", "/api/queue-configs", {
+            "name": "imgs", "deployment": {"path": "/srv", "startup_cmd": "run"}}, key)[0] == 201
+        status, body = server.request("POST", "/queue/add", {"queue": "imgs", "data": 1}, key)
+        assert status == 200 and body["info"]["state"] == "pending"
+        assert server.request("GET", "/monitoring/")[0] in (200, 302)
+    finally:
+        assert server.stop() == 0, server.output()
