@@ -5,6 +5,6 @@ metrics, OpenAPI, docs) and, unless `--no-ui`, the dashboard blueprint from
 `runqy.web.monitoring` (mounted at /monitoring; a placeholder answers until it exists).
 """
 
-from runqy.web.factory import Bootstrapped, RunqyState, bootstrap, create_app
+from runqy.web.factory import Bootstrapped, RunqyState, bootstrap, create_app, wsgi_app
 
-__all__ = ["Bootstrapped", "RunqyState", "bootstrap", "create_app"]
+__all__ = ["Bootstrapped", "RunqyState", "bootstrap", "create_app", "wsgi_app"]

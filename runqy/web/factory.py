@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import logging
@@ -235,3 +236,9 @@ def bootstrap(settings: Settings | None = None) -> Bootstrapped:
     return Bootstrapped(app, settings, embedded)
 
 
+def wsgi_app(settings: Settings | None = None) -> Flask:
+    """An app for an external WSGI server; an embedded Redis it started stops at exit."""
+    booted = bootstrap(settings)
+    if booted.embedded is not None:
+        atexit.register(booted.embedded.stop)
+    return booted.app
