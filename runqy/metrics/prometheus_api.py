@@ -102,10 +102,6 @@ class HistoryBucket:
     processed: int
     failed: int
 
-    @property
-    def succeeded(self) -> int:
-        return self.processed - self.failed
-
 
 @dataclass(frozen=True)
 class TaskHistory:
@@ -259,6 +255,12 @@ class PrometheusClient:
         except (ValueError, OSError):
             return None
         return payload if isinstance(payload, dict) else None
+
+
+def client_for(address: str | None, *,
+               timeout: float = DEFAULT_TIMEOUT) -> PrometheusClient | None:
+    """The client for PROMETHEUS_ADDRESS, or None when it is unset (charts use Redis then)."""
+    return PrometheusClient(address, timeout=timeout) if address else None
 
 
 def _rate_window(rng: TimeRange) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import redis
 
 from runqy.broker import Broker, TaskMessage, keys
+from tests.broker.factories import task
 
 ALPHA = "metrics.alpha"
 PAUSED = "metrics.paused"
@@ -21,8 +22,7 @@ OLDEST_PENDING_AGE = 42.0
 
 
 def message(queue: str, *, retention: int = 0, max_retry: int = 3) -> TaskMessage:
-    return TaskMessage(type=queue, payload=b'{"n": 1}', id=str(uuid.uuid4()), queue=queue,
-                       retry=max_retry, timeout=60, retention=retention)
+    return task(str(uuid.uuid4()), queue, retention=retention, retry=max_retry, timeout=60)
 
 
 @dataclass
@@ -81,8 +81,9 @@ class KnownDataset:
     workers: dict[str, int] = field(default_factory=dict)  # runqy_workers status -> count
 
 
-def _heartbeat(broker: Broker, worker_id: str, *, status: str, healthy: bool,
-               age: int = 0) -> None:
+def write_heartbeat(broker: Broker, worker_id: str, *, status: str, healthy: bool,
+                    age: int = 0) -> None:
+    """A runqy worker heartbeat (wire-format.md 8.2) `age` seconds old."""
     now = int(time.time()) - age
     broker.write_worker_heartbeat(worker_id, {
         "worker_id": worker_id,
@@ -116,11 +117,11 @@ def build_known_dataset(client: redis.Redis) -> KnownDataset:
     client.sadd(keys.QUEUES, BROKEN)
     client.set(keys.pending(BROKEN), b"not a list")
 
-    _heartbeat(broker, "w-running-1", status="running", healthy=True)
-    _heartbeat(broker, "w-running-2", status="running", healthy=True)
-    _heartbeat(broker, "w-booting", status="bootstrapping", healthy=False)
-    _heartbeat(broker, "w-degraded", status="degraded", healthy=False)
-    _heartbeat(broker, "w-silent", status="running", healthy=True, age=120)
+    write_heartbeat(broker, "w-running-1", status="running", healthy=True)
+    write_heartbeat(broker, "w-running-2", status="running", healthy=True)
+    write_heartbeat(broker, "w-booting", status="bootstrapping", healthy=False)
+    write_heartbeat(broker, "w-degraded", status="degraded", healthy=False)
+    write_heartbeat(broker, "w-silent", status="running", healthy=True, age=120)
     # An original Go runqy worker (wire-format.md 8.3): listed in asynq:workers, healthy as
     # 1/0 and no status field; healthy counts it as running.
     go_worker = "gohost:4242"

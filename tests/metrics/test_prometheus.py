@@ -25,7 +25,7 @@ from runqy.metrics.prometheus_api import (
 )
 from tests.metrics.dataset import fill_queue
 from tests.support.prometheus import PrometheusServer, poll_until, prometheus_binary
-from tests.support.redis_server import free_port
+from tests.support.redis_server import free_port, stop_process
 
 pytestmark = pytest.mark.skipif(prometheus_binary() is None,
                                 reason="prometheus not installed (Debian package prometheus)")
@@ -61,12 +61,7 @@ def runqy_server(redis_server, tmp_path_factory):
         poll_until(healthy, timeout=60, what="runqy serve to answer /health", alive=process)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=15)
         log.close()
 
 

@@ -12,6 +12,7 @@ from runqy.metrics.prometheus_api import (
     RANGES,
     PrometheusClient,
     PrometheusUnavailable,
+    client_for,
     load_charts,
     load_task_history,
     queue_depth_query,
@@ -61,6 +62,12 @@ def test_a_silent_server_times_out_quickly():
 def test_address_must_be_http():
     with pytest.raises(ValueError, match="http"):
         PrometheusClient("prometheus:9090")
+
+
+def test_no_address_means_no_client():
+    assert client_for(None) is None and client_for("") is None
+    client = client_for("http://prometheus:9090/", timeout=1.5)
+    assert (client.address, client.timeout) == ("http://prometheus:9090", 1.5)
 
 
 def test_ranges_and_steps():

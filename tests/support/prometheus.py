@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.redis_server import free_port
+from tests.support.redis_server import free_port, stop_process
 
 
 def prometheus_binary() -> str | None:
@@ -114,13 +114,7 @@ class PrometheusServer:
         return box[0]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
