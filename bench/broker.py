@@ -10,10 +10,12 @@ bench/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -31,27 +33,50 @@ def task(queue: str) -> TaskMessage:
     return TaskMessage(type=queue, payload=PAYLOAD, queue=queue, retry=3, timeout=1800)
 
 
-def rate(count: int, action: Callable[[], None]) -> float:
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Measure:
+    per_second: float
+    client_cpu_us: float  # this Python process, per operation
+    redis_cpu_us: float  # the redis-server process, per operation
+
+    def row(self, label: str, unit: str) -> str:
+        return (
+            f"| {label} | {self.per_second:,.0f} {unit}/s | {self.client_cpu_us:.1f} µs |"
+            f" {self.redis_cpu_us:.1f} µs |"
+        )
+
+
+def _redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
+
+
+def rate(client: redis.Redis, count: int, action: Callable[[], None]) -> Measure:
+    redis_cpu, cpu, start = _redis_cpu(client), time.process_time(), time.perf_counter()
     action()
-    return count / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return Measure(
+        count / wall,
+        (time.process_time() - cpu) / count * 1e6,
+        (_redis_cpu(client) - redis_cpu) / count * 1e6,
+    )
 
 
-def bench_enqueue_one_by_one(broker: Broker, n: int) -> float:
-    return rate(n, lambda: [broker.enqueue(task("bench.one")) for _ in range(n)])
+def bench_enqueue_one_by_one(broker: Broker, n: int) -> Measure:
+    return rate(broker.redis, n, lambda: [broker.enqueue(task("bench.one")) for _ in range(n)])
 
 
-def bench_enqueue_pipelined(broker: Broker, n: int) -> float:
+def bench_enqueue_pipelined(broker: Broker, n: int) -> Measure:
     def run() -> None:
         for start in range(0, n, BATCH):
             broker.enqueue_many(
                 [EnqueueRequest(task("bench.many")) for _ in range(min(BATCH, n - start))]
             )
 
-    return rate(n, run)
+    return rate(broker.redis, n, run)
 
 
-def bench_cycle(broker: Broker, n: int, complete: bool) -> float:
+def bench_cycle(broker: Broker, n: int, complete: bool) -> Measure:
     queue = "bench.cycle"
     for start in range(0, n, BATCH):
         msgs = [task(queue) for _ in range(min(BATCH, n - start))]
@@ -67,7 +92,7 @@ def bench_cycle(broker: Broker, n: int, complete: bool) -> float:
             else:
                 broker.done(got.msg)
 
-    return rate(n, run)
+    return rate(broker.redis, n, run)
 
 
 def bench_stats(broker: Broker, inspector: Inspector, queues: int, per_queue: int) -> tuple:
@@ -116,15 +141,17 @@ def main() -> None:
         client.close()
         if server:
             server.stop()
-    print(f"Redis {version}, Python {sys.version.split()[0]}")
-    print("| measure | result |")
-    print("|---|---|")
-    print(f"| enqueue one by one (10,000 tasks) | {one:,.0f} tasks/s |")
-    print(f"| enqueue pipelined, batches of {BATCH} ({args.tasks:,}) | {many:,.0f} tasks/s |")
-    print(f"| dequeue + set_result + mark_complete (20,000) | {complete:,.0f} cycles/s |")
-    print(f"| dequeue + done (20,000) | {done:,.0f} cycles/s |")
-    print(f"| queue_stats, 100 queues of 1,000 tasks: median / p95 | {p50:.2f} ms / {p95:.2f} ms |")
-    print(f"| all_queue_stats over the 100 queues | {whole:.0f} ms |")
+    print(
+        f"Redis {version}, Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}"
+    )
+    print("| measure | rate | client CPU per op | Redis CPU per op |")
+    print("|---|---|---|---|")
+    print(one.row("enqueue one by one (10,000 tasks)", "tasks"))
+    print(many.row(f"enqueue_many, batches of {BATCH} ({args.tasks:,} tasks)", "tasks"))
+    print(complete.row("dequeue + set_result + mark_complete (20,000)", "cycles"))
+    print(done.row("dequeue + done (20,000)", "cycles"))
+    print(f"| queue_stats, 100 queues x 1,000 tasks: median / p95 | {p50:.2f} / {p95:.2f} ms | | |")
+    print(f"| all_queue_stats over the 100 queues | {whole:.0f} ms | | |")
 
 
 if __name__ == "__main__":
