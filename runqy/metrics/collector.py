@@ -69,13 +69,14 @@ QUEUE_PAUSED = FamilySpec(
 WORKERS = FamilySpec(
     "runqy_workers", "gauge",
     "Number of runqy workers known from heartbeats; broken down by status "
-    "(running, bootstrapping, stale = no heartbeat for 30 s, unhealthy).", ("status",))
+    "(running, bootstrapping, stale = no heartbeat for 30 s, unhealthy = not healthy "
+    "otherwise: crashed, recovering, degraded or shutting down).", ("status",))
 BUILD_INFO = FamilySpec(
     "runqy_build_info", "gauge", "runqy server build information; always 1.", ("version",))
 METRICS_ERRORS = FamilySpec(
     "runqy_metrics_errors_total", "counter",
-    "Number of queues (or whole reads) left out of a /metrics scrape because Redis could not "
-    "be read.")
+    "Number of reads left out of /metrics scrapes because Redis failed: one per unreadable "
+    "queue, one when no queue or no worker could be read.")
 
 FAMILIES: tuple[FamilySpec, ...] = (
     TASKS_ENQUEUED, QUEUE_SIZE, QUEUE_LATENCY, QUEUE_MEMORY, TASKS_PROCESSED, TASKS_FAILED,

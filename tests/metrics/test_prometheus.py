@@ -112,6 +112,21 @@ def test_prometheus_scrapes_runqy_with_the_token(prometheus, runqy_server):
     # The same series the collector exports, as Prometheus stored them.
     build = prometheus.query("runqy_build_info")
     assert build[0]["metric"]["version"] and build[0]["value"][1] == "1"
+    workers = prometheus.query("runqy_workers")
+    assert {item["metric"]["status"] for item in workers} == {
+        "running", "bootstrapping", "stale", "unhealthy"}
+
+
+def test_asynq_names_that_asynqmon_queries(prometheus, processed_tasks):
+    # asynqmon's metrics view asks for these exact selectors; the gauges named *_total must
+    # survive Prometheus's parser (it negotiates OpenMetrics with the server).
+    pending = prometheus.wait_for_query('asynq_tasks_enqueued_total{state="pending"}',
+                                        lambda r: r and only_queue(r) == 1)
+    assert only_queue(pending) == processed_tasks["pending"]
+    retry = prometheus.query('asynq_tasks_enqueued_total{state="retry"}')
+    assert only_queue(retry) == 1
+    assert only_queue(prometheus.query("asynq_queue_paused_total")) == 0
+    assert only_queue(prometheus.query("asynq_queue_memory_usage_approx_bytes")) > 0
 
 
 def test_guide_processed_and_failed_per_second(prometheus, processed_tasks):
