@@ -129,9 +129,9 @@ class RunqyCollector(Collector):
         yield build
         yield errors
 
-    def _count_errors(self, n: int) -> None:
+    def _count_error(self) -> None:
         with self._errors_lock:
-            self._errors += n
+            self._errors += 1
 
     def _queue_families(self) -> list[Metric]:
         specs = (TASKS_ENQUEUED, QUEUE_SIZE, QUEUE_LATENCY, QUEUE_MEMORY, TASKS_PROCESSED,
@@ -142,13 +142,13 @@ class RunqyCollector(Collector):
             items = self._inspector.all_queue_stats()
         except (RedisError, BrokerError) as exc:
             logger.warning("metrics: queue stats unavailable for this scrape: %s", exc)
-            self._count_errors(1)
+            self._count_error()
             items = []
         for stats in items:
             # all_queue_stats() puts a BrokerError in place of a queue it could not read.
             if not isinstance(stats, QueueStats):
                 logger.warning("metrics: a queue was left out of this scrape: %s", stats)
-                self._count_errors(1)
+                self._count_error()
                 continue
             queue = stats.queue
             for state in SIZE_STATES:
@@ -171,7 +171,7 @@ class RunqyCollector(Collector):
             records = self._inspector.runqy_workers()
         except (RedisError, BrokerError) as exc:
             logger.warning("metrics: worker heartbeats unavailable for this scrape: %s", exc)
-            self._count_errors(1)
+            self._count_error()
             return None
         counts = dict.fromkeys(WORKER_STATUSES, 0)
         for record in records:
