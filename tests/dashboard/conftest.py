@@ -39,30 +39,46 @@ class LiveServer:
     def url(self, path: str) -> str:
         return f"{self.base}{self.prefix}{path}"
 
-    def create_admin(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
-        with self.app.app_context():
-            admin = AdminUser(email=email)
-            admin.set_password(password)
-            db.session.add(admin)
-            db.session.commit()
+    def create_admin(self) -> None:
+        create_admin(self.app)
+
+
+def create_admin(app: Flask, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+    with app.app_context():
+        admin = AdminUser(email=email)
+        admin.set_password(password)
+        db.session.add(admin)
+        db.session.commit()
 
 
 @pytest.fixture()
-def start_server(tmp_path, redis_server) -> Iterator[Callable[..., LiveServer]]:
+def make_app(tmp_path, redis_server) -> Callable[..., Flask]:
+    """Build runqy apps on the test Redis; keyword arguments override Settings fields."""
+    built = []
+
+    def build(**overrides: object) -> Flask:
+        overrides.setdefault("redis_url", redis_server.url)
+        overrides.setdefault("vault_master_key", VAULT_KEY)
+        instance = tmp_path / f"instance{len(built)}"
+        built.append(instance)
+        return create_app(Settings(instance_path=instance, api_key=ADMIN_KEY, **overrides))
+
+    return build
+
+
+@pytest.fixture()
+def start_server(make_app) -> Iterator[Callable[..., LiveServer]]:
     """Start servers on demand; keyword arguments override Settings fields."""
     running = []
 
     def start(**overrides: object) -> LiveServer:
-        overrides.setdefault("redis_url", redis_server.url)
-        overrides.setdefault("vault_master_key", VAULT_KEY)
-        instance = tmp_path / f"instance{len(running)}"
-        app = create_app(Settings(instance_path=instance, api_key=ADMIN_KEY, **overrides))
+        app = make_app(**overrides)
         server = create_server(app, host="127.0.0.1", port=0, threads=8)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         running.append((server, thread))
         return LiveServer(app, f"http://127.0.0.1:{server.effective_port}",
-                          str(overrides.get("url_prefix", "")).rstrip("/"))
+                          app.extensions["runqy"].settings.url_prefix.rstrip("/"))
 
     yield start
     for server, thread in running:

@@ -6,9 +6,6 @@ Sessions are Flask's signed cookie made permanent for seven days at login; Flask
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -38,50 +35,12 @@ from runqy.web.monitoring.blueprint import (
     message_page,
 )
 from runqy.web.monitoring.forms import LoginForm, SetupForm
+from runqy.web.monitoring.sources import DashboardState
 
 SESSION_LIFETIME = timedelta(days=7)
 login_manager = LoginManager()
 
 
-class LoginThrottle:
-    """At most `limit` failed logins per client address in a sliding `window` (seconds).
-
-    In memory on purpose: one server process answers the dashboard, and a restart forgetting the
-    failures is harmless next to a slow password hash that already caps guessing speed.
-    """
-
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, client: str) -> int:
-        """Seconds until `client` may try again; 0 when allowed now."""
-        now = time.monotonic()
-        with self._lock:
-            failures = self._recent(client, now)
-            if len(failures) < self.limit:
-                return 0
-            return max(1, int(failures[0] + self.window - now) + 1)
-
-    def record_failure(self, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent(client, now).append(now)
-
-    def reset(self, client: str) -> None:
-        with self._lock:
-            self._failures.pop(client, None)
-
-
-throttle = LoginThrottle()
 
 
 def init_login(app: Flask) -> None:
@@ -106,6 +65,7 @@ def _bind_extensions(setup_state: BlueprintSetupState) -> None:
     # A dashboard tab may stay open for the whole 7-day session.
     setup_state.app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(setup_state.app)
+    setup_state.app.extensions["monitoring"] = DashboardState()
 
 
 @login_manager.user_loader
@@ -184,6 +144,7 @@ def login() -> BaseResponse | str | tuple[str, int]:
     status = 200
     client = request.remote_addr or "-"
     if form.validate_on_submit():
+        throttle = sources.dashboard_state().throttle
         wait = throttle.retry_after(client)
         if wait:
             flash(f"Too many failed logins. Try again in {wait} s.", "error")

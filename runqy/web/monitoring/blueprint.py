@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from runqy.broker.errors import BrokerError
 from runqy.web.errors import broker_error_status
 from runqy.web.monitoring import sources
+from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
 from runqy.web.monitoring.presenters import register_filters
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
@@ -37,8 +38,8 @@ NAV = (
     ("monitoring.system", "System"),
     ("monitoring.settings", "Settings"),
 )
-POLL_INTERVALS = (2, 5, 10, 30, 0)
-THEMES = ("system", "light", "dark")
+POLL_INTERVALS = tuple(int(choice.value) for choice in POLL_CHOICES)
+THEMES = tuple(choice.value for choice in THEME_CHOICES)
 POLL_COOKIE = "runqy_poll"
 THEME_COOKIE = "runqy_theme"
 

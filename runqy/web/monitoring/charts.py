@@ -55,9 +55,11 @@ def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 2
         f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(summary)}</title>",
     ]
-    for tick in range(5):
-        value = peak * tick // 4
-        y = top + plot_h - plot_h * tick / 4
+    # peak is 1, 2 or 5 x 10^n, so fifths (or units below 5) are whole, readable numbers.
+    segments = 5 if peak >= 5 else peak
+    for tick in range(segments + 1):
+        value = peak * tick // segments
+        y = top + plot_h - plot_h * tick / segments
         parts.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'

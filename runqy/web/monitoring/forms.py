@@ -15,11 +15,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
 
 MIN_PASSWORD_LENGTH = 8
-POLL_CHOICES = [("2", "2 s"), ("5", "5 s"), ("10", "10 s"), ("30", "30 s"), ("0", "off")]
-THEME_CHOICES = [("system", "System"), ("light", "Light"), ("dark", "Dark")]
+POLL_CHOICES = [SelectChoice(value, label) for value, label in
+                (("2", "2 s"), ("5", "5 s"), ("10", "10 s"), ("30", "30 s"), ("0", "off"))]
+THEME_CHOICES = [SelectChoice(value, label) for value, label in
+                 (("system", "System"), ("light", "Light"), ("dark", "Dark"))]
 
 
 class SetupForm(FlaskForm):

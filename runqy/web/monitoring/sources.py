@@ -1,10 +1,13 @@
 """Where dashboard views get what they show: the app's Settings, Redis, Inspector and Broker.
 
-The server core keeps one `RunqyState` per app in `app.extensions["runqy"]`; this module is the
-only place the dashboard reaches into it.
+The server core keeps one `RunqyState` per app in `app.extensions["runqy"]`, the dashboard its
+own `DashboardState` in `app.extensions["monitoring"]`; this module is the only place views
+reach into either.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import redis
 from flask import current_app
@@ -12,7 +15,21 @@ from flask import current_app
 from runqy.broker import Broker, Inspector
 from runqy.config import Settings
 from runqy.web.factory import RunqyState
+from runqy.web.monitoring.history import HistoryCache
+from runqy.web.monitoring.throttle import LoginThrottle
 from runqy.web.vaults import VaultCipher
+
+
+@dataclass
+class DashboardState:
+    """The dashboard's own per-app objects, at `app.extensions["monitoring"]`."""
+
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    history: HistoryCache = field(default_factory=HistoryCache)
+
+
+def dashboard_state() -> DashboardState:
+    return current_app.extensions["monitoring"]
 
 
 def state() -> RunqyState:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
@@ -20,7 +19,7 @@ from runqy.web.models import AdminUser, QueueConfig, Vault
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import BULK_ACTIONS, ROW_ACTIONS
 from runqy.web.monitoring.blueprint import bp
-from runqy.web.monitoring.charts import DayCount, history_chart
+from runqy.web.monitoring.charts import history_chart
 
 TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed")
 HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
@@ -78,20 +77,6 @@ class Totals:
         return totals
 
 
-def combined_history(inspector: Inspector, queues: Sequence[str], days: int) -> list[DayCount]:
-    """Daily counters summed over `queues`, oldest day first; zero days when there are none."""
-    today = datetime.now(UTC).date()
-    dates = [(today - timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
-    processed = dict.fromkeys(dates, 0)
-    failed = dict.fromkeys(dates, 0)
-    for queue in queues:
-        for day in inspector.history(queue, days):
-            if day.date in processed:
-                processed[day.date] += day.processed
-                failed[day.date] += day.failed
-    return [DayCount(date[5:], processed[date], failed[date]) for date in dates]
-
-
 @dataclass
 class FleetSummary:
     workers: list[WorkerRecord]
@@ -110,7 +95,7 @@ def overview() -> str:
         range_key = "7d"
     inspector = sources.inspector()
     stats, broken = split_stats(inspector.all_queue_stats())
-    days = combined_history(inspector, [s.queue for s in stats], HISTORY_RANGES[range_key])
+    days = sources.dashboard_state().history.history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
         totals=Totals.of(stats), fleet=FleetSummary.read(inspector),

@@ -1,0 +1,91 @@
+"""Dashboard access rules through the Flask test client: throttled logins, safe redirects,
+HTMX-aware session expiry, closed setup, and the fragment-or-page rule of live views."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from runqy.web.monitoring.throttle import LoginThrottle
+from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
+
+
+def form_token(client: FlaskClient, path: str) -> str:
+    page = client.get(path).text
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def log_in(client: FlaskClient, password: str = ADMIN_PASSWORD, next_path: str | None = None):
+    path = "/monitoring/login" + (f"?next={next_path}" if next_path else "")
+    return client.post(path, data={"csrf_token": form_token(client, "/monitoring/login"),
+                                   "email": ADMIN_EMAIL, "password": password})
+
+
+@pytest.fixture()
+def app(make_app, redis_client) -> Flask:
+    built = make_app()
+    create_admin(built)
+    return built
+
+
+def test_sixth_failed_login_is_refused_even_with_the_right_password(app):
+    client = app.test_client()
+    for _ in range(5):
+        assert log_in(client, "wrong password").status_code == 401
+    refused = log_in(client)
+    assert refused.status_code == 429
+    assert "Too many failed logins" in refused.text
+    assert client.get("/monitoring/").status_code == 302  # still logged out
+
+
+def test_throttle_forgets_failures_after_the_window():
+    now = [1000.0]
+    limiter = LoginThrottle(limit=2, window=60, clock=lambda: now[0])
+    limiter.record_failure("a")
+    limiter.record_failure("a")
+    assert limiter.retry_after("a") == 61
+    assert limiter.retry_after("b") == 0
+    now[0] += 60
+    assert limiter.retry_after("a") == 0
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/api/queues"])
+def test_login_never_redirects_outside_the_dashboard(app, target):
+    response = log_in(app.test_client(), next_path=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/monitoring/"
+
+
+def test_expired_session_on_a_poll_sends_the_page_to_login(app):
+    response = app.test_client().get("/monitoring/queues", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/monitoring/login?next=/monitoring/queues"
+
+
+def test_setup_is_closed_once_an_admin_exists(app):
+    client = app.test_client()
+    assert client.get("/monitoring/setup").headers["Location"] == "/monitoring/login"
+    response = client.post("/monitoring/setup", data={
+        "csrf_token": form_token(client, "/monitoring/login"), "email": "x@y.z",
+        "password": "another password", "confirm": "another password"})
+    assert response.status_code == 409
+
+
+def test_live_view_returns_the_fragment_to_htmx_and_the_page_otherwise(app):
+    client = app.test_client()
+    assert log_in(client).status_code == 302
+    page = client.get("/monitoring/workers")
+    fragment = client.get("/monitoring/workers", headers={"HX-Request": "true"})
+    assert page.text.startswith("<!doctype html>") and 'id="live"' in page.text
+    assert "<html" not in fragment.text and "runqy workers" in fragment.text
+
+
+def test_logout_needs_post_with_token(app):
+    client = app.test_client()
+    log_in(client)
+    assert client.get("/monitoring/logout").status_code == 405
+    assert client.post("/monitoring/logout").status_code == 400  # no CSRF token
+    assert client.get("/monitoring/").status_code == 200
