@@ -15,9 +15,10 @@ from typing import Any
 
 import flask_migrate
 import redis
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runqy.config import InstanceSecrets, Settings, ensure_instance_dir, resolve_instance_secrets
@@ -55,6 +56,8 @@ class RunqyState:
     waiters: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(1))
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Client-route queue lookups: name -> (expires at, target or None); cleared on commit.
+    queue_cache: dict[str, Any] = field(default_factory=dict)
     _broker: Any = None
     _inspector: Any = None
 
@@ -82,6 +85,13 @@ def redis_client(url: str, threads: int) -> redis.Redis:
         health_check_interval=30,
     )
     return redis.Redis(connection_pool=pool)
+
+
+def _clear_queue_cache(_session: Any) -> None:
+    # Any commit may have changed a queue configuration: drop this app's cached lookups so the
+    # change is visible to the very next request (other processes see it within a second).
+    if has_app_context() and "runqy" in current_app.extensions:
+        current_app.extensions["runqy"].queue_cache.clear()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -174,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
     db.init_app(app)
+    if not event.contains(Session, "after_commit", _clear_queue_cache):
+        event.listen(Session, "after_commit", _clear_queue_cache)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     with app.app_context():
         if uri.startswith("sqlite"):

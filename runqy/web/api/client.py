@@ -53,14 +53,31 @@ class QueueTarget:
     timeout: int
     max_retry: int
     retention: int
+    max_payload_size: int
+
+
+QUEUE_CACHE_SECONDS = 1.0
 
 
 def resolve_queue(raw: Any) -> QueueTarget:
+    """The enabled sub-queue for a client name, or 404 (cached briefly: the hot path)."""
     name = normalize_queue(raw)
+    cache = state().queue_cache
+    now = time.monotonic()
+    hit = cache.get(name)
+    if hit is None or hit[0] < now:
+        hit = (now + QUEUE_CACHE_SECONDS, _load_queue_target(name))
+        cache[name] = hit
+    if hit[1] is None:
+        raise ApiError(404, "queue_not_found", f"queue '{name}' is not configured")
+    return hit[1]
+
+
+def _load_queue_target(name: str) -> QueueTarget | None:
     parent, sub = name.split(".", 1)
     config = db.session.query(QueueConfig).filter_by(name=parent, enabled=True).one_or_none()
     if config is None or not any(s.name == sub and s.enabled for s in config.sub_queues):
-        raise ApiError(404, "queue_not_found", f"queue '{name}' is not configured")
+        return None
     settings = state().settings
     defaults = config.task_defaults or {}
     return QueueTarget(
@@ -69,6 +86,7 @@ def resolve_queue(raw: Any) -> QueueTarget:
         timeout=defaults.get("timeout") or settings.default_timeout,
         max_retry=defaults.get("max_retry", settings.default_max_retry),
         retention=defaults.get("retention", settings.default_retention),
+        max_payload_size=settings.max_payload_size,
     )
 
 
@@ -110,10 +128,10 @@ def build_job(target: QueueTarget, data: Any, options: dict[str, Any],
         if problems:
             raise ApiError(422, "schema_validation_failed", *problems)
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    if len(payload) > state().settings.max_payload_size:
+    if len(payload) > target.max_payload_size:
         raise ApiError(413, "payload_too_large",
                        f"the payload is {len(payload)} bytes; the limit is "
-                       f"{state().settings.max_payload_size}")
+                       f"{target.max_payload_size}")
     msg = TaskMessage(type=target.name, payload=payload, id=task_id, queue=target.name,
                       retry=max_retry, timeout=timeout or target.timeout, deadline=deadline,
                       retention=retention)
