@@ -51,6 +51,10 @@ class Scrape:
                     found[frozenset(sample.labels.items())] = sample.value
         return found
 
+    def get(self, sample_name: str, **labels: str) -> float | None:
+        """The sample's value, or None when the scrape does not have it."""
+        return self.values(sample_name).get(frozenset(labels.items()))
+
     def value(self, sample_name: str, **labels: str) -> float:
         key = frozenset(labels.items())
         values = self.values(sample_name)
