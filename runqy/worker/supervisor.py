@@ -62,12 +62,12 @@ class Recovery:
     def failure(self) -> bool:
         """Count one failure; True when it opened the breaker."""
         with self.lock:
+            if self.degraded:
+                return False  # a start racing the breaker, or a failed probe
             self.consecutive_fails += 1
             limit = self.settings.max_restarts if self.settings.recovery_enabled else 1
-            opened = not self.degraded and self.consecutive_fails >= limit
-            if opened:
-                self.degraded = True
-            return opened
+            self.degraded = self.consecutive_fails >= limit
+            return self.degraded
 
     def success(self) -> None:
         with self.lock:

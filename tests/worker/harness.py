@@ -3,6 +3,7 @@ through the real broker, and a Worker running in a background thread of the test
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -26,8 +27,9 @@ FAST = Timings(
     one_shot_exit_wait=2.0, redis_backoff_max=1.0, shutdown_redis_budget=1.0,
 )
 
-__all__ = ["APPS", "FAST", "poll_until", "enqueue", "fast_settings", "registration",
-           "running_worker", "task_info"]
+__all__ = ["APPS", "FAST", "enqueue", "fast_settings", "poll_until", "registration",
+           "restart_redis_keeping_data", "running_worker", "stop_redis_keeping_data",
+           "task_info"]
 
 
 def fast_settings(deployment_dir: Path, **changes: Any) -> WorkerSettings:
@@ -69,6 +71,19 @@ def enqueue(client: redis.Redis, queue: str, payload: Any, **fields: Any) -> str
 
 def task_info(client: redis.Redis, queue: str, task_id: str):
     return Inspector(client).get_task(queue, task_id)
+
+
+def stop_redis_keeping_data(server) -> None:
+    """Stop the real redis-server with SHUTDOWN SAVE, so a later start() has every write."""
+    with contextlib.suppress(redis.ConnectionError):
+        server.client().shutdown(save=True)
+    server.process.wait(10)
+    server.process = None
+
+
+def restart_redis_keeping_data(server) -> None:
+    stop_redis_keeping_data(server)
+    server.start()
 
 
 class WorkerThread:

@@ -1,7 +1,7 @@
 """Shutdown and Redis outages with a real worker, real processes and a real redis-server.
 
 Rows 46-48 and 50-53 of worker-protocol.md section 10. Redis "goes down" by stopping the real
-server after a SAVE, and "comes back" by restarting it on the same port from that snapshot.
+server with SHUTDOWN SAVE, and "comes back" by restarting it on the same port from that snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from tests.worker.harness import (
     fast_settings,
     poll_until,
     registration,
+    restart_redis_keeping_data,
     running_worker,
+    stop_redis_keeping_data,
     task_info,
 )
 
@@ -89,8 +91,7 @@ def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
         beat = keys.runqy_worker(settings.worker_id)
         task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1.5})
         poll_until(lambda: active(c, task_id), timeout=10, what="task active")
-        c.save()
-        redis_server.stop()
+        stop_redis_keeping_data(redis_server)
         # The task finishes while Redis is down: the outcome waits for the reconnect.
         poll_until(lambda: slot_process(runner) is not None
                    and slot_process(runner).task_id is None, timeout=10,
@@ -102,8 +103,7 @@ def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
         poll_until(lambda: task_info(c, Q, task_id).state == "completed", timeout=15,
                    what="outcome written after the reconnect")
         # Idle outage: after the restart, dequeuing resumes and the heartbeat is whole again.
-        c.save()
-        redis_server.restart()
+        restart_redis_keeping_data(redis_server)
         c.delete(beat)
         later = enqueue(c, Q, {"op": "echo", "value": 2})
         poll_until(lambda: task_info(c, Q, later).state == "completed", timeout=15,
@@ -121,8 +121,7 @@ def test_row48_redis_down_longer_than_the_lease_drops_the_outcome(
         task_id = enqueue(c, Q, {"op": "sleep", "seconds": 2}, retry=3)
         poll_until(lambda: active(c, task_id), timeout=10, what="task active")
         pid = slot_process(runner).pid
-        c.save()
-        redis_server.stop()
+        stop_redis_keeping_data(redis_server)
         poll_until(lambda: not runner.worker.processor.in_flight(), timeout=10,
                    what="lease lost, task forgotten")
         poll_until(lambda: slot_process(runner) is not None and slot_process(runner).pid != pid,

@@ -43,6 +43,10 @@ def handle(payload, ctx):
         raise ValueError("bad")
     if op == "permanent":
         raise PermanentError("nope")
+    if op == "sleep-first":
+        if current_task().retried == 0:
+            time.sleep(payload["seconds"])
+        return {"retried": current_task().retried}
     if op == "sleep":
         time.sleep(payload["seconds"])
         return {"slept": payload["seconds"]}

@@ -1,0 +1,210 @@
+"""End to end: a real server, a real Redis and real `runqy worker` processes.
+
+The worker is the `runqy worker` console script, configured by a YAML file (with shortened
+`timings:`), registering with a runqy server served by waitress, deploying from a local bare git
+repository or a local path, and running the SDK in its own virtualenv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runqy import RunqyClient
+from runqy.broker import Inspector, keys
+from tests.worker.harness import APPS, poll_until, restart_redis_keeping_data
+from tests.worker.live import CLIENT_KEY, LiveServer, WorkerProcess, start_server
+
+
+@pytest.fixture()
+def server(tmp_path, redis_server, redis_client):
+    live = start_server(tmp_path / "instance", redis_server.url)
+    yield live
+    live.stop()
+
+
+@pytest.fixture()
+def client(server):
+    return RunqyClient(server.base, CLIENT_KEY)
+
+
+@pytest.fixture()
+def workers(tmp_path, server, deployment_dir):
+    started: list[WorkerProcess] = []
+
+    def start(queues, worker_id="e2e-worker", **kwargs) -> WorkerProcess:
+        process = WorkerProcess(server.base, queues, tmp_path / "workers", deployment_dir,
+                                worker_id=worker_id, **kwargs).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill_all()
+
+
+def git_repo_with(app: Path, tmp_path: Path) -> str:
+    work = tmp_path / "src"
+    shutil.copytree(app, work / "worker")
+    for args in (["init", "-q", "-b", "main"], ["add", "."],
+                 ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "app"]):
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
+    bare = tmp_path / "app.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return f"file://{bare}"
+
+
+def states(client: RunqyClient, ids) -> list[str]:
+    return [client.get_task(t).state for t in ids]
+
+
+def heartbeat(redis_client, worker_id: str) -> dict[str, str]:
+    raw = redis_client.hgetall(keys.runqy_worker(worker_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def test_git_deployment_priority_retry_and_permanent_failure(server: LiveServer, client, workers,
+                                                             redis_client, tmp_path):
+    """200 tasks over two sub-queues, strict order; raise → retried then archived; Permanent."""
+    url = git_repo_with(APPS / "behave", tmp_path)
+    server.configure("e2e", {"high": 10, "low": 1},
+                     {"git_url": url, "branch": "main", "code_path": "worker",
+                      "startup_cmd": "python main.py"})
+    low = client.enqueue_batch("e2e.low", [{"op": "stamp", "value": i} for i in range(100)])
+    high = client.enqueue_batch("e2e.high", [{"op": "stamp", "value": i} for i in range(100)])
+    assert (low.enqueued, high.enqueued) == (100, 100)
+    raising = client.enqueue("e2e.high", {"op": "raise"}, max_retry=1)
+    permanent = client.enqueue("e2e.high", {"op": "permanent"}, max_retry=5)
+    worker = workers(["e2e"])
+    poll_until(lambda: set(states(client, low.task_ids)) == {"completed"}, timeout=90,
+               what="all 200 tasks completed", alive=worker.popen, detail=worker.stderr)
+    high_results = [client.get_task(t).result for t in high.task_ids]
+    low_results = [client.get_task(t).result for t in low.task_ids]
+    assert [r["value"] for r in sorted(high_results, key=lambda r: r["ns"])] == list(range(100))
+    assert [r["value"] for r in sorted(low_results, key=lambda r: r["ns"])] == list(range(100))
+    assert max(r["ns"] for r in high_results) < min(r["ns"] for r in low_results)
+    info = client.get_task(permanent.task_id)
+    assert (info.state, info.retried, info.error) == ("archived", 0, "PermanentError: nope")
+    retried = client.get_task(raising.task_id)
+    assert (retried.state, retried.retried, retried.error) == ("retry", 1, "ValueError: bad")
+    Inspector(redis_client).run_task("e2e.high", raising.task_id)  # skip the asynq backoff
+    final = client.wait(raising.task_id, timeout=20)
+    assert (final.state, final.retried, final.error) == ("archived", 1, "ValueError: bad")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+
+
+def test_task_process_kill9_is_retried_and_the_process_restarted(server: LiveServer, client,
+                                                                  workers, redis_client):
+    """kill -9 of a task process: retried, completed, restarted; healthy false → true."""
+    server.configure("kill", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    worker = workers(["kill"])
+    task = client.enqueue("kill", {"op": "sleep-first", "seconds": 60}, max_retry=2)
+    poll_until(lambda: client.get_task(task.task_id).state == "active", timeout=20,
+               what="task active", alive=worker.popen, detail=worker.stderr)
+    poll_until(lambda: heartbeat(redis_client, "e2e-worker").get("healthy") == "true",
+               timeout=10, what="healthy=true while the task runs")
+    victims = worker.children()
+    assert len(victims) == 1
+    os.kill(victims[0], signal.SIGKILL)
+    poll_until(lambda: client.get_task(task.task_id).state == "retry", timeout=10,
+               what="task retried at once")
+    assert client.get_task(task.task_id).error == "task process crashed (exit code -9)"
+    poll_until(lambda: heartbeat(redis_client, "e2e-worker").get("healthy") == "false",
+               timeout=10, what="healthy=false after the crash")
+    poll_until(lambda: heartbeat(redis_client, "e2e-worker").get("healthy") == "true",
+               timeout=10, what="healthy=true once the process is back")
+    assert worker.children() and worker.children() != victims
+    Inspector(redis_client).run_task("kill.default", task.task_id)
+    done = client.wait(task.task_id, timeout=30)
+    assert (done.state, done.result) == ("completed", {"retried": 1})
+    poll_until(lambda: json.loads(heartbeat(redis_client, "e2e-worker")["recovery"])["state"]
+               == "idle", timeout=10, what="recovery state idle after a success")
+
+
+def test_always_crashing_queue_degrades_without_consuming_tasks(server: LiveServer, client,
+                                                                workers, redis_client):
+    server.configure("crashy", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py",
+                      "env": {"BEHAVE_STARTUP": "crash"}})
+    task = client.enqueue("crashy", {"op": "echo", "value": 1})
+    worker = workers(["crashy"], concurrency=2, extra={
+        "recovery": {"initial_delay": "50ms", "max_delay": "100ms", "probe_interval": "1h"}})
+    poll_until(lambda: heartbeat(redis_client, "e2e-worker").get("status") == "degraded",
+               timeout=30, what="status=degraded", alive=worker.popen, detail=worker.stderr)
+    beat = heartbeat(redis_client, "e2e-worker")
+    assert beat["healthy"] == "false"
+    assert json.loads(beat["recovery"])["consecutive_fails"] == 5
+    assert client.get_task(task.task_id).state == "pending"
+    assert worker.children() == []
+    logs = Inspector(redis_client).worker_logs("e2e-worker")
+    assert any("process exited during startup (exit code 3)" in line["text"] for line in logs)
+
+
+def test_worker_kill9_is_recovered_by_another_worker_and_sigterm_requeues(
+        server: LiveServer, client, workers, redis_client):
+    server.configure("dead", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    first = workers(["dead"], worker_id="first")
+    task = client.enqueue("dead", {"op": "sleep-first", "seconds": 60}, max_retry=3)
+    poll_until(lambda: client.get_task(task.task_id).state == "active", timeout=30,
+               what="task active on the first worker", alive=first.popen, detail=first.stderr)
+    first.kill_all()
+    # Let the lease age past expiry + clock skew, as 60 s without extensions would.
+    redis_client.zadd(keys.lease("dead.default"), {task.task_id: int(time.time()) - 61})
+    second = workers(["dead"], worker_id="second")
+    poll_until(lambda: client.get_task(task.task_id).state == "retry", timeout=30,
+               what="recovered by the second worker", alive=second.popen, detail=second.stderr)
+    assert client.get_task(task.task_id).error == "asynq: task lease expired"
+    Inspector(redis_client).run_task("dead.default", task.task_id)
+    assert client.wait(task.task_id, timeout=30).result == {"retried": 1}
+    # SIGTERM mid-task: the unfinished task goes back to pending, nothing is lost.
+    slow = client.enqueue("dead", {"op": "sleep", "seconds": 60})
+    poll_until(lambda: client.get_task(slow.task_id).state == "active", timeout=20,
+               what="slow task active")
+    second.signal(signal.SIGTERM)
+    assert second.wait(30) == 0
+    info = client.get_task(slow.task_id)
+    assert (info.state, info.retried) == ("pending", 0)
+    assert redis_client.zscore(keys.RUNQY_WORKERS, "second") is None
+
+
+def test_redis_restart_under_a_running_worker(server: LiveServer, client, workers, redis_client,
+                                              redis_server):
+    server.configure("bounce", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    batch = client.enqueue_batch("bounce", [{"op": "sleep", "seconds": 0.05}] * 60)
+    worker = workers(["bounce"], concurrency=2)
+    poll_until(lambda: "completed" in states(client, batch.task_ids[:5]), timeout=30,
+               what="processing started", alive=worker.popen, detail=worker.stderr)
+    restart_redis_keeping_data(redis_server)
+    poll_until(lambda: set(states(client, batch.task_ids)) == {"completed"}, timeout=60,
+               what="queue finished after the restart", alive=worker.popen,
+               detail=worker.stderr)
+    assert "Redis connection lost" in worker.stderr()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+
+
+def test_registration_failures_exit_1(server: LiveServer, workers, tmp_path):
+    """Rows 6, 7 and 8 (server stays down)."""
+    server.configure("known", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    wrong = workers(["known"], worker_id="wrong-key", api_key="not-a-key-0123456789")
+    assert wrong.wait() == 1
+    assert "server rejected the API key (401 unauthorized)" in wrong.stderr()
+    missing = workers(["unknown"], worker_id="missing")
+    assert missing.wait() == 1
+    assert "queue 'unknown' is not configured on the server" in missing.stderr()
+    down = WorkerProcess("http://127.0.0.1:9", ["known"], tmp_path / "workers",
+                         tmp_path / "deploy", worker_id="down").start()
+    assert down.wait() == 1
+    assert "failed after 3 attempts" in down.stderr()
