@@ -134,6 +134,11 @@ def test_compose_stack_wires_the_pieces():
     targets = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())["scrape_configs"][0]
     assert targets["static_configs"][0]["targets"] == ["runqy:3000"]
     assert services["runqy"]["environment"]["PROMETHEUS_ADDRESS"] == "http://prometheus:9090"
+    # The image (Dockerfile) runs `runqy` as its entrypoint: commands are subcommands.
+    dockerfile = (DEPLOY.parent / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["runqy"]' in dockerfile
+    assert services["runqy"]["command"][0] == "serve"
+    assert services["worker"]["command"][0] == "worker"
     datasource = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
