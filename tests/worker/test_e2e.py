@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +20,14 @@ import pytest
 
 from runqy import RunqyClient
 from runqy.broker import Inspector, keys
-from tests.worker.harness import APPS, poll_until, restart_redis_keeping_data
+from runqy.worker.runner import Worker
+from tests.worker.harness import (
+    APPS,
+    fast_settings,
+    poll_until,
+    registration,
+    restart_redis_keeping_data,
+)
 from tests.worker.live import CLIENT_KEY, LiveServer, WorkerProcess, start_server
 
 
@@ -208,3 +216,37 @@ def test_registration_failures_exit_1(server: LiveServer, workers, tmp_path):
                          tmp_path / "deploy", worker_id="down").start()
     assert down.wait() == 1
     assert "failed after 3 attempts" in down.stderr()
+
+
+def test_row8_server_back_within_the_retries(tmp_path, redis_server, redis_client,
+                                             deployment_dir):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    worker = WorkerProcess(f"http://127.0.0.1:{port}", ["late"], tmp_path / "workers",
+                           deployment_dir, worker_id="late",
+                           extra={"bootstrap": {"retries": 6, "retry_delay": "500ms"}}).start()
+    try:
+        poll_until(lambda: "retrying in" in worker.stderr(), timeout=20,
+                   what="a failed registration attempt", alive=worker.popen)
+        live = start_server(tmp_path / "instance", redis_server.url, port=port)
+        try:
+            live.configure("late", {"default": 1},
+                           {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+            poll_until(lambda: redis_client.zscore(keys.RUNQY_WORKERS, "late") is not None,
+                       timeout=30, what="worker registered after the server came back",
+                       alive=worker.popen, detail=worker.stderr)
+            worker.signal(signal.SIGTERM)
+            assert worker.wait() == 0
+        finally:
+            live.stop()
+    finally:
+        worker.kill_all()
+
+
+def test_row9_parents_on_different_redis_servers_exit_1(redis_server, deployment_dir):
+    settings = fast_settings(deployment_dir, queues=("one", "two"))
+    worker = Worker(settings, [registration(redis_server.url, parent="one"),
+                               registration("redis://127.0.0.1:1/0", parent="two")])
+    assert worker.run() == 1
+    assert any("use different Redis servers" in line["text"] for line in worker.logs.take())
