@@ -7,6 +7,7 @@ import random
 import time
 
 import pytest
+import redis
 
 from runqy.broker import (
     Broker,
@@ -558,3 +559,63 @@ def test_weighted_queue_order_follows_the_weights():
     share = firsts.count("a.x") / len(firsts)
     assert 0.70 <= share <= 0.80
     assert sorted(queue_order({"a.x": 6, "a.y": 2, "a.z": -1}, strict=False)) == ["a.x", "a.y"]
+
+
+# -- Redis Cluster ------------------------------------------------------------------------------
+
+
+class RecordingRedis(redis.Redis):
+    """A real client that also notes the keys and arguments of every script call."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.script_calls: list[tuple[list[str], list[str]]] = []
+
+    def evalsha(self, sha, numkeys, *keys_and_args):
+        as_text = [a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in keys_and_args]
+        self.script_calls.append((as_text[:numkeys], as_text[numkeys:]))
+        return super().evalsha(sha, numkeys, *keys_and_args)
+
+
+def _hash_tag(key: str) -> str | None:
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if start != -1 and end > start + 1 else None
+
+
+def test_every_script_call_stays_in_one_hash_slot(redis_server):
+    from runqy.broker import Inspector
+
+    client = RecordingRedis(port=redis_server.port)
+    client.flushall()
+    broker, inspector = Broker(client), Inspector(client)
+    now = int(time.time())
+    broker.enqueue(task("u"), unique_ttl=60)
+    broker.enqueue(task("s", Q2), process_at=now + 60)
+    broker.enqueue(task("g"), group="gr")
+    for msg_id, action in (("a", "retry"), ("b", "archive"), ("c", "complete")):
+        broker.enqueue(task(msg_id, retention=60))
+        msg = broker.dequeue([Q2, Q]).msg
+        if action == "retry":
+            broker.retry(msg, "x", now - 1)
+        elif action == "archive":
+            broker.archive(msg, "x")
+        else:
+            broker.mark_complete(msg)
+    broker.forward_due(Q)
+    broker.recover_expired_leases(Q)
+    broker.purge_completed(Q)
+    broker.write_server_heartbeat(ServerInfo(host="h", pid=1, server_id="s"), [])
+    inspector.queue_stats(Q)
+    inspector.list_tasks(Q, "pending")
+    inspector.archive_task(Q, inspector.list_tasks(Q, "pending")[0].id)
+    inspector.run_all(Q, "archived")
+    inspector.delete_all(Q, "pending")
+    broker.delete_queue(Q2, force=True)
+    assert len(client.script_calls) > 15
+    for call_keys, args in client.script_calls:
+        tags = {_hash_tag(k) for k in call_keys}
+        # key prefixes passed as arguments (task hashes, groups) must carry the same tag
+        tags |= {_hash_tag(a) for a in args if a.startswith("asynq:{")}
+        assert len(tags) == 1 and None not in tags, call_keys
+    client.close()
