@@ -3,9 +3,10 @@
 (function () {
   "use strict";
 
-  // Polls skip while the tab is hidden or while rows are selected (a refresh would drop them).
+  // Polls skip while the tab is hidden, or while a refresh would undo what the user is doing:
+  // ticked rows, an opened <details>.
   window.runqyShouldPoll = function () {
-    return !document.hidden && !document.querySelector("input.row-select:checked");
+    return !document.hidden && !document.querySelector("input.row-select:checked, #live details[open]");
   };
 
   // Back on the tab: refresh at once instead of waiting a whole interval.

@@ -13,15 +13,18 @@ from runqy.web.monitoring.throttle import LoginThrottle
 from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
 
 
-def form_token(client: FlaskClient, path: str) -> str:
-    page = client.get(path).text
+def form_token(client: FlaskClient, path: str, base_url: str = "http://localhost") -> str:
+    page = client.get(path, base_url=base_url).text
     return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
 
-def log_in(client: FlaskClient, password: str = ADMIN_PASSWORD, next_path: str | None = None):
+def log_in(client: FlaskClient, password: str = ADMIN_PASSWORD, next_path: str | None = None,
+           base_url: str = "http://localhost"):
     path = "/monitoring/login" + (f"?next={next_path}" if next_path else "")
-    return client.post(path, data={"csrf_token": form_token(client, "/monitoring/login"),
-                                   "email": ADMIN_EMAIL, "password": password})
+    # Flask-WTF checks the Referer on HTTPS requests.
+    return client.post(path, base_url=base_url, headers={"Referer": f"{base_url}{path}"},
+                       data={"csrf_token": form_token(client, "/monitoring/login", base_url),
+                             "email": ADMIN_EMAIL, "password": password})
 
 
 @pytest.fixture()
@@ -89,3 +92,10 @@ def test_logout_needs_post_with_token(app):
     assert client.get("/monitoring/logout").status_code == 405
     assert client.post("/monitoring/logout").status_code == 400  # no CSRF token
     assert client.get("/monitoring/").status_code == 200
+
+
+def test_session_cookie_is_secure_only_over_https(app):
+    plain_cookie = log_in(app.test_client()).headers["Set-Cookie"]
+    tls_cookie = log_in(app.test_client(), base_url="https://localhost").headers["Set-Cookie"]
+    assert "HttpOnly" in plain_cookie and "Secure" not in plain_cookie
+    assert "HttpOnly" in tls_cookie and "Secure" in tls_cookie

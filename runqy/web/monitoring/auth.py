@@ -13,6 +13,7 @@ from flask import (
     Flask,
     Response,
     flash,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -20,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -55,6 +57,14 @@ def init_login(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
 
+class DashboardSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked Secure whenever the request came over HTTPS
+    (directly or through a trusted proxy), so the same server works with and without TLS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 @bp.record_once
 def _bind_extensions(setup_state: BlueprintSetupState) -> None:
     # The factory only registers the blueprint; the dashboard brings its own extensions.
@@ -66,6 +76,7 @@ def _bind_extensions(setup_state: BlueprintSetupState) -> None:
     setup_state.app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(setup_state.app)
     setup_state.app.extensions["monitoring"] = DashboardState()
+    setup_state.app.session_interface = DashboardSessionInterface()
 
 
 @login_manager.user_loader
