@@ -165,7 +165,7 @@ class Inspector:
         self._require_queue(q)
         stats = self._stats_many([q])[0]
         if isinstance(stats, redis.ResponseError):
-            raise stats
+            raise BrokerError(f"stats of queue {q!r} failed: {stats}") from stats
         return stats
 
     def all_queue_stats(self) -> list[QueueStats | BrokerError]:

@@ -93,3 +93,47 @@ local function remove_from_container(qk, state, id, task_key, group_prefix)
     end
     return true
 end
+
+-- The shared start of the single-task inspector actions (KEYS[1] = task key, KEYS[2..8] =
+-- queue keys, ARGV[1] = id, ARGV[2] = group key prefix): the task's state once it is out of its
+-- container, or nil and the error text. ``refused`` is a state the action does not apply to.
+local function take_task_out(refused)
+    local state = redis.call("HGET", KEYS[1], "state")
+    if not state then
+        return nil, "NOT FOUND"
+    end
+    if state == refused
+        or not remove_from_container(queue_keys(2), state, ARGV[1], KEYS[1], ARGV[2]) then
+        return nil, "WRONG STATE " .. state
+    end
+    return state
+end
+
+-- Every ID of a bulk action's container: a LIST ("list"), or a ZSET ("zset", "group").
+local function container_ids(kind, key)
+    if kind == "list" then
+        return redis.call("LRANGE", key, 0, -1)
+    end
+    return redis.call("ZRANGE", key, 0, -1)
+end
+
+-- A bulk action emptied its container; an emptied group also leaves the groups set.
+local function drop_container(kind, key, groups, group)
+    redis.call("DEL", key)
+    if kind == "group" then
+        redis.call("SREM", groups, group)
+    end
+end
+
+-- Apply move(id, task_key) to the IDs that still have a hash; returns how many.
+local function move_existing(ids, task_prefix, move)
+    local moved = 0
+    for _, id in ipairs(ids) do
+        local task_key = task_prefix .. id
+        if redis.call("EXISTS", task_key) == 1 then
+            move(id, task_key)
+            moved = moved + 1
+        end
+    end
+    return moved
+end

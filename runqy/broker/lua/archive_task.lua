@@ -2,13 +2,9 @@
 -- the trimmed hashes behind, as asynq's inspector does.
 -- KEYS: task key, pending, active, scheduled, retry, archived, completed, groups
 -- ARGV: id, group key prefix, now, cutoff, cap, task key prefix. Returns the previous state.
-local state = redis.call("HGET", KEYS[1], "state")
+local state, err = take_task_out("archived")
 if not state then
-    return redis.error_reply("NOT FOUND")
-end
-if state == "archived"
-    or not remove_from_container(queue_keys(2), state, ARGV[1], KEYS[1], ARGV[2]) then
-    return redis.error_reply("WRONG STATE " .. state)
+    return redis.error_reply(err)
 end
 redis.call("ZADD", KEYS[6], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")

@@ -2,12 +2,7 @@
 -- KEYS: container, groups
 -- ARGV: kind (list|zset|group), task key prefix, group name
 -- Returns the deleted IDs. ZSET and group variants release the unique locks the tasks hold.
-local ids
-if ARGV[1] == "list" then
-    ids = redis.call("LRANGE", KEYS[1], 0, -1)
-else
-    ids = redis.call("ZRANGE", KEYS[1], 0, -1)
-end
+local ids = container_ids(ARGV[1], KEYS[1])
 for _, id in ipairs(ids) do
     local task_key = ARGV[2] .. id
     if ARGV[1] ~= "list" then
@@ -15,8 +10,5 @@ for _, id in ipairs(ids) do
     end
     redis.call("DEL", task_key)
 end
-redis.call("DEL", KEYS[1])
-if ARGV[1] == "group" then
-    redis.call("SREM", KEYS[2], ARGV[3])
-end
+drop_container(ARGV[1], KEYS[1], KEYS[2], ARGV[3])
 return ids
