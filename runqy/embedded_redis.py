@@ -181,10 +181,11 @@ class EmbeddedRedis:
                 self.process.wait()
             self.process = None
         elif self.adopted_pid is not None:
+            # Not our child, so no wait(): it is gone once its port closes.
             deadline = time.monotonic() + STOP_TIMEOUT
-            while time.monotonic() < deadline and self._pid_alive(self.adopted_pid):
+            while time.monotonic() < deadline and self._port_taken():
                 time.sleep(0.05)
-            if self._pid_alive(self.adopted_pid):
+            if self._port_taken() and self._pid_alive(self.adopted_pid):
                 os.kill(self.adopted_pid, 9)
             self.adopted_pid = None
 
