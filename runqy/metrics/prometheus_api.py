@@ -38,8 +38,9 @@ RANGES: dict[str, int] = {
     "30d": 30 * 86400,
 }
 DEFAULT_RANGE = "1h"
-# About this many points per chart, whatever the range.
+# About this many points per chart, whatever the range; never finer than a usual scrape.
 POINTS_PER_CHART = 120
+MIN_STEP = 15
 # rate() needs several scrapes in its window; 5m matches the documented PromQL.
 MIN_RATE_WINDOW = 300
 
@@ -112,16 +113,22 @@ class TaskHistory:
     notice: str | None = None
 
 
-def time_range(name: str = DEFAULT_RANGE, *, now: float | None = None) -> TimeRange:
-    """The window ending now for a range name of RANGES; ValueError for an unknown name."""
+def time_range(name: str = DEFAULT_RANGE, *, now: float | None = None,
+               points: int = POINTS_PER_CHART) -> TimeRange:
+    """The window ending now for a range name of RANGES, cut into about `points` steps.
+
+    ValueError for an unknown name. `points=7` with "7d" gives one step per rolling day.
+    """
     try:
         seconds = RANGES[name]
     except KeyError:
         raise ValueError(f"unknown range {name!r}; expected one of {', '.join(RANGES)}") from None
+    if points < 1:
+        raise ValueError("points must be at least 1")
+    step = max(MIN_STEP, seconds // points)
+    # On the scrape grid, so that refreshes within 15 s ask Prometheus the same question.
     end = math.floor(time.time() if now is None else now)
-    step = max(15, seconds // POINTS_PER_CHART)
-    # Aligned to the step so that successive refreshes reuse Prometheus's evaluation points.
-    end -= end % step
+    end -= end % MIN_STEP
     return TimeRange(start=end - seconds, end=end, step=step)
 
 
@@ -296,21 +303,24 @@ def load_charts(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
 
 
 def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
-                      queue: str | None = None, *, now: float | None = None) -> TaskHistory:
-    """Tasks processed and failed per step over a range, all queues or one, oldest first.
+                      queue: str | None = None, *, now: float | None = None,
+                      buckets: int = POINTS_PER_CHART) -> TaskHistory:
+    """Tasks processed and failed in `buckets` equal steps over a range, oldest first.
 
-    Never raises PrometheusError (see load_charts). Without Prometheus the dashboard uses the
-    Redis daily counters instead (Inspector.history).
+    All queues, or one. Never raises PrometheusError (see load_charts). Without Prometheus the
+    dashboard uses the Redis daily counters instead (Inspector.history).
     """
-    rng = time_range(range_name, now=now)
-    # Each point at time t counts the step ending at t, hence bucket start = t - step.
+    rng = time_range(range_name, now=now, points=buckets)
+    # Each point at time t counts the step ending at t, hence bucket start = t - step; the
+    # first point is one step after the range start so that no bucket starts before it.
     window = f"{rng.step}s"
+    points = TimeRange(start=rng.start + rng.step, end=rng.end, step=rng.step)
     totals: dict[str, dict[float, float]] = {}
     for name, metric in (("processed", "asynq_tasks_processed_total"),
                          ("failed", "asynq_tasks_failed_total")):
         promql = f"sum(max by (queue) (increase({metric}{selector(queue)}[{window}])))"
         try:
-            series = client.query_range(promql, rng)
+            series = client.query_range(promql, points)
         except PrometheusError as exc:
             notice = (_outage_notice(exc) if isinstance(exc, PrometheusUnavailable)
                       else str(exc))

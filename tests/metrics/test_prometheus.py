@@ -180,7 +180,10 @@ def test_dashboard_history_from_prometheus(prometheus, processed_tasks):
     history = load_task_history(client, "1h", QUEUE)
     assert history.notice is None
     assert history.buckets, "no buckets"
-    assert all(b.start < history.range.end for b in history.buckets)
+    assert all(history.range.start <= b.start < history.range.end for b in history.buckets)
+    hourly = load_task_history(client, "1h", QUEUE, buckets=1)
+    assert [b.start for b in hourly.buckets] == [hourly.range.start]
+    assert hourly.buckets[0].processed == processed_tasks["processed"]
     processed = sum(b.processed for b in history.buckets)
     failed = sum(b.failed for b in history.buckets)
     # increase() extrapolates within each step; the totals stay close to what happened.
