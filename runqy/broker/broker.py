@@ -553,6 +553,8 @@ class _Plan:
 def _plan(request: EnqueueRequest, now: int) -> _Plan:
     """Resolve one request; fills in ``msg.id``, ``unique_key`` and ``group_key`` in place."""
     msg, q, group = request.msg, request.msg.queue, request.group
+    if not q or not msg.type.strip():
+        raise ValueError("a task needs a queue and a non-blank type")
     if not msg.id:
         msg.id = str(uuid.uuid4())
     process_at = request.process_at

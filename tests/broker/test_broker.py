@@ -76,6 +76,13 @@ def test_enqueue_generates_an_id_when_the_message_has_none(redis_client, broker)
     assert msg_of(redis_client, Q, result.task_id).id == result.task_id
 
 
+@pytest.mark.parametrize("fields", [{"queue": ""}, {"type": " "}])
+def test_enqueue_refuses_a_task_without_queue_or_type(redis_client, broker, fields):
+    with pytest.raises(ValueError):
+        broker.enqueue(task("t1", **fields))
+    assert redis_client.keys("*") == []
+
+
 def test_enqueue_registers_a_queue_deleted_by_someone_else(redis_client, broker):
     broker.enqueue(task("t1"))
     redis_client.srem(keys.QUEUES, Q)
