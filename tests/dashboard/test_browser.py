@@ -354,3 +354,57 @@ def test_screenshots(server, context, redis_client, theme):
         target = SCREENSHOTS / f"{name}-{theme}.png"
         page.screenshot(path=str(target), full_page=True)
         assert target.stat().st_size > 10_000
+
+
+def test_queue_config_editor_creates_and_disables_a_parent_queue(server, page, redis_client):
+    dialogs = collect_dialogs(page)
+    page.goto(server.url("/monitoring/queue-configs"))
+    page.click("text=New configuration")
+    page.fill("#name", "inference")
+    page.fill("#body", '{"sub_queues": [{"name": "high", "priority": 10}, '
+                       '{"name": "low", "priority": 1}], "deployment": '
+                       '{"path": "apps/inference", "startup_cmd": "python main.py"}}')
+    page.click("text=Save")
+    row = page.locator('#queue-configs tr[data-config="inference"]')
+    expect(row).to_contain_text("high (10), low (1)")
+    assert {"inference.high", "inference.low"} <= set(Inspector(redis_client).queue_names())
+
+    row.locator("a").click()
+    stored = page.input_value("#body")  # the editor opens on the stored document
+    assert '"path": "apps/inference"' in stored
+    page.fill("#body", stored.replace('"priority": 10', '"priority": 0'))
+    page.click("text=Save")
+    expect(page.locator(".flash.error")).to_have_text(
+        "sub_queues[0]: priority must be an integer 1-1000")
+    page.goto(server.url("/monitoring/queue-configs"))
+    row.locator("text=Disable").click()
+    expect(row.locator(".badge")).to_have_text("disabled")
+    assert dialogs == ["Disable queue configuration inference? "
+                       "Workers can no longer register for it."]
+
+
+def test_vaults_mask_secret_values_and_unset_entries(server, page):
+    page.goto(server.url("/monitoring/vaults"))
+    page.fill("#name", "ml-keys")
+    page.click("text=Create vault")
+    expect(page.locator("h1")).to_have_text("Vault ml-keys")
+    page.fill("#key", "HF_TOKEN")
+    page.fill("#value", "hf_super_secret")
+    page.click("text=Set entry")
+    page.fill("#key", "REGION")
+    page.fill("#value", "eu-west-1")
+    page.uncheck("#is_secret")
+    page.click("text=Set entry")
+    expect(page.locator('tr[data-key="HF_TOKEN"]')).to_contain_text("********")
+    expect(page.locator('tr[data-key="REGION"]')).to_contain_text("eu-west-1")
+    assert "hf_super_secret" not in page.content()
+    collect_dialogs(page)
+    page.locator('tr[data-key="REGION"] >> text=Unset').click()
+    expect(page.locator('tr[data-key="REGION"]')).to_have_count(0)
+
+
+def test_system_page_shows_redis_and_database(server, page, redis_server):
+    page.goto(server.url("/monitoring/system"))
+    expect(page.locator(".cards")).to_contain_text(redis_server.version())
+    expect(page.locator("#database-info")).to_contain_text("sqlite")
+    expect(page.locator("#database-info")).to_contain_text("Admin accounts1")
