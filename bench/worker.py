@@ -1,0 +1,191 @@
+"""Worker benchmark (not a test): drain N no-op tasks with one `runqy worker`, then with Celery.
+
+Both run against the same throwaway redis-server (a separate DB each), with the same number of
+processes, and drain a queue that was filled before the worker started; the clock runs from the
+worker's start to the last task's outcome, so start-up (registration, venv, process handshake)
+is included for runqy and the equivalent for Celery. Worker RSS is sampled at the end.
+
+    pip install '.[bench]'
+    python bench/worker.py [--tasks 10000] [--concurrency 2] [--redis-server-bin PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+import yaml
+from waitress.server import create_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runqy.broker import Broker, EnqueueRequest, TaskMessage, keys  # noqa: E402
+from runqy.config import Settings  # noqa: E402
+from runqy.web import create_app  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+ADMIN_KEY = "bench-admin-key-0123456789abcdef"
+NOOP_APP = """
+from runqy import run, task
+
+@task
+def noop(payload):
+    return None
+
+if __name__ == "__main__":
+    run()
+"""
+CELERY_APP = """
+from celery import Celery
+
+app = Celery("bench", broker="{broker}", backend="{backend}")
+app.conf.worker_hijack_root_logger = False
+
+@app.task(name="noop")
+def noop(payload):
+    return None
+"""
+PAYLOAD = b'{"n":1}'
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def tree_rss_kib(pid: int) -> tuple[int, int]:
+    """(the process alone, the process plus its children) in KiB."""
+    own = rss_kib(pid)
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return own, own + sum(rss_kib(c) for c in children)
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    limit = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > limit:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    app_dir = work / "noop"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text(NOOP_APP)
+    app = create_app(Settings(instance_path=work / "instance", api_key=ADMIN_KEY, redis_url=url))
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{base}/api/queue-configs", method="POST", headers={
+            "Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+        data=json.dumps({"name": "bench", "deployment": {
+            "path": str(app_dir), "startup_cmd": "python main.py"}}).encode())
+    urllib.request.urlopen(request, timeout=10).read()  # noqa: S310
+    queue = "bench.default"
+    broker = Broker(client)
+    for start in range(0, tasks, 1000):
+        broker.enqueue_many([
+            EnqueueRequest(TaskMessage(type=queue, payload=PAYLOAD, queue=queue, retry=3,
+                                       timeout=1800, retention=86400))
+            for _ in range(start, min(tasks, start + 1000))])
+    config = work / "worker.yml"
+    config.write_text(yaml.safe_dump({
+        "server": {"url": base, "api_key": ADMIN_KEY},
+        "worker": {"queues": ["bench"], "concurrency": concurrency, "id": "bench"},
+        "deployment": {"dir": str(work / "deployment")},
+    }))
+    started = time.perf_counter()
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "runqy"), "worker", "--config",
+                               str(config), "--log-level", "warning"], cwd=work)
+    processed = keys.processed_total(queue)
+    wait_until(lambda: int(client.get(processed) or 0) >= tasks, 600, "runqy drain")
+    elapsed = time.perf_counter() - started
+    own, total = tree_rss_kib(worker.pid)
+    worker.terminate()
+    worker.wait(60)
+    server.close()
+    return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
+            "rss_total_kib": total}
+
+
+def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
+    base = url.rsplit("/", 1)[0]
+    broker_url, backend_url = f"{base}/1", f"{base}/2"
+    redis.Redis.from_url(broker_url).flushdb()
+    backend = redis.Redis.from_url(backend_url)
+    backend.flushdb()
+    module = work / "celery_bench.py"
+    module.write_text(textwrap.dedent(CELERY_APP.format(broker=broker_url, backend=backend_url)))
+    sys.path.insert(0, str(work))
+    import celery_bench  # type: ignore[import-not-found]
+
+    with celery_bench.app.connection_for_write() as connection, \
+            celery_bench.app.producer_pool.acquire(block=True) as producer:
+        for _ in range(tasks):
+            celery_bench.noop.apply_async(({"n": 1},), connection=connection,
+                                          producer=producer)
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "celery_bench", "worker", "--pool=prefork",
+         f"--concurrency={concurrency}", "--loglevel=WARNING", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"], cwd=work,
+        env={**os.environ, "PYTHONPATH": str(work)})
+    wait_until(lambda: backend.dbsize() >= tasks, 600, "celery drain")
+    elapsed = time.perf_counter() - started
+    own, total = tree_rss_kib(worker.pid)
+    worker.terminate()
+    worker.wait(60)
+    return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
+            "rss_total_kib": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--redis-server-bin", default=None)
+    parser.add_argument("--skip-celery", action="store_true")
+    args = parser.parse_args()
+    server = RedisServer(binary=args.redis_server_bin).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="runqy-bench-") as tmp:
+            work = Path(tmp)
+            (work / "runqy").mkdir()
+            results = {"runqy worker": bench_runqy(server.url, work / "runqy", args.tasks,
+                                                   args.concurrency)}
+            if not args.skip_celery:
+                (work / "celery").mkdir()
+                results["Celery 5 (prefork, Redis broker + backend)"] = bench_celery(
+                    server.url, work / "celery", args.tasks, args.concurrency)
+    finally:
+        server.stop()
+    print(f"{args.tasks:,} no-op tasks, concurrency {args.concurrency}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print()
+    print("| worker | drain time | tasks/s | worker RSS | with its processes |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | "
+              f"{r['rss_worker_kib'] / 1024:.0f} MiB | {r['rss_total_kib'] / 1024:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
