@@ -296,9 +296,9 @@ def load_charts(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
             results[name] = client.query_range(promql, rng)
         except PrometheusUnavailable as exc:
             # One outage fails every query alike; do not wait for five timeouts.
-            return MetricsCharts(range=rng, notice=_outage_notice(exc))
+            return MetricsCharts(range=rng, notice=_notice(exc))
         except PrometheusQueryError as exc:
-            return MetricsCharts(range=rng, notice=str(exc), **results)
+            return MetricsCharts(range=rng, notice=_notice(exc), **results)
     return MetricsCharts(range=rng, **results)
 
 
@@ -322,19 +322,19 @@ def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
         try:
             series = client.query_range(promql, points)
         except PrometheusError as exc:
-            notice = (_outage_notice(exc) if isinstance(exc, PrometheusUnavailable)
-                      else str(exc))
-            return TaskHistory(range=rng, notice=notice)
+            return TaskHistory(range=rng, notice=_notice(exc))
         totals[name] = {ts: val or 0.0 for s in series for ts, val in s.points}
     stamps = sorted(set(totals["processed"]) | set(totals["failed"]))
-    buckets = [
+    return TaskHistory(range=rng, buckets=[
         HistoryBucket(start=ts - rng.step,
                       processed=round(totals["processed"].get(ts, 0.0)),
                       failed=round(totals["failed"].get(ts, 0.0)))
         for ts in stamps
-    ]
-    return TaskHistory(range=rng, buckets=buckets)
+    ])
 
 
-def _outage_notice(exc: PrometheusError) -> str:
-    return f"{exc}. Charts need Prometheus; everything else on this page is live from Redis."
+def _notice(exc: PrometheusError) -> str:
+    """What the page shows in place of charts that could not be loaded."""
+    if isinstance(exc, PrometheusUnavailable):
+        return f"{exc}. Charts need Prometheus; everything else on this page is live from Redis."
+    return str(exc)
