@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from runqy.config import ensure_instance_dir, read_or_create_secret
 
@@ -80,8 +82,10 @@ class EmbeddedRedis:
         return self.dir / "redis.pid"
 
     def _client(self) -> redis.Redis:
+        # No retries: SHUTDOWN closes the connection, and a retry would only wait and fail.
         return redis.Redis(host="127.0.0.1", port=self.port, password=self.password or None,
-                           socket_connect_timeout=0.5, socket_timeout=2)
+                           socket_connect_timeout=0.5, socket_timeout=2,
+                           retry=Retry(NoBackoff(), 0))
 
     def _answers(self) -> bool:
         client = self._client()
