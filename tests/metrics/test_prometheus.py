@@ -194,3 +194,10 @@ def test_dashboard_history_from_prometheus(prometheus, processed_tasks):
 def test_bad_promql_is_a_query_error(prometheus):
     with pytest.raises(PrometheusQueryError, match="parse error"):
         PrometheusClient(prometheus.url).query("rate(asynq_tasks_processed_total[5m]")
+
+
+def test_a_rejected_history_query_gives_its_reason(prometheus):
+    # Prometheus refuses more than 11,000 points per series.
+    history = load_task_history(PrometheusClient(prometheus.url), "30d", buckets=20_000)
+    assert history.buckets == []
+    assert "exceeded maximum resolution" in history.notice
