@@ -30,6 +30,7 @@ from runqy.web.extensions import db, migrate
 from runqy.web.vaults import VaultCipher
 
 log = logging.getLogger("runqy.web")
+access_log = logging.getLogger("runqy.web.access")
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
@@ -110,6 +111,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         given = request.headers.get("X-Request-ID", "")
         ok = 1 <= len(given) <= 64 and all(ch in REQUEST_ID_OK for ch in given)
         g.request_id = given if ok else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
         if request.method == "OPTIONS" and request.headers.get("Origin") in origins:
             return app.make_default_options_response()
         return None
@@ -117,6 +119,11 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        if access_log.isEnabledFor(logging.INFO):
+            # Path only: query strings may carry user data; keys are never in either.
+            elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+            access_log.info("%s %s %s %.1fms [%s]", request.method, request.path,
+                            response.status_code, elapsed, response.headers["X-Request-ID"])
         if response.mimetype == "application/json":
             response.headers["Cache-Control"] = "no-store"
         origin = request.headers.get("Origin")

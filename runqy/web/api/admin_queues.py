@@ -74,6 +74,7 @@ def _queue_stats(name: str, configured: bool) -> dict[str, Any]:
 @api_bp.get("/api/system")
 @admin_route
 def system() -> Any:
+    """Server version, mode, Redis and database."""
     st = state()
     info = st.redis.info()
     settings = st.settings
@@ -98,6 +99,7 @@ def system() -> Any:
 @api_bp.get("/api/queues")
 @admin_route
 def list_queues() -> Any:
+    """Every runtime queue with its statistics."""
     configured = configured_queue_names()
     names = sorted(set(state().inspector.queue_names()) | configured)
     queues = []
@@ -115,6 +117,7 @@ def list_queues() -> Any:
 @api_bp.get("/api/queues/<queue>")
 @admin_route
 def queue_detail(queue: str) -> Any:
+    """One queue's statistics and daily history."""
     name = resolve_admin_queue(queue)
     days = query_int("days", 7, 1, 90)
     stats = _queue_stats(name, name in configured_queue_names())
@@ -139,18 +142,21 @@ def _set_paused(queue: str, paused: bool) -> Any:
 @api_bp.post("/api/queues/<queue>/pause")
 @admin_route
 def pause_queue(queue: str) -> Any:
+    """Pause a queue (idempotent)."""
     return _set_paused(queue, True)
 
 
 @api_bp.post("/api/queues/<queue>/unpause")
 @admin_route
 def unpause_queue(queue: str) -> Any:
+    """Resume a paused queue (idempotent)."""
     return _set_paused(queue, False)
 
 
 @api_bp.delete("/api/queues/<queue>")
 @admin_route
 def delete_queue(queue: str) -> Any:
+    """Delete a queue's tasks and disable its configuration."""
     name = resolve_admin_queue(queue)
     force = query_bool("force")
     # A configured queue never enqueued to has nothing in Redis to remove.

@@ -45,6 +45,7 @@ def _get_task(queue: str, task_id: str) -> Any:
 @api_bp.get("/api/queues/<queue>/tasks")
 @admin_route
 def list_tasks(queue: str) -> Any:
+    """List a queue's tasks in one state, paged."""
     name = resolve_admin_queue(queue)
     task_state = request.args.get("state", "pending")
     if task_state not in TASK_STATES:
@@ -70,6 +71,7 @@ def list_tasks(queue: str) -> Any:
 @api_bp.get("/api/queues/<queue>/tasks/<task_id>")
 @admin_route
 def get_queue_task(queue: str, task_id: str) -> Any:
+    """One task of a queue."""
     return task_object(_get_task(resolve_admin_queue(queue), task_id))
 
 
@@ -89,28 +91,27 @@ def _act(queue: str, task_id: str, action: str) -> dict[str, Any]:
     return {"task_id": task_id, "cancel_requested": True}
 
 
-@api_bp.delete("/api/queues/<queue>/tasks/<task_id>")
-@admin_route
-def delete_task(queue: str, task_id: str) -> Any:
-    return _act(resolve_admin_queue(queue), task_id, "delete")
+TASK_ACTION_ROUTES = (
+    ("delete", "DELETE", "", "Delete a task (any state except active)."),
+    ("run", "POST", "/run", "Move a scheduled, retry, archived or completed task to pending."),
+    ("archive", "POST", "/archive", "Archive a task that is not active."),
+    ("cancel", "POST", "/cancel", "Ask the worker running an active task to cancel it."),
+)
 
 
-@api_bp.post("/api/queues/<queue>/tasks/<task_id>/run")
-@admin_route
-def run_task(queue: str, task_id: str) -> Any:
-    return _act(resolve_admin_queue(queue), task_id, "run")
+def _task_action_view(action: str, summary: str) -> Any:
+    def view(queue: str, task_id: str) -> Any:
+        return _act(resolve_admin_queue(queue), task_id, action)
+
+    view.__name__ = f"{action}_queue_task"
+    view.__doc__ = summary
+    return admin_route(view)
 
 
-@api_bp.post("/api/queues/<queue>/tasks/<task_id>/archive")
-@admin_route
-def archive_task(queue: str, task_id: str) -> Any:
-    return _act(resolve_admin_queue(queue), task_id, "archive")
-
-
-@api_bp.post("/api/queues/<queue>/tasks/<task_id>/cancel")
-@admin_route
-def cancel_queue_task(queue: str, task_id: str) -> Any:
-    return _act(resolve_admin_queue(queue), task_id, "cancel")
+for _action_name, _method, _suffix, _summary in TASK_ACTION_ROUTES:
+    api_bp.add_url_rule(f"/api/queues/<queue>/tasks/<task_id>{_suffix}",
+                        view_func=_task_action_view(_action_name, _summary),
+                        methods=[_method])
 
 
 def _action(body: dict[str, Any]) -> str:
@@ -123,6 +124,7 @@ def _action(body: dict[str, Any]) -> str:
 @api_bp.post("/api/queues/<queue>/tasks/batch")
 @admin_route
 def batch_action(queue: str) -> Any:
+    """Apply one action to up to 1,000 task IDs."""
     body = json_body()
     reject_unknown(body, {"action", "task_ids"})
     action = _action(body)
@@ -148,6 +150,7 @@ def batch_action(queue: str) -> Any:
 @api_bp.post("/api/queues/<queue>/tasks/all")
 @admin_route
 def all_action(queue: str) -> Any:
+    """Apply one action to every task of a queue in one state."""
     body = json_body()
     reject_unknown(body, {"action", "state"})
     action = _action(body)
@@ -183,10 +186,12 @@ def _find_any(task_id: str) -> Any:
 @api_bp.get("/api/tasks/<task_id>")
 @admin_route
 def find_task(task_id: str) -> Any:
+    """Find a task by ID in any queue."""
     return task_object(_find_any(task_id))
 
 
 @api_bp.post("/api/tasks/<task_id>/cancel")
 @admin_route
 def cancel_task(task_id: str) -> Any:
+    """Cancel an active task found by ID."""
     return _act(_find_any(task_id).queue, task_id, "cancel")

@@ -53,6 +53,7 @@ def _worker_not_found(worker_id: str) -> ApiError:
 @api_bp.get("/api/workers")
 @admin_route
 def list_workers() -> Any:
+    """Every runqy worker with its heartbeat."""
     workers = sorted(state().inspector.runqy_workers(), key=lambda w: w.worker_id)
     return {"workers": [worker_object(w) for w in workers], "count": len(workers)}
 
@@ -60,6 +61,7 @@ def list_workers() -> Any:
 @api_bp.get("/api/workers/<worker_id>")
 @admin_route
 def get_worker(worker_id: str) -> Any:
+    """One worker's heartbeat."""
     try:
         return worker_object(state().inspector.runqy_worker(worker_id))
     except WorkerNotFoundError:
@@ -69,6 +71,7 @@ def get_worker(worker_id: str) -> Any:
 @api_bp.get("/api/workers/<worker_id>/logs")
 @admin_route
 def worker_logs(worker_id: str) -> Any:
+    """A worker's recent log lines."""
     limit = query_int("n", 200, 1, 500)
     since = query_int("since", -1, -1, 2**62)
     inspector = state().inspector

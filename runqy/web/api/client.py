@@ -156,6 +156,7 @@ def _info_of_new_task(req: EnqueueRequest, result: Any, stored: Any) -> dict[str
 @api_bp.post("/queue/add")
 @require_role(CLIENT)
 def add_task() -> Any:
+    """Enqueue one task (nested form with `data` and options, or flat form)."""
     body = json_body()
     if "queue" not in body:
         raise invalid_request("'queue' is required")
@@ -175,6 +176,7 @@ def add_task() -> Any:
 @api_bp.post("/queue/add-batch")
 @require_role(CLIENT)
 def add_batch() -> Any:
+    """Enqueue many tasks in one request and one Redis round trip."""
     body = json_body()
     reject_unknown(body, BATCH_KEYS)
     if "queue" not in body or "jobs" not in body:
@@ -224,6 +226,7 @@ def add_batch() -> Any:
 @api_bp.get("/queue/<task_id>")
 @require_role(CLIENT)
 def get_task(task_id: str) -> Any:
+    """Read a task's status and result; `?wait=true&timeout=N` long-polls."""
     wait = query_bool("wait")
     timeout = query_int("timeout", 30, 1, 120) if wait else 0
     inspector = state().inspector

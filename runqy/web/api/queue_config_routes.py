@@ -48,6 +48,7 @@ def _saved(config: QueueConfig, doc: dict[str, Any], status: int = 200) -> Any:
 @api_bp.get("/api/queue-configs")
 @admin_route
 def list_configs() -> Any:
+    """Queue configurations (`?include_disabled=true` for all)."""
     query = db.session.query(QueueConfig).order_by(QueueConfig.name)
     if not query_bool("include_disabled"):
         query = query.filter_by(enabled=True)
@@ -58,6 +59,7 @@ def list_configs() -> Any:
 @api_bp.post("/api/queue-configs")
 @admin_route
 def create_config() -> Any:
+    """Create a queue configuration (`?force=true` replaces)."""
     body = json_body()
     name = body.get("name")
     if not isinstance(name, str):
@@ -73,12 +75,14 @@ def create_config() -> Any:
 @api_bp.get("/api/queue-configs/<name>")
 @admin_route
 def get_config(name: str) -> Any:
+    """One queue configuration, enabled or not."""
     return serialize(find_config(name))
 
 
 @api_bp.put("/api/queue-configs/<name>")
 @admin_route
 def replace_config(name: str) -> Any:
+    """Replace a queue configuration."""
     body = json_body()
     config = find_config(name)
     doc = validate_or_raise(body, name)
@@ -89,6 +93,7 @@ def replace_config(name: str) -> Any:
 @api_bp.patch("/api/queue-configs/<name>")
 @admin_route
 def patch_config(name: str) -> Any:
+    """Change part of a queue configuration (JSON merge patch)."""
     body = json_body()
     config = find_config(name)
     current = document_of(config)
@@ -107,6 +112,7 @@ def patch_config(name: str) -> Any:
 @api_bp.delete("/api/queue-configs/<name>")
 @admin_route
 def disable_config(name: str) -> Any:
+    """Disable a queue configuration and its sub-queues (soft delete)."""
     config = find_config(name)
     config.enabled = False
     for sub in config.sub_queues:
@@ -118,6 +124,7 @@ def disable_config(name: str) -> Any:
 @api_bp.post("/api/queue-configs/<name>/restore")
 @admin_route
 def restore_config(name: str) -> Any:
+    """Re-enable a configuration, or one sub-queue with `?sub=`."""
     config = find_config(name)
     only = request.args.get("sub")
     subs = [s for s in config.sub_queues if only is None or s.name == only]
@@ -132,6 +139,7 @@ def restore_config(name: str) -> Any:
 @api_bp.put("/api/queue-configs/<name>/sub-queues/<sub>")
 @admin_route
 def put_sub_queue(name: str, sub: str) -> Any:
+    """Add or update one sub-queue."""
     body = json_body()
     reject_unknown(body, {"priority", "enabled"})
     config = find_config(name)
@@ -156,6 +164,7 @@ def put_sub_queue(name: str, sub: str) -> Any:
 @api_bp.delete("/api/queue-configs/<name>/sub-queues/<sub>")
 @admin_route
 def disable_sub_queue(name: str, sub: str) -> Any:
+    """Disable one sub-queue (soft delete)."""
     config = find_config(name)
     row = next((s for s in config.sub_queues if s.name == sub), None)
     if row is None:
@@ -168,6 +177,7 @@ def disable_sub_queue(name: str, sub: str) -> Any:
 @api_bp.post("/api/queue-configs/reload")
 @admin_route
 def reload_configs() -> Any:
+    """Reload the queue YAML directory (all or nothing)."""
     directory = state().settings.config_dir
     if directory is None:
         raise ApiError(409, "config_dir_unset", "no YAML directory is configured "

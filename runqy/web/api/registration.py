@@ -48,6 +48,7 @@ def _decrypted_vaults(names: list[str]) -> dict[str, dict[str, str]]:
 @api_bp.post("/worker/register")
 @require_role(WORKER)
 def register_worker() -> Any:
+    """Register a worker: Redis connection, sub-queues, deployment and vault values."""
     body = json_body()
     reject_unknown(body, REGISTER_KEYS)
     if "queue" not in body:

@@ -44,6 +44,7 @@ def vault_object(vault: Vault) -> dict[str, Any]:
 @api_bp.get("/api/vaults")
 @admin_route
 def list_vaults() -> Any:
+    """Vault names and entry counts."""
     _cipher()
     vaults = [vault_object(v) for v in db.session.query(Vault).order_by(Vault.name)]
     return {"vaults": vaults, "count": len(vaults)}
@@ -57,6 +58,7 @@ def _description(body: dict[str, Any]) -> str | None:
 @api_bp.post("/api/vaults")
 @admin_route
 def create_vault() -> Any:
+    """Create a vault."""
     _cipher()
     body = json_body()
     reject_unknown(body, {"name", "description"})
@@ -77,6 +79,7 @@ def create_vault() -> Any:
 @api_bp.get("/api/vaults/<vault>")
 @admin_route
 def get_vault(vault: str) -> Any:
+    """One vault with its masked entries."""
     cipher = _cipher()
     found = _find_vault(vault)
     return {**vault_object(found), "entries": [entry_object(e, cipher) for e in found.entries]}
@@ -85,6 +88,7 @@ def get_vault(vault: str) -> Any:
 @api_bp.patch("/api/vaults/<vault>")
 @admin_route
 def patch_vault(vault: str) -> Any:
+    """Change a vault's description."""
     _cipher()
     body = json_body()
     reject_unknown(body, {"description"})
@@ -97,6 +101,7 @@ def patch_vault(vault: str) -> Any:
 @api_bp.delete("/api/vaults/<vault>")
 @admin_route
 def delete_vault(vault: str) -> Any:
+    """Delete a vault and its entries."""
     _cipher()
     found = _find_vault(vault)
     users = [c.name for c in db.session.query(QueueConfig).filter_by(enabled=True)
@@ -112,6 +117,7 @@ def delete_vault(vault: str) -> Any:
 @api_bp.get("/api/vaults/<vault>/entries")
 @admin_route
 def list_entries(vault: str) -> Any:
+    """A vault's entries, masked."""
     cipher = _cipher()
     entries = [entry_object(e, cipher) for e in _find_vault(vault).entries]
     return {"entries": entries, "count": len(entries)}
@@ -120,6 +126,7 @@ def list_entries(vault: str) -> Any:
 @api_bp.post("/api/vaults/<vault>/entries")
 @admin_route
 def put_entry(vault: str) -> Any:
+    """Add or replace a vault entry (encrypted at rest)."""
     cipher = _cipher()
     body = json_body()
     reject_unknown(body, {"key", "value", "is_secret"})
@@ -146,6 +153,7 @@ def put_entry(vault: str) -> Any:
 @api_bp.delete("/api/vaults/<vault>/entries/<key>")
 @admin_route
 def delete_entry(vault: str, key: str) -> Any:
+    """Delete a vault entry."""
     _cipher()
     found = _find_vault(vault)
     entry = next((e for e in found.entries if e.key == key), None)

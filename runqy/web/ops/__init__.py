@@ -27,6 +27,7 @@ def _state() -> Any:
 
 @ops_bp.get("/health")
 def health() -> Any:
+    """Liveness: the process answers."""
     return {"status": "ok", "version": __version__, "timestamp": format_time(time.time())}
 
 
@@ -41,6 +42,7 @@ def _probe(check: Any) -> tuple[dict[str, Any], str | None]:
 
 @ops_bp.get("/healthz")
 def healthz() -> Any:
+    """Readiness: Redis and the database answer."""
     redis_status, redis_error = _probe(_state().redis.ping)
     db_status, db_error = _probe(lambda: db.session.execute(text("SELECT 1")))
     body: dict[str, Any] = {"status": "ok", "redis": redis_status, "database": db_status,
@@ -57,6 +59,7 @@ def healthz() -> Any:
 
 @ops_bp.get("/metrics")
 def metrics() -> Response:
+    """Prometheus metrics (Bearer token when RUNQY_METRICS_TOKEN is set)."""
     token = _state().settings.metrics_token
     if token:
         given = presented_key() or ""
@@ -69,6 +72,7 @@ def metrics() -> Response:
 
 @ops_bp.get("/openapi.json")
 def openapi() -> Any:
+    """This OpenAPI document."""
     return openapi_document(current_app)
 
 
@@ -83,6 +87,7 @@ persistAuthorization: true}});</script></body></html>
 
 @ops_bp.get("/docs")
 def docs() -> Response:
+    """Swagger UI for this API."""
     def asset(name: str) -> str:
         return str(escape(url_for("static", filename=f"vendor/swagger-ui/{name}")))
 
@@ -94,6 +99,7 @@ def docs() -> Response:
 
 @ops_bp.get("/")
 def index() -> Response:
+    """Redirect to the dashboard, or to /docs with --no-ui."""
     if _state().settings.no_ui:
         return redirect(url_for("ops.docs"), 302)
     return redirect(current_app.config["RUNQY_MONITORING_PREFIX"] + "/", 302)
