@@ -24,6 +24,9 @@ from tests.dashboard.conftest import (
 )
 from tests.metrics.dataset import message
 
+# The page background of each theme (--bg in static/css/dashboard.css).
+BACKGROUNDS = {"light": "rgb(246, 247, 249)", "dark": "rgb(16, 21, 30)"}
+
 
 def collect_dialogs(page: Page) -> list[str]:
     """Accept every confirmation and remember its text."""
@@ -327,6 +330,16 @@ def test_everything_works_under_a_url_prefix(start_server, context, redis_client
     assert hrefs and all(h.startswith("/runqy/") for h in hrefs)
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_system_theme_follows_the_browser(server, browser, scheme):
+    ctx = browser.new_context(color_scheme=scheme)
+    page = ctx.new_page()
+    log_in(page, server)
+    assert page.locator("html").get_attribute("data-theme") == "system"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUNDS[scheme]
+    ctx.close()
+
+
 def test_settings_change_theme_and_poll_interval(server, page):
     page.goto(server.url("/monitoring/settings"))
     page.select_option("#theme", "dark")
@@ -345,6 +358,7 @@ def test_screenshots(server, context, redis_client, theme):
     context.add_cookies([{"name": "runqy_theme", "value": theme, "url": server.base}])
     page = context.new_page()
     log_in(page, server)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUNDS[theme]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name, path in (("overview", "/monitoring/?range=7d"),
                        ("queue-detail", f"/monitoring/queues/{dataset.IMAGES_HIGH}?state=archived"),

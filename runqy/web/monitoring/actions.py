@@ -32,15 +32,9 @@ BULK_ACTIONS = {
     "archived": ("run", "delete"),
     "completed": ("delete",),
 }
-# Per state, the single-task / selected-task actions a row offers.
-ROW_ACTIONS = {
-    "pending": ("archive", "delete"),
-    "active": ("cancel",),
-    "scheduled": ("run", "archive", "delete"),
-    "retry": ("run", "archive", "delete"),
-    "archived": ("run", "delete"),
-    "completed": ("run", "archive", "delete"),
-}
+# Per state, the single-task / selected-task actions a row offers: the same, except that one
+# completed task can also be run again or archived.
+ROW_ACTIONS = {**BULK_ACTIONS, "completed": ("run", "archive", "delete")}
 PAST_TENSE = {"run": "queued to run", "archive": "archived", "delete": "deleted",
               "cancel": "asked to cancel"}
 MAX_BATCH_IDS = 1000

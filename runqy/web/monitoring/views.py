@@ -53,28 +53,15 @@ def split_stats(results: Iterable[QueueStats | BrokerError]) -> tuple[list[Queue
     return good, broken
 
 
-@dataclass
-class Totals:
-    """Sums over every queue, for the Overview cards."""
+# QueueStats fields the Overview cards sum over every queue.
+TOTAL_FIELDS = ("pending", "active", "scheduled", "retry", "archived", "completed", "processed",
+                "failed")
 
-    queues: int = 0
-    pending: int = 0
-    active: int = 0
-    scheduled: int = 0
-    retry: int = 0
-    archived: int = 0
-    completed: int = 0
-    processed: int = 0
-    failed: int = 0
 
-    @classmethod
-    def of(cls, stats: Sequence[QueueStats]) -> Totals:
-        totals = cls(queues=len(stats))
-        for s in stats:
-            for name in ("pending", "active", "scheduled", "retry", "archived", "completed",
-                         "processed", "failed"):
-                setattr(totals, name, getattr(totals, name) + getattr(s, name))
-        return totals
+def totals_of(stats: Sequence[QueueStats]) -> dict[str, int]:
+    totals = {name: sum(getattr(s, name) for s in stats) for name in TOTAL_FIELDS}
+    totals["queues"] = len(stats)
+    return totals
 
 
 @dataclass
@@ -98,7 +85,7 @@ def overview() -> str:
     days = sources.dashboard_state().history.history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
-        totals=Totals.of(stats), fleet=FleetSummary.read(inspector),
+        totals=totals_of(stats), fleet=FleetSummary.read(inspector),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
         chart=history_chart(days), history_processed=sum(d.processed for d in days),
         history_failed=sum(d.failed for d in days),
