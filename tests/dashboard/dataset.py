@@ -5,13 +5,13 @@ Builds on the metrics tests' `fill_queue` (tasks reach each state through real t
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import redis
 
 from runqy.broker import Broker, ServerInfo, WorkerInfo, keys
+from runqy.worker.heartbeat import worker_fields
 from tests.metrics.dataset import fill_queue, message
 
 IMAGES_HIGH = "images.high"
@@ -68,18 +68,14 @@ def build(client: redis.Redis) -> Known:
 
 def write_worker(broker: Broker, worker_id: str, *, healthy: bool, active: str,
                  beat: int) -> None:
-    broker.write_worker_heartbeat(worker_id, {
-        "worker_id": worker_id,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(beat - 600)),
-        "started_at": str(beat - 600),
-        "last_beat": str(beat),
-        "healthy": "true" if healthy else "false",
-        "queue": f"{IMAGES_HIGH},{IMAGES_LOW}",
-        "active_task": active,
-        "concurrency": "2",
-        "status": "running",
-        "metrics": json.dumps({"cpu_percent": 12.5, "memory_used_bytes": 1048576,
-                               "memory_total_bytes": 8388608, "collected_at": beat}),
-        "recovery": '{"state": "idle", "consecutive_fails": 0, "total_restarts": 2}',
-        "queues": f"map[{IMAGES_HIGH}:10 {IMAGES_LOW}:1]",
-    }, [{"ts": beat * 1000, "src": "stderr", "text": f"{worker_id} <b>booted</b>", "seq": 1}])
+    """A heartbeat as the real worker writes it (its own field builder), last seen at `beat`."""
+    fields = worker_fields(
+        worker_id=worker_id, started_at=beat - 600, healthy=healthy, status="running",
+        queues_in_order=[IMAGES_HIGH, IMAGES_LOW], priorities={IMAGES_HIGH: 10, IMAGES_LOW: 1},
+        active_tasks=[active] if active else [], concurrency=2,
+        metrics={"cpu_percent": 12.5, "memory_used_bytes": 1048576,
+                 "memory_total_bytes": 8388608, "collected_at": beat},
+        recovery={"state": "idle", "consecutive_fails": 0, "total_restarts": 2},
+    )
+    log = {"ts": beat * 1000, "src": "stderr", "text": f"{worker_id} <b>booted</b>", "seq": 1}
+    broker.write_worker_heartbeat(worker_id, {**fields, "last_beat": str(beat)}, [log])
