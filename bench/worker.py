@@ -75,6 +75,12 @@ def tree_rss_kib(pid: int) -> tuple[int, int]:
     return own, own + sum(rss_kib(c) for c in children)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(condition, timeout: float, what: str) -> None:
     limit = time.monotonic() + timeout
     while not condition():
@@ -119,11 +125,12 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
     wait_until(lambda: int(client.get(processed) or 0) >= tasks, 600, "runqy drain")
     elapsed = time.perf_counter() - started
     own, total = tree_rss_kib(worker.pid)
+    cpu = cpu_seconds(worker.pid)
     worker.terminate()
     worker.wait(60)
     server.close()
     return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
-            "rss_total_kib": total}
+            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6}
 
 
 def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
@@ -151,10 +158,11 @@ def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str
     wait_until(lambda: backend.dbsize() >= tasks, 600, "celery drain")
     elapsed = time.perf_counter() - started
     own, total = tree_rss_kib(worker.pid)
+    cpu = cpu_seconds(worker.pid)
     worker.terminate()
     worker.wait(60)
     return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
-            "rss_total_kib": total}
+            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6}
 
 
 def main() -> None:
@@ -180,10 +188,11 @@ def main() -> None:
     print(f"{args.tasks:,} no-op tasks, concurrency {args.concurrency}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print()
-    print("| worker | drain time | tasks/s | worker RSS | with its processes |")
-    print("|---|---|---|---|---|")
+    print("| worker | drain time | tasks/s | main process CPU per task | worker RSS |"
+          " with its processes |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | "
+        print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | {r['cpu_us']:.0f} µs | "
               f"{r['rss_worker_kib'] / 1024:.0f} MiB | {r['rss_total_kib'] / 1024:.0f} MiB |")
 
 
