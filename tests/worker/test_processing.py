@@ -8,6 +8,8 @@ to the failure table of worker-protocol.md section 10.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -211,6 +213,13 @@ def test_crash_mid_task_retries_at_once_and_restarts_the_process(redis_server, r
         fine = enqueue(c, Q, {"op": "echo", "value": 1})
         wait_state(c, fine, "completed", timeout=15)
         assert runner.worker.pools[0].recovery.consecutive_fails == 0
+        # Row 30, idle: a process that stops on its own is restarted; no task is affected.
+        idle = runner.worker.pools[0].slots[0].process
+        os.kill(idle.pid, signal.SIGTERM)
+        poll_until(lambda: runner.worker.pools[0].slots[0].process not in (None, idle)
+                   and runner.worker.pools[0].slots[0].process.ready, timeout=10,
+                   what="idle process replaced")
+        assert runner.worker.pools[0].recovery.consecutive_fails == 1
         recovery = json.loads(c.hget(beat, "recovery"))
         assert recovery["total_restarts"] >= 2
 
@@ -257,6 +266,12 @@ def test_timeout_and_cancel_stop_the_process(redis_server, redis_client, deploym
                    what="a new process after the timeout")
         cancelled = enqueue(c, Q, {"op": "sleep", "seconds": 30}, retry=3)
         wait_state(c, cancelled, "active")
+        # While it runs, asynq tools see the worker as a server with this task in flight.
+        poll_until(lambda: [w.task_id for s in Inspector(c).servers() for w in s.workers]
+                   == [cancelled], timeout=10, what="asynq-native WorkerInfo for the task")
+        server = Inspector(c).servers()[0]
+        assert (server.status, server.queues, server.strict_priority) == (
+            "active", {Q: 1}, True)
         poll_until(lambda: bool(Broker(c).cancel(cancelled)) and
                    task_info(c, Q, cancelled).state == "archived", timeout=10,
                    what="cancelled task archived")
