@@ -6,28 +6,7 @@ The top-level names are the SDK (worker-protocol.md section 9): task code writes
 
 __version__ = "0.3.0"
 
-from runqy.sdk import (  # noqa: E402 - __version__ first so the SDK may read it
-    AuthenticationError,
-    BatchResult,
-    PermanentError,
-    QueueNotFoundError,
-    RetryableError,
-    RunqyClient,
-    RunqyError,
-    TaskContext,
-    TaskInfo,
-    TaskNotFoundError,
-    current_task,
-    enqueue,
-    load,
-    run,
-    run_once,
-    task,
-)
+from runqy.sdk import *  # noqa: E402, F403 - the SDK is the package's public surface
+from runqy.sdk import __all__ as _sdk_names  # noqa: E402
 
-__all__ = [
-    "AuthenticationError", "BatchResult", "PermanentError", "QueueNotFoundError",
-    "RetryableError", "RunqyClient", "RunqyError", "TaskContext", "TaskInfo",
-    "TaskNotFoundError", "__version__", "current_task", "enqueue", "load", "run", "run_once",
-    "task",
-]
+__all__ = ["__version__", *_sdk_names]
