@@ -68,12 +68,13 @@ def make_app(tmp_path, redis_server) -> Callable[..., Flask]:
 
 @pytest.fixture()
 def start_server(make_app) -> Iterator[Callable[..., LiveServer]]:
-    """Start servers on demand; keyword arguments override Settings fields."""
+    """Start servers on demand (on `listen_port`, default a free one); other keyword arguments
+    override Settings fields."""
     running = []
 
-    def start(**overrides: object) -> LiveServer:
+    def start(listen_port: int = 0, **overrides: object) -> LiveServer:
         app = make_app(**overrides)
-        server = create_server(app, host="127.0.0.1", port=0, threads=8)
+        server = create_server(app, host="127.0.0.1", port=listen_port, threads=8)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         running.append((server, thread))

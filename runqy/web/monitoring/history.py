@@ -1,9 +1,10 @@
-"""The Overview's task history: daily processed/failed counters summed over every queue.
+"""The Overview's task history: from Prometheus when PROMETHEUS_ADDRESS is set, else the daily
+processed/failed counters in Redis summed over every queue.
 
-Today's numbers come with the queue stats the page reads anyway. Finished days no longer change
-(counters are only written for the current UTC day), so their sums are cached per set of queues
-and reused until the day rolls over or the queue set changes: with 100 queues the 30-day chart
-would otherwise cost 100 history reads per refresh.
+From Redis: today's numbers come with the queue stats the page reads anyway. Finished days no
+longer change (counters are only written for the current UTC day), so their sums are cached per
+set of queues and reused until the day rolls over or the queue set changes: with 100 queues the
+30-day chart would otherwise cost 100 history reads per refresh.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from runqy.broker import Inspector, QueueStats
+from runqy.metrics.prometheus_api import PrometheusClient, load_task_history
 from runqy.web.monitoring.charts import DayCount
+
+# Overview range -> (Prometheus range name, buckets, label format of a bucket's start).
+PROMETHEUS_RANGES = {1: ("24h", 24, "%H:%M"), 7: ("7d", 7, "%m-%d"), 30: ("30d", 30, "%m-%d")}
 
 CacheKey = tuple[frozenset[str], int, date]
 
@@ -58,3 +63,21 @@ class HistoryCache:
         current = DayCount(today.isoformat()[5:], sum(s.processed for s in stats),
                            sum(s.failed for s in stats))
         return [*past, current]
+
+
+def prometheus_history(address: str, days: int) -> tuple[list[DayCount], str | None]:
+    """The same chart from Prometheus: hourly for one day, daily (rolling) for 7 and 30.
+
+    Returns the buckets and None, or [] and the notice to show when Prometheus failed.
+    """
+    range_name, buckets, label = PROMETHEUS_RANGES[days]
+    result = load_task_history(PrometheusClient(address), range_name, buckets=buckets)
+    if result.notice is not None:
+        return [], result.notice
+    # Prometheus returns points only where the series existed; the chart wants every bucket.
+    found = {int(b.start): b for b in result.buckets}
+    starts = [int(result.range.start) + i * result.range.step for i in range(buckets)]
+    return [DayCount(datetime.fromtimestamp(start, UTC).strftime(label),
+                     found[start].processed if start in found else 0,
+                     found[start].failed if start in found else 0)
+            for start in starts], None

@@ -19,7 +19,8 @@ from runqy.web.models import AdminUser, QueueConfig, Vault
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import BULK_ACTIONS, ROW_ACTIONS
 from runqy.web.monitoring.blueprint import bp
-from runqy.web.monitoring.charts import history_chart
+from runqy.web.monitoring.charts import DayCount, history_chart
+from runqy.web.monitoring.history import prometheus_history
 
 TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed")
 HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
@@ -75,6 +76,18 @@ class FleetSummary:
         return cls(workers, sum(1 for w in workers if w.healthy and not w.stale))
 
 
+def chart_history(inspector: Inspector, stats: Sequence[QueueStats],
+                  days: int) -> tuple[list[DayCount], str | None, str]:
+    """(buckets, notice, source): Prometheus when configured and answering, else Redis."""
+    address = sources.settings().prometheus_address
+    notice = None
+    if address:
+        buckets, notice = prometheus_history(address, days)
+        if notice is None:
+            return buckets, None, "Prometheus"
+    return sources.dashboard_state().history.history(inspector, stats, days), notice, "Redis"
+
+
 @bp.get("/")
 def overview() -> str:
     range_key = request.args.get("range", "7d")
@@ -82,12 +95,13 @@ def overview() -> str:
         range_key = "7d"
     inspector = sources.inspector()
     stats, broken = split_stats(inspector.all_queue_stats())
-    days = sources.dashboard_state().history.history(inspector, stats, HISTORY_RANGES[range_key])
+    days, notice, source = chart_history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
         totals=totals_of(stats), fleet=FleetSummary.read(inspector),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
-        chart=history_chart(days), history_processed=sum(d.processed for d in days),
+        chart=history_chart(days), history_source=source, history_notice=notice,
+        history_processed=sum(d.processed for d in days),
         history_failed=sum(d.failed for d in days),
     )
 
