@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import waitress
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -102,6 +104,17 @@ def app(make_app) -> Flask:
 @pytest.fixture()
 def client(app) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture()
+def live_server(app) -> Iterator[Any]:
+    """`app` served by a real waitress on a free loopback port (`.effective_port`)."""
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield server
+    server.close()
+    thread.join(5)
 
 
 def configure(client: FlaskClient, name: str = "imgs", **doc: Any) -> dict[str, Any]:

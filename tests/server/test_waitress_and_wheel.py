@@ -19,16 +19,6 @@ from tests.server.serve_process import ServeProcess
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def live_server(app):
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield server
-    server.close()
-    thread.join(5)
-
-
 def test_waitress_serves_the_api_over_keep_alive(app, live_server):
     configure(app.test_client(), "imgs")
     conn = http.client.HTTPConnection("127.0.0.1", live_server.effective_port, timeout=10)
