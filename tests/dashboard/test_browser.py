@@ -422,3 +422,28 @@ def test_system_page_shows_redis_and_database(server, page, redis_server):
     expect(page.locator(".cards")).to_contain_text(redis_server.version())
     expect(page.locator("#database-info")).to_contain_text("sqlite")
     expect(page.locator("#database-info")).to_contain_text("Admin accounts1")
+
+
+def test_polling_pauses_while_the_tab_is_hidden(server, context):
+    set_poll_interval(context, server, 2)
+    # Let the test hide the tab: document.hidden follows window.__hidden.
+    context.add_init_script("Object.defineProperty(document, 'hidden', "
+                            "{configurable: true, get: () => window.__hidden === true});")
+    page = context.new_page()
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if r.headers.get("hx-request") else None)
+    log_in(page, server)
+    with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=5_000):
+        pass
+    page.evaluate("window.__hidden = true")
+    seen = len(polls)
+    page.wait_for_timeout(4_500)  # two intervals with the tab hidden: absence needs the wait
+    assert len(polls) == seen
+    # Back on the tab: one refresh at once. With a 30 s interval on a freshly loaded page, no
+    # regular poll can be what arrives within a second.
+    set_poll_interval(context, server, 30)
+    page.reload()
+    page.evaluate("window.__hidden = true")
+    with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=1_000):
+        page.evaluate("window.__hidden = false; "
+                      "document.dispatchEvent(new Event('visibilitychange'))")
