@@ -276,3 +276,19 @@ def test_timeout_and_cancel_stop_the_process(redis_server, redis_client, deploym
                    task_info(c, Q, cancelled).state == "archived", timeout=10,
                    what="cancelled task archived")
         assert task_info(c, Q, cancelled).error_msg == "cancelled"
+
+
+def test_explicit_sub_queues_limit_what_is_served(redis_server, redis_client, deployment_dir):
+    """4.1: `parent.sub` names serve only those sub-queues; unknown ones are a warning."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, queues=("app.high", "app.nope"))
+    reg = registration(redis_server.url, subs={"app.high": 5, "app.low": 1})
+    with running_worker(settings, reg) as runner:
+        low = enqueue(c, "app.low", {"op": "echo", "value": 1})
+        high = enqueue(c, "app.high", {"op": "echo", "value": 2})
+        wait_state(c, high, "completed", queue="app.high")
+        assert runner.worker.processor.queues_in_order() == ["app.high"]
+        assert task_info(c, "app.low", low).state == "pending"
+        poll_until(lambda: any("'app.nope'" in line["text"]
+                               for line in logs_of(c, settings.worker_id)),
+                   timeout=10, what="warning about the unknown sub-queue")

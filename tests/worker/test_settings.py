@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runqy.worker.runner import group_queues
 from runqy.worker.settings import ConfigError, load_settings, parse_duration, parse_size
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +109,9 @@ def test_value_parsers():
     assert parse_size("32MiB") == 32 * 1024**2 and parse_size("1KB") == 1000
     with pytest.raises(ValueError):
         parse_duration("10x")
+
+
+def test_queue_grouping_parent_form_wins_and_parents_sorted():
+    assert group_queues(["imgs.high", "inference", "imgs.low", "inference.fast"]) == {
+        "imgs": {"imgs.high", "imgs.low"}, "inference": None}
+    assert list(group_queues(["b", "a.x"])) == ["a", "b"]
