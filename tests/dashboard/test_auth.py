@@ -99,3 +99,20 @@ def test_session_cookie_is_secure_only_over_https(app):
     tls_cookie = log_in(app.test_client(), base_url="https://localhost").headers["Set-Cookie"]
     assert "HttpOnly" in plain_cookie and "Secure" not in plain_cookie
     assert "HttpOnly" in tls_cookie and "Secure" in tls_cookie
+
+
+def test_links_follow_x_forwarded_prefix_from_a_trusted_proxy(make_app, redis_client):
+    app = make_app(trusted_proxies=1)
+    create_admin(app)
+    client = app.test_client()
+    headers = {"X-Forwarded-Prefix": "/edge"}
+    assert client.get("/monitoring/workers", headers=headers).headers["Location"] == \
+        "/edge/monitoring/login?next=/edge/monitoring/workers"
+    page = client.get("/monitoring/login", headers=headers).text
+    assert 'href="/edge/static/css/dashboard.css"' in page
+    assert 'src="/edge/static/vendor/htmx/htmx.min.js"' in page
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/monitoring/login?next=/edge/monitoring/workers", headers=headers,
+                           data={"csrf_token": token, "email": ADMIN_EMAIL,
+                                 "password": ADMIN_PASSWORD})
+    assert response.headers["Location"] == "/edge/monitoring/workers"

@@ -12,7 +12,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from runqy.broker import Broker, Inspector
+from runqy.broker import Broker, Inspector, keys
 from tests.dashboard import dataset
 from tests.dashboard.conftest import (
     ADMIN_EMAIL,
@@ -447,3 +447,17 @@ def test_polling_pauses_while_the_tab_is_hidden(server, context):
     with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=1_000):
         page.evaluate("window.__hidden = false; "
                       "document.dispatchEvent(new Event('visibilitychange'))")
+
+
+def test_cancel_active_task_publishes_to_workers(server, page, redis_client):
+    known = dataset.build(redis_client)
+    subscriber = redis_client.pubsub()
+    subscriber.subscribe(keys.CANCEL_CHANNEL)
+    assert subscriber.get_message(timeout=2)["type"] == "subscribe"
+    collect_dialogs(page)
+    page.goto(server.url(f"/monitoring/queues/{dataset.IMAGES_HIGH}?state=active"))
+    page.locator(f'tr[data-task-id="{known.active_task_id}"] >> text=Cancel').click()
+    expect(page.locator(".flash")).to_have_text(f"Task {known.active_task_id} asked to cancel.")
+    message = subscriber.get_message(timeout=5)
+    subscriber.close()
+    assert message["data"].decode() == known.active_task_id

@@ -86,7 +86,8 @@ def load_admin(user_id: str) -> AdminUser | None:
 
 @login_manager.unauthorized_handler
 def unauthorized() -> BaseResponse:
-    target = url_for("monitoring.login", next=request.full_path.rstrip("?"))
+    # script_root: behind a proxy that mounts the app under a prefix, come back under it too.
+    target = url_for("monitoring.login", next=request.script_root + request.full_path.rstrip("?"))
     if request.headers.get("HX-Request"):
         # A poll after the session expired: send the whole page to the login form.
         response = Response(status=401)
