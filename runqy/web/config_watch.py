@@ -23,6 +23,8 @@ class ConfigWatcher:
         self.app = app
         self.directory = directory
         self._stop = threading.Event()
+        self.reloads_attempted = 0
+        self._initial: dict[str, tuple[int, int]] = {}
         self._thread = threading.Thread(target=self._run, name="runqy-config-watch", daemon=True)
 
     def _snapshot(self) -> dict[str, tuple[int, int]]:
@@ -36,7 +38,7 @@ class ConfigWatcher:
         return snapshot
 
     def _run(self) -> None:
-        seen = self._snapshot()
+        seen = self._initial
         pending_since: float | None = None
         elapsed = 0.0
         while not self._stop.wait(POLL_SECONDS):
@@ -49,6 +51,7 @@ class ConfigWatcher:
                 self._reload()
 
     def _reload(self) -> None:
+        self.reloads_attempted += 1
         with self.app.app_context():
             try:
                 result = apply_config_dir(self.directory, self.app.extensions["runqy"].redis)
@@ -58,6 +61,8 @@ class ConfigWatcher:
                 log.error("queue configuration not reloaded: %s", "; ".join(exc.problems))
 
     def start(self) -> None:
+        # Snapshot before returning, so a change made right after start() is seen as a change.
+        self._initial = self._snapshot()
         self._thread.start()
 
     def stop(self) -> None:
