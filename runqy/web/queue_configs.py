@@ -27,6 +27,9 @@ TOP_KEYS = {"name", "description", "enabled", "sub_queues", "deployment", "input
 DEPLOYMENT_KEYS = {"git_url", "branch", "path", "code_path", "startup_cmd", "mode",
                    "startup_timeout_secs", "redis_storage", "requirements_file", "env", "vaults",
                    "git_token"}
+# Keys a GET returns that a client may send back unchanged (ignored on input).
+OUTPUT_ONLY_KEYS = {"source", "created_at", "updated_at"}
+MASKED_TOKEN = "****"  # noqa: S105 - the mask shown for a literal git_token, not a password
 SUB_QUEUE_KEYS = {"name", "priority", "enabled"}
 TASK_DEFAULT_KEYS = {"max_retry", "timeout", "retention"}
 SCHEMA_TYPES = {"string", "bool", "int", "float", "array", "object"}
@@ -186,7 +189,7 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
 def validate_config(raw: dict[str, Any], name: str) -> Validated:
     """Check a full document for parent `name`; returns the normalized form and problems."""
     problems: list[str] = []
-    unknown = [key for key in sorted(set(raw) - TOP_KEYS)]
+    unknown = sorted(set(raw) - TOP_KEYS - OUTPUT_ONLY_KEYS)
     if raw.get("name", name) != name:
         problems.append(f"name {raw.get('name')!r} does not match {name!r}")
     if not NAME_PART_RE.match(name) or len(name) > 64:
@@ -235,7 +238,7 @@ def serialize(config: QueueConfig) -> dict[str, Any]:
     deployment = dict(config.deployment or {})
     token = deployment.get("git_token")
     if token and not str(token).startswith("vault://"):
-        deployment["git_token"] = "****"  # noqa: S105 - the mask, not a password
+        deployment["git_token"] = MASKED_TOKEN
     return {
         "name": config.name,
         "description": config.description,
@@ -262,8 +265,14 @@ def document_of(config: QueueConfig) -> dict[str, Any]:
 
 def save_config(doc: dict[str, Any], source: str,
                 existing: QueueConfig | None = None) -> QueueConfig:
-    """Insert or replace a validated document (no commit)."""
+    """Insert or replace a validated document (no commit).
+
+    A `git_token` sent back as the mask keeps the stored token, so GET -> edit -> PUT works.
+    """
     config = existing or QueueConfig(name=doc["name"])
+    if doc["deployment"].get("git_token") == MASKED_TOKEN:
+        doc["deployment"]["git_token"] = (existing.deployment or {}).get("git_token") \
+            if existing is not None else None
     if existing is None:
         db.session.add(config)
     config.description = doc["description"]

@@ -131,6 +131,18 @@ def test_yaml_reload_is_all_or_nothing(make_app, tmp_path, redis_client):
     assert reloaded["timestamp"].endswith("Z")
 
 
+def test_get_then_put_round_trips_and_keeps_a_masked_token(client):
+    configure(client, "imgs", deployment=deployment(git_token="ghp_literal", path=None,
+                                                    git_url="https://g/r.git"))
+    document = client.get("/api/queue-configs/imgs", headers=ADMIN).json
+    assert document["deployment"]["git_token"] == "****"
+    document["description"] = "edited"
+    saved = client.put("/api/queue-configs/imgs", headers=ADMIN, json=document)
+    assert saved.status_code == 200, saved.json
+    registered = client.post("/worker/register", headers=WORKER, json={"queue": "imgs"}).json
+    assert registered["deployment"]["git_token"] == "ghp_literal"
+
+
 def test_reload_without_a_directory_gives_409(client):
     response = client.post("/api/queue-configs/reload", headers=ADMIN)
     assert response.status_code == 409 and response.json["code"] == "config_dir_unset"
