@@ -6,6 +6,7 @@ request never reaches Redis or the database (http-api.md sections 1 and 3).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -172,8 +173,6 @@ def query_bool(name: str) -> bool:
 
 def decode_user_bytes(data: bytes | None, key: str) -> dict[str, Any]:
     """JSON value, else UTF-8 text, else base64 with `<key>_encoding` (http-api.md 5.1)."""
-    import base64
-
     if data is None:
         return {key: None}
     try:
