@@ -1,4 +1,6 @@
-"""Dashboard access: the single admin account, first-time setup, login/logout, login throttling.
+"""Dashboard access: the single admin account, first-time setup, login/logout, and the guard
+every dashboard request passes (login, CSRF, read-only). Failed logins are throttled per client
+address (`throttle`).
 
 Sessions are Flask's signed cookie made permanent for seven days at login; Flask-Login loads the
 `AdminUser` from it. Passwords are hashed by the model (werkzeug scrypt).
@@ -41,16 +43,14 @@ from runqy.web.monitoring.sources import DashboardState
 
 SESSION_LIFETIME = timedelta(days=7)
 login_manager = LoginManager()
-
-
+login_manager.login_view = "monitoring.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.login_message_category = "error"
 
 
 def init_login(app: Flask) -> None:
     """Bind Flask-Login and the session cookie policy to `app`."""
     login_manager.init_app(app)
-    login_manager.login_view = "monitoring.login"
-    login_manager.login_message = "Please log in to continue."
-    login_manager.login_message_category = "error"
     # Flask ships a 31-day default; the dashboard's promise is seven days.
     app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     app.config["SESSION_COOKIE_HTTPONLY"] = True
