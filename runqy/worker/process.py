@@ -119,6 +119,9 @@ class TaskProcess:
         self._exited = False
         self._stopping = False
         self._task_id: str | None = None
+        # Log lines are tagged with the latest task: stderr is read by its own thread and can
+        # lag behind the response that ended the task.
+        self._log_task_id: str | None = None
         self._reply: Reply | None = None
         self._readers: list[threading.Thread] = []
 
@@ -225,6 +228,7 @@ class TaskProcess:
         """Send one request line and wait for its reply, the exit, the time limit or an abort."""
         with self._cond:
             self._task_id = task_id
+            self._log_task_id = task_id
             self._reply = None
         try:
             assert self.popen is not None and self.popen.stdin is not None
@@ -334,12 +338,12 @@ class TaskProcess:
                     return
                 self.on_log(
                     "worker", f"response for task {message['task_id']!r}, which is not in "
-                    "flight on this process", self._task_id,
+                    "flight on this process", self._log_task_id,
                 )
             elif "status" in message and "task_id" not in message and not self._ready:
                 self._handshake(message)
                 return
-        self.on_log("stdout", text, self._task_id)
+        self.on_log("stdout", text, self._log_task_id)
 
     def _handshake(self, message: Mapping[str, Any]) -> None:
         with self._cond:
@@ -362,7 +366,7 @@ class TaskProcess:
                     break
                 if not cut:
                     text = line.rstrip(b"\r\n").decode("utf-8", "replace")
-                    self.on_log("stderr", text, self._task_id)
+                    self.on_log("stderr", text, self._log_task_id)
                 cut = not line.endswith(b"\n")  # the rest of a cut line is dropped
 
     def _finish(self) -> None:

@@ -145,6 +145,10 @@ class Processor:
         except REDIS_ERRORS as exc:
             self.link.lost(exc)
             return None
+        except (redis.RedisError, BrokerError) as exc:
+            self.warn(f"dequeue failed: {exc}")
+            self.draining.wait(self.timings.idle_sleep)
+            return None
         if dequeued is None:
             # asynq-style jitter so idle workers do not poll in lockstep.
             self.draining.wait(self.timings.idle_sleep * random.uniform(0.5, 1.5))
@@ -189,6 +193,9 @@ class Processor:
                 except TaskNotFoundError:
                     self.logs.add("worker", "the task was moved by another actor; outcome not "
                                   "written", job.queue, job.task_id)
+                    return False
+                except (BrokerError, redis.ResponseError) as exc:
+                    self.warn(f"writing the outcome of task {job.task_id} failed: {exc}")
                     return False
                 except REDIS_ERRORS as exc:
                     self.link.lost(exc)
@@ -243,6 +250,9 @@ class Processor:
                 except REDIS_ERRORS as exc:
                     self.link.lost(exc)
                     break
+                except redis.RedisError as exc:
+                    self.warn(f"lease extension failed: {exc}")
+                    continue
                 for job in queued:
                     if job.task_id in alive:
                         job.lease_expires_at = now + self.timings.lease_duration
@@ -332,7 +342,7 @@ class Processor:
                         due[index] = now + interval
                     except REDIS_ERRORS as exc:
                         self.link.lost(exc)
-                    except BrokerError as exc:
+                    except (BrokerError, redis.RedisError) as exc:
                         self.warn(f"background loop failed: {exc}")
                         due[index] = now + interval
             floor = 0.05 if self.link.up.is_set() else 0.5

@@ -8,6 +8,7 @@ into an `Outcome` (7.1-7.3). `Recovery` is the restart backoff and breaker of 7.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Protocol
@@ -26,6 +27,7 @@ from runqy.worker.process import (
 )
 from runqy.worker.settings import WorkerSettings
 
+log = logging.getLogger("runqy.worker")
 CANCELLED = "cancelled"
 LEASE_LOST = "lease lost"
 SHUTDOWN = "shutdown"
@@ -123,6 +125,10 @@ class ParentPool:
             self.stopping = True
             self.changed.notify_all()
         for slot in self.slots:
+            starting = slot.starting
+            if starting is not None:
+                starting.stop()  # do not wait out a start-up timeout
+        for slot in self.slots:
             slot.thread.join()
 
     def wait(self, timeout: float) -> None:
@@ -188,6 +194,7 @@ class Slot:
         self.pool = pool
         self.index = index
         self.process: TaskProcess | None = None
+        self.starting: TaskProcess | None = None
         self.restart_at = 0.0
         self.thread = threading.Thread(
             target=self._run, name=f"slot-{pool.parent}-{index}", daemon=True
@@ -199,12 +206,17 @@ class Slot:
         pool = self.pool
         try:
             while not pool.stopping:
-                if pool.recovery.degraded:
-                    self._while_degraded()
-                elif pool.one_shot:
-                    self._one_shot_round()
-                else:
-                    self._long_running_round()
+                try:
+                    if pool.recovery.degraded:
+                        self._while_degraded()
+                    elif pool.one_shot:
+                        self._one_shot_round()
+                    else:
+                        self._long_running_round()
+                except Exception as exc:  # a slot must outlive any bug in one round
+                    log.exception("slot %s of '%s' failed", self.index, pool.parent)
+                    pool.log("worker", f"internal error in a slot: {exc!r}")
+                    pool.wait(1.0)
         finally:
             self._stop_process()
 
@@ -276,14 +288,17 @@ class Slot:
 
     def _start_process(self) -> TaskProcess | None:
         pool = self.pool
-        process = pool.new_process()
+        process = self.starting = pool.new_process()
         try:
             process.start()
             process.wait_ready(pool.deployment.startup_timeout)
         except StartupError as exc:
-            pool.process_failed(str(exc))
-            self.restart_at = time.monotonic() + pool.recovery.restart_delay()
+            if not pool.stopping:
+                pool.process_failed(str(exc))
+                self.restart_at = time.monotonic() + pool.recovery.restart_delay()
             return None
+        finally:
+            self.starting = None
         self.restart_at = 0.0
         return process
 
