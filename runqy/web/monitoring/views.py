@@ -36,10 +36,11 @@ def wants_partial() -> bool:
 
 
 def render_live(partial: str, *, title: str, section: str | None = None,
-                page: str = "monitoring/base.html", **context: object) -> str:
+                page_template: str = "monitoring/base.html", **context: object) -> str:
     if wants_partial():
         return render_template(partial, **context)
-    return render_template(page, partial=partial, title=title, section=section, **context)
+    return render_template(page_template, partial=partial, title=title, section=section,
+                           **context)
 
 
 def split_stats(results: Iterable[QueueStats | BrokerError]) -> tuple[list[QueueStats], list[str]]:
@@ -194,7 +195,7 @@ def queue_detail(queue: str) -> str:
         page = min(page_argument(), pages)
         listing = TaskPage(inspector.list_tasks(queue, state, page, PAGE_SIZE), page, pages)
     return render_live("monitoring/partials/queue_detail.html", title=f"Queue {queue}",
-                       section="monitoring.queues", page="monitoring/queue_detail.html",
+                       section="monitoring.queues", page_template="monitoring/queue_detail.html",
                        queue=queue, stats=stats, state=state, states=TASK_STATES, needle=needle,
                        listing=listing, count=count, row_actions=ROW_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state])
