@@ -203,12 +203,16 @@ def test_redis_restart_under_a_running_worker(server: LiveServer, client, worker
 
 
 def test_registration_failures_exit_1(server: LiveServer, workers, tmp_path):
-    """Rows 6, 7 and 8 (server stays down)."""
+    """Rows 6 (401 and 403), 7 and 8 (the server stays down): exit 1 without retrying."""
     server.configure("known", {"default": 1},
                      {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
     wrong = workers(["known"], worker_id="wrong-key", api_key="not-a-key-0123456789")
     assert wrong.wait() == 1
     assert "server rejected the API key (401 unauthorized)" in wrong.stderr()
+    assert "retrying" not in wrong.stderr()
+    client_role = workers(["known"], worker_id="client-role", api_key=CLIENT_KEY)
+    assert client_role.wait() == 1
+    assert "server rejected the API key (403 forbidden)" in client_role.stderr()
     missing = workers(["unknown"], worker_id="missing")
     assert missing.wait() == 1
     assert "queue 'unknown' is not configured on the server" in missing.stderr()
