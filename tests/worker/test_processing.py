@@ -292,3 +292,20 @@ def test_explicit_sub_queues_limit_what_is_served(redis_server, redis_client, de
         poll_until(lambda: any("'app.nope'" in line["text"]
                                for line in logs_of(c, settings.worker_id)),
                    timeout=10, what="warning about the unknown sub-queue")
+
+
+def test_weighted_mode_serves_every_sub_queue(redis_server, redis_client, deployment_dir):
+    """worker.priority_mode: weighted — the low queue is served before the high one is empty."""
+    c = redis_client
+    subs = {"app.heavy": 3, "app.light": 1}
+    heavy = [enqueue(c, "app.heavy", {"op": "stamp", "value": i}) for i in range(60)]
+    light = [enqueue(c, "app.light", {"op": "stamp", "value": i}) for i in range(20)]
+    settings = fast_settings(deployment_dir, priority_mode="weighted")
+    with running_worker(settings, registration(redis_server.url, subs=subs)):
+        poll_until(lambda: all(task_info(c, "app.heavy", t).state == "completed" for t in heavy)
+                   and all(task_info(c, "app.light", t).state == "completed" for t in light),
+                   timeout=60, what="both sub-queues drained")
+        assert Inspector(c).servers()[0].strict_priority is False
+    heavy_last = max(json.loads(task_info(c, "app.heavy", t).result)["ns"] for t in heavy)
+    light_first = min(json.loads(task_info(c, "app.light", t).result)["ns"] for t in light)
+    assert light_first < heavy_last
