@@ -65,8 +65,12 @@ class Registration:
 
         redis_url = need(need(body, "redis", ""), "url", "redis.")
         subs = need(body, "sub_queues", "")
-        sub_queues = tuple((need(s, "name", "sub_queues[].") , int(s.get("priority", 1)))
-                           for s in subs)
+        try:
+            sub_queues = tuple((str(need(s, "name", "sub_queues[].")), int(s.get("priority", 1)))
+                               for s in subs)
+        except (TypeError, ValueError, AttributeError):
+            raise RegistrationError(
+                f"registration answer for '{parent}' has malformed sub_queues") from None
         block = need(body, "deployment", "")
         startup_cmd = need(block, "startup_cmd", "deployment.")
         if not block.get("git_url") and not block.get("path"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runqy.worker.registration import Registration, RegistrationError
 from runqy.worker.runner import group_queues
 from runqy.worker.settings import ConfigError, load_settings, parse_duration, parse_size
 
@@ -115,3 +116,16 @@ def test_queue_grouping_parent_form_wins_and_parents_sorted():
     assert group_queues(["imgs.high", "inference", "imgs.low", "inference.fast"]) == {
         "imgs": {"imgs.high", "imgs.low"}, "inference": None}
     assert list(group_queues(["b", "a.x"])) == ["a", "b"]
+
+
+def test_registration_answer_missing_a_field_names_it():
+    good = {"redis": {"url": "redis://127.0.0.1:6379/0"},
+            "sub_queues": [{"name": "app.default", "priority": 1}],
+            "deployment": {"path": "/srv/app", "startup_cmd": "python main.py"}}
+    assert Registration.from_answer("app", good).sub_queues == (("app.default", 1),)
+    with pytest.raises(RegistrationError, match="lacks redis.url"):
+        Registration.from_answer("app", {**good, "redis": {}})
+    with pytest.raises(RegistrationError, match="lacks deployment.startup_cmd"):
+        Registration.from_answer("app", {**good, "deployment": {"path": "/srv/app"}})
+    with pytest.raises(RegistrationError, match="malformed sub_queues"):
+        Registration.from_answer("app", {**good, "sub_queues": [{"name": "x", "priority": "hi"}]})
