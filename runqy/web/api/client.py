@@ -94,9 +94,22 @@ def _option(options: dict[str, Any], fallback: dict[str, Any], key: str) -> Any:
     return options[key] if key in options else fallback.get(key)
 
 
-def build_job(target: QueueTarget, data: Any, options: dict[str, Any],
-              fallback: dict[str, Any], now: int) -> tuple[EnqueueRequest, Any]:
-    """Validate one job and build its broker request; returns (request, stored payload)."""
+@dataclass(frozen=True)
+class JobOptions:
+    """A job's checked options; `task_id` None means "generate one"."""
+
+    timeout: int
+    max_retry: int
+    retention: int
+    process_at: int | None
+    unique_ttl: int | None
+    deadline: int
+    task_id: str | None
+
+
+def resolve_options(target: QueueTarget, options: dict[str, Any], fallback: dict[str, Any],
+                    now: int) -> JobOptions:
+    """Check the /queue/add options of one job (400 on any bad value)."""
     timeout = _option(options, fallback, "timeout")
     timeout = as_seconds(timeout, "timeout") if timeout is not None else 0
     max_retry = _option(options, fallback, "max_retry")
@@ -121,8 +134,13 @@ def build_job(target: QueueTarget, data: Any, options: dict[str, Any],
         deadline = as_time(options["deadline"], "deadline")
         if deadline <= now:
             raise invalid_request("'deadline' must be in the future")
-    supplied = options.get("task_id") is not None
-    task_id = check_task_id(options["task_id"]) if supplied else str(uuid.uuid4())
+    task_id = check_task_id(options["task_id"]) if options.get("task_id") is not None else None
+    return JobOptions(timeout or target.timeout, max_retry, retention, process_at, unique_ttl,
+                      deadline, task_id)
+
+
+def build_job(target: QueueTarget, data: Any, opts: JobOptions) -> tuple[EnqueueRequest, Any]:
+    """Check one payload and build its broker request; returns (request, stored payload)."""
     if target.input_schema:
         data, problems = apply_input_schema(target.input_schema, data)
         if problems:
@@ -132,13 +150,14 @@ def build_job(target: QueueTarget, data: Any, options: dict[str, Any],
         raise ApiError(413, "payload_too_large",
                        f"the payload is {len(payload)} bytes; the limit is "
                        f"{target.max_payload_size}")
+    task_id = opts.task_id or str(uuid.uuid4())
     msg = TaskMessage(type=target.name, payload=payload, id=task_id, queue=target.name,
-                      retry=max_retry, timeout=timeout or target.timeout, deadline=deadline,
-                      retention=retention)
-    if unique_ttl is not None:
+                      retry=opts.max_retry, timeout=opts.timeout, deadline=opts.deadline,
+                      retention=opts.retention)
+    if opts.unique_ttl is not None:
         msg.unique_key = keys.unique(target.name, target.name, payload)
-    return EnqueueRequest(msg, process_at=process_at, unique_ttl=unique_ttl,
-                          id_supplied=supplied), data
+    return EnqueueRequest(msg, process_at=opts.process_at, unique_ttl=opts.unique_ttl,
+                          id_supplied=opts.task_id is not None), data
 
 
 def _info_of_new_task(req: EnqueueRequest, result: Any, stored: Any) -> dict[str, Any]:
@@ -167,7 +186,7 @@ def add_task() -> Any:
         data = {k: v for k, v in body.items() if k not in ("queue", "timeout")}
         options = {"timeout": body["timeout"]} if "timeout" in body else {}
     target = resolve_queue(body["queue"])
-    req, stored = build_job(target, data, options, {}, int(time.time()))
+    req, stored = build_job(target, data, resolve_options(target, options, {}, int(time.time())))
     result = state().broker.enqueue(req.msg, process_at=req.process_at,
                                     unique_ttl=req.unique_ttl, id_supplied=req.id_supplied)
     return {"info": _info_of_new_task(req, result, stored), "data": stored}
@@ -188,24 +207,21 @@ def add_batch() -> Any:
     if len(jobs) > limit:
         raise ApiError(413, "batch_too_large", f"{len(jobs)} jobs; the limit is {limit}")
     fallback = {key: body[key] for key in ("timeout", "max_retry", "retention") if key in body}
-    # A bad shared default is a 400 for the whole request, not one error per job.
-    if "timeout" in fallback:
-        as_seconds(fallback["timeout"], "timeout")
-    if "retention" in fallback:
-        as_seconds(fallback["retention"], "retention")
-    if "max_retry" in fallback:
-        as_int(fallback["max_retry"], "max_retry", minimum=0, maximum=2**31 - 1)
     target = resolve_queue(body["queue"])
     now = int(time.time())
+    # The shared defaults are checked once: a bad one is a 400 for the whole request, and jobs
+    # without options of their own reuse the result.
+    shared = resolve_options(target, {}, fallback, now)
     errors: list[dict[str, Any]] = []
     requests: list[tuple[int, EnqueueRequest]] = []
     for index, job in enumerate(jobs):
         try:
             if isinstance(job, dict) and "data" in job:
                 reject_unknown(job, JOB_KEYS, f"jobs[{index}]")
-                req, _ = build_job(target, job["data"], job, fallback, now)
+                req, _ = build_job(target, job["data"],
+                                   resolve_options(target, job, fallback, now))
             else:
-                req, _ = build_job(target, job, {}, fallback, now)
+                req, _ = build_job(target, job, shared)
         except ApiError as exc:
             errors.append({"index": index, "code": exc.code, "message": "; ".join(exc.messages)})
             continue
