@@ -170,3 +170,15 @@ def test_workers_and_their_logs(client, redis_client):
         response = client.get(path, headers=ADMIN)
         assert response.status_code == 404 and response.json["code"] == "worker_not_found"
     assert client.get("/api/workers/gpu-01-42/logs?n=0", headers=ADMIN).status_code == 400
+
+
+def test_one_unreadable_queue_does_not_fail_the_listing(client, redis_client):
+    configure(client, "imgs")
+    _add(client, 1)
+    redis_client.sadd("asynq:queues", "broken.default")
+    redis_client.set("asynq:{broken.default}:pending", "not a list")
+    body = client.get("/api/queues", headers=ADMIN).json
+    by_name = {q["queue"]: q for q in body["queues"]}
+    assert by_name["imgs.default"]["pending"] == 1
+    assert "WRONGTYPE" in by_name["broken.default"]["error"]
+    assert by_name["broken.default"]["pending"] is None

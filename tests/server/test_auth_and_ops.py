@@ -152,3 +152,11 @@ def test_cors_only_for_listed_origins(make_app):
     other = client.get("/health", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
     assert CLIENT_KEY not in str(other.headers)
+
+
+def test_trusted_proxy_headers_shape_links(make_app):
+    headers = {"X-Forwarded-Prefix": "/edge", "X-Forwarded-Proto": "https"}
+    trusted = make_app(trusted_proxies=1).test_client()
+    assert b'/edge/static/vendor/swagger-ui/' in trusted.get("/docs", headers=headers).data
+    untrusted = make_app().test_client()
+    assert b'/edge/' not in untrusted.get("/docs", headers=headers).data
