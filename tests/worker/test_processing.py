@@ -40,7 +40,7 @@ def logs_of(client, worker_id):
 
 @pytest.mark.parametrize("mode", ["long_running", "one_shot"])
 def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode):
-    """Rows 18, 19, 21, 22, 23, 27, 35, 38, 39, 41, 45 (and 28 in one_shot)."""
+    """Rows 18, 19, 21, 22, 23, 27, 34, 35, 38, 39, 41, 45 (and 28 in one_shot)."""
     settings = fast_settings(deployment_dir, concurrency=2, max_message_size=1024 * 1024)
     c = redis_client
     with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
@@ -58,6 +58,7 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
             "too_big": enqueue(c, Q, {"op": "echo", "value": "v" * (1024 * 1024 + 10)}),
             "noeol": enqueue(c, Q, {"op": "noeol"}),
             "stderr": enqueue(c, Q, {"op": "stderr"}),
+            "slow": enqueue(c, Q, {"op": "sleep", "seconds": 60}, timeout=1, retry=2),
         }
         if mode == "one_shot":
             ids["exit"] = enqueue(c, Q, {"op": "exit", "code": 3}, retry=2)
@@ -85,6 +86,7 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
         assert big.error_msg.startswith("payload too large for the task protocol (")
         assert json.loads(wait_state(c, ids["noeol"], "completed").result) == "ok"
         wait_state(c, ids["stderr"], "completed")
+        assert wait_state(c, ids["slow"], "retry").error_msg == "task timed out after 1 s"
         if mode == "one_shot":
             crashed = wait_state(c, ids["exit"], "retry")
             assert crashed.error_msg == "process exited without a response (exit code 3)"
