@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -311,3 +313,29 @@ def test_weighted_mode_serves_every_sub_queue(redis_server, redis_client, deploy
     heavy_last = max(json.loads(task_info(c, "app.heavy", t).result)["ns"] for t in heavy)
     light_first = min(json.loads(task_info(c, "app.light", t).result)["ns"] for t in light)
     assert light_first < heavy_last
+
+
+def test_task_code_for_runqy_python_02_runs_unchanged(redis_server, redis_client,
+                                                      deployment_dir):
+    """The real runqy-python 0.2.x SDK (from the test extra) behind the worker.
+
+    The command names the interpreter that has it installed, as a deployment whose
+    requirements.txt installs runqy-python would.
+    """
+    c = redis_client
+    q = "old.default"
+    settings = fast_settings(deployment_dir, queues=("old",))
+    reg = registration(redis_server.url, parent="old", app="legacy02")
+    reg = replace(reg, deployment=replace(reg.deployment,
+                                          startup_cmd=f"{sys.executable} main.py"))
+    with running_worker(settings, reg):
+        ok = enqueue(c, q, {"n": 14})
+        retryable = enqueue(c, q, {"retryable": True}, retry=3)
+        failing = enqueue(c, q, {"fail": True}, retry=3)
+        assert json.loads(wait_state(c, ok, "completed", queue=q).result) == {"tripled": 42}
+        assert wait_state(c, retryable, "retry", queue=q).error_msg == "try again"
+        archived = wait_state(c, failing, "archived", queue=q)  # 0.2.x sends retry: false
+        assert archived.retried == 0 and "ValueError: legacy failure" in archived.error_msg
+        poll_until(lambda: any(line["text"] == "legacy handler called"
+                               for line in logs_of(c, settings.worker_id)),
+                   timeout=10, what="print() output of 0.2.x code in the logs")
