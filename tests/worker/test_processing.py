@@ -165,8 +165,9 @@ def test_hand_written_protocol_and_runqy_python_02_processes(redis_server, redis
         poll_until(lambda: {"plain stdout", "{not json"} <= {
             line["text"] for line in logs_of(c, worker_id) if line["src"] == "stdout"},
             timeout=10, what="non-protocol stdout lines shipped as logs")
-        assert any("not-in-flight" in line["text"] and line["src"] == "worker"
-                   for line in logs_of(c, worker_id))
+        poll_until(lambda: any("not-in-flight" in line["text"] and line["src"] == "worker"
+                               for line in logs_of(c, worker_id)),
+                   timeout=10, what="warning about a response for another task")
 
 
 def test_strict_priority_order_and_paused_queues(redis_server, redis_client, deployment_dir):
