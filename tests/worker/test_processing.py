@@ -207,14 +207,16 @@ def test_crash_mid_task_retries_at_once_and_restarts_the_process(redis_server, r
         assert info.error_msg == "task process crashed (exit code -9)"
         poll_until(lambda: c.hget(beat, "healthy") == b"false", timeout=5,
                    what="healthy=false while the process restarts")
-        assert json.loads(c.hget(beat, "recovery"))["consecutive_fails"] == 1
+        poll_until(lambda: json.loads(c.hget(beat, "recovery"))["consecutive_fails"] == 1,
+                   timeout=5, what="the crash counted in the heartbeat")
         poll_until(lambda: c.hget(beat, "healthy") == b"true", timeout=10,
                    what="healthy=true after the restart")
         assert runner.worker.pools[0].slots[0].process.pid != pid_before
         exited = enqueue(c, Q, {"op": "exit", "code": 0}, retry=3)
         assert wait_state(c, exited, "retry").error_msg == \
             "task process exited unexpectedly (exit code 0)"
-        assert runner.worker.pools[0].recovery.consecutive_fails == 2
+        poll_until(lambda: runner.worker.pools[0].recovery.consecutive_fails == 2, timeout=5,
+                   what="the exit counted as a failure")
         fine = enqueue(c, Q, {"op": "echo", "value": 1})
         wait_state(c, fine, "completed", timeout=15)
         assert runner.worker.pools[0].recovery.consecutive_fails == 0
