@@ -197,7 +197,6 @@ def test_redis_restart_under_a_running_worker(server: LiveServer, client, worker
     poll_until(lambda: set(states(client, batch.task_ids)) == {"completed"}, timeout=60,
                what="queue finished after the restart", alive=worker.popen,
                detail=worker.stderr)
-    assert "Redis connection lost" in worker.stderr()
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
 
