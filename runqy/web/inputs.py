@@ -126,7 +126,7 @@ def normalize_queue(name: Any, field: str = "queue") -> str:
         parts.append("default")
     full = ".".join(parts)
     if (len(parts) != 2 or len(full) > QUEUE_NAME_MAX
-            or not all(NAME_PART_RE.match(part) for part in parts)):
+            or not all(NAME_PART_RE.fullmatch(part) for part in parts)):
         raise ApiError(400, "invalid_queue_name", f"invalid queue name {name!r}: use parent.sub "
                        "with letters, digits, '_' and '-'")
     return full
@@ -137,7 +137,7 @@ def parent_of(queue: str) -> str:
 
 
 def check_task_id(task_id: Any, field: str = "task_id") -> str:
-    if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
+    if not isinstance(task_id, str) or not TASK_ID_RE.fullmatch(task_id):
         raise invalid_request(f"'{field}' must match {TASK_ID_RE.pattern}")
     return task_id
 

@@ -70,7 +70,7 @@ def _validate_sub_queues(raw: Any, problems: list[str], unknown: list[str]) -> l
         unknown.extend(f"{where}.{key}" for key in sorted(set(item) - SUB_QUEUE_KEYS))
         name, priority = item.get("name"), item.get("priority", 1)
         enabled = item.get("enabled", True)
-        if not isinstance(name, str) or not NAME_PART_RE.match(name) or len(name) > 64:
+        if not isinstance(name, str) or not NAME_PART_RE.fullmatch(name) or len(name) > 64:
             problems.append(f"{where}: name {name!r} must be letters, digits, '_' and '-'")
         elif name in seen:
             problems.append(f"{where}: duplicate sub-queue name {name!r}")
@@ -192,7 +192,7 @@ def validate_config(raw: dict[str, Any], name: str) -> Validated:
     unknown = sorted(set(raw) - TOP_KEYS - OUTPUT_ONLY_KEYS)
     if raw.get("name", name) != name:
         problems.append(f"name {raw.get('name')!r} does not match {name!r}")
-    if not NAME_PART_RE.match(name) or len(name) > 64:
+    if not NAME_PART_RE.fullmatch(name) or len(name) > 64:
         problems.append(f"name {name!r} must be letters, digits, '_' and '-' without dots")
     description = raw.get("description")
     if description is not None and not isinstance(description, str):

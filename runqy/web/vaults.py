@@ -41,7 +41,7 @@ class VaultCipher:
 
 
 def vault_name_problem(name: object) -> str | None:
-    if not isinstance(name, str) or not VAULT_NAME_RE.match(name):
+    if not isinstance(name, str) or not VAULT_NAME_RE.fullmatch(name):
         return f"vault name {name!r} must match {VAULT_NAME_RE.pattern}"
     if name.upper() in RESERVED_VAULT_NAMES:
         return f"vault name {name!r} is reserved"
@@ -49,7 +49,7 @@ def vault_name_problem(name: object) -> str | None:
 
 
 def env_key_problem(key: object, what: str = "key") -> str | None:
-    if not isinstance(key, str) or not ENTRY_KEY_RE.match(key):
+    if not isinstance(key, str) or not ENTRY_KEY_RE.fullmatch(key):
         return f"{what} {key!r} must match {ENTRY_KEY_RE.pattern}"
     if key.upper() in RESERVED_ENV:
         return f"{what} {key!r} is reserved"

@@ -34,7 +34,7 @@ def _task_not_found(task_id: str) -> ApiError:
 
 
 def _get_task(queue: str, task_id: str) -> Any:
-    if not TASK_ID_RE.match(task_id):
+    if not TASK_ID_RE.fullmatch(task_id):
         raise _task_not_found(task_id)
     try:
         return state().inspector.get_task(queue, task_id)
@@ -175,7 +175,7 @@ def all_action(queue: str) -> Any:
 
 
 def _find_any(task_id: str) -> Any:
-    if not TASK_ID_RE.match(task_id):
+    if not TASK_ID_RE.fullmatch(task_id):
         raise _task_not_found(task_id)
     try:
         return state().inspector.find_task(task_id)

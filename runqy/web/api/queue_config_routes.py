@@ -143,7 +143,7 @@ def put_sub_queue(name: str, sub: str) -> Any:
     body = json_body()
     reject_unknown(body, {"priority", "enabled"})
     config = find_config(name)
-    if not NAME_PART_RE.match(sub) or len(sub) > 64:
+    if not NAME_PART_RE.fullmatch(sub) or len(sub) > 64:
         raise ApiError(422, "invalid_config", f"sub-queue name {sub!r} is invalid")
     priority = as_int(body.get("priority", 1), "priority")
     if not 1 <= priority <= 1000:
