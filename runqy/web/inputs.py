@@ -21,6 +21,12 @@ _NAME_PART = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 NAME_PART_RE = re.compile(rf"^{_NAME_PART}$")
 QUEUE_NAME_MAX = 128
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# 9999-12-31T23:59:59Z: the last second RFC 3339 output (and Python's datetime) can show.
+MAX_TIME = 253_402_300_799
+# 100 years: now + any duration stays below MAX_TIME, in int64 protobuf fields and in the
+# range Redis accepts for EX, so an accepted value can never fail later as a 500.
+MAX_SECONDS = 100 * 365 * 24 * 3600
+MAX_RETRY = 2**31 - 1  # TaskMessage.retry is an int32
 _MISSING = object()
 
 
@@ -59,6 +65,8 @@ def as_seconds(value: Any, name: str, *, minimum: int = 0) -> int:
         raise invalid_request(f"'{name}' must be a whole number of seconds")
     if value < minimum:
         raise invalid_request(f"'{name}' must be at least {minimum}")
+    if value > MAX_SECONDS:
+        raise invalid_request(f"'{name}' must be at most {MAX_SECONDS}")
     return value
 
 
@@ -88,9 +96,9 @@ def as_string(value: Any, name: str) -> str:
 
 
 def as_time(value: Any, name: str) -> int:
-    """RFC 3339 with any offset, or unix seconds as a number -> unix seconds."""
+    """RFC 3339 with any offset, or unix seconds as a number -> unix seconds (up to MAX_TIME)."""
     if is_int(value) or (isinstance(value, float) and value.is_integer()):
-        return int(value)
+        return _not_after_max_time(int(value), name)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -100,8 +108,14 @@ def as_time(value: Any, name: str) -> int:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None and "T" in text.upper():
-            return int(parsed.timestamp())
+            return _not_after_max_time(int(parsed.timestamp()), name)
     raise invalid_request(f"'{name}' must be an RFC 3339 time with an offset or unix seconds")
+
+
+def _not_after_max_time(unix: int, name: str) -> int:
+    if unix > MAX_TIME:
+        raise invalid_request(f"'{name}' must not be after 9999-12-31T23:59:59Z")
+    return unix
 
 
 def format_time(unix: int | float | datetime | None) -> str | None:

@@ -18,7 +18,7 @@ import yaml
 from runqy.broker import keys
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
-from runqy.web.inputs import NAME_PART_RE, format_time, is_int
+from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, NAME_PART_RE, format_time, is_int
 from runqy.web.models import QueueConfig, SubQueue, Vault
 from runqy.web.vaults import env_key_problem
 
@@ -31,7 +31,9 @@ DEPLOYMENT_KEYS = {"git_url", "branch", "path", "code_path", "startup_cmd", "mod
 OUTPUT_ONLY_KEYS = {"source", "created_at", "updated_at"}
 MASKED_TOKEN = "****"  # noqa: S105 - the mask shown for a literal git_token, not a password
 SUB_QUEUE_KEYS = {"name", "priority", "enabled"}
-TASK_DEFAULT_KEYS = {"max_retry", "timeout", "retention"}
+# The ranges of the matching /queue/add options (http-api.md 7.4).
+TASK_DEFAULT_LIMITS = {"max_retry": MAX_RETRY, "timeout": MAX_SECONDS, "retention": MAX_SECONDS}
+TASK_DEFAULT_KEYS = set(TASK_DEFAULT_LIMITS)
 SCHEMA_TYPES = {"string", "bool", "int", "float", "array", "object"}
 SCHEMA_FIELD_KEYS = {"name", "type", "required", "default", "description"}
 
@@ -179,8 +181,9 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
         value = raw[key]
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if not is_int(value) or value < 0:
-            problems.append(f"task_defaults: {key} must be a whole number >= 0")
+        limit = TASK_DEFAULT_LIMITS[key]
+        if not is_int(value) or not 0 <= value <= limit:
+            problems.append(f"task_defaults: {key} must be a whole number 0-{limit}")
         else:
             result[key] = value
     return result

@@ -22,6 +22,7 @@ from runqy.web.errors import ApiError, broker_error_status, invalid_request
 from runqy.web.extensions import db
 from runqy.web.input_schema import apply_input_schema
 from runqy.web.inputs import (
+    MAX_RETRY,
     as_int,
     as_seconds,
     as_time,
@@ -114,7 +115,7 @@ def resolve_options(target: QueueTarget, options: dict[str, Any], fallback: dict
     timeout = as_seconds(timeout, "timeout") if timeout is not None else 0
     max_retry = _option(options, fallback, "max_retry")
     max_retry = target.max_retry if max_retry is None else as_int(max_retry, "max_retry",
-                                                                  minimum=0, maximum=2**31 - 1)
+                                                                  minimum=0, maximum=MAX_RETRY)
     retention = _option(options, fallback, "retention")
     retention = target.retention if retention is None else as_seconds(retention, "retention")
     if "process_in" in options and "process_at" in options:
