@@ -33,6 +33,7 @@ NAV = (
     ("monitoring.overview", "Overview"),
     ("monitoring.queues", "Queues"),
     ("monitoring.workers", "Workers"),
+    ("monitoring.metrics", "Metrics"),
     ("monitoring.queue_configs", "Queue config"),
     ("monitoring.vaults", "Vaults"),
     ("monitoring.system", "System"),

@@ -7,8 +7,9 @@ the page (and into the polled partials) like any other HTML. Nothing here touche
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
@@ -26,15 +27,22 @@ class DayCount:
         return max(self.processed - self.failed, 0)
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest 1/2/5 x 10^n at or above `value` (at least 1), so axis ticks read well."""
-    if value <= 1:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
+def nice_span(value: float) -> float:
+    """The smallest 1/2/5 x 10^n at or above `value` (1 for nothing to show), so axis ticks
+    read well; works below 1 too (0.03 -> 0.05)."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
-        if step * magnitude >= value:
+        # The tolerance keeps 0.3 from rounding up to 0.5 through float error.
+        if step * magnitude >= value * (1 - 1e-9):
             return step * magnitude
     raise AssertionError("unreachable: 10 * magnitude always exceeds value")
+
+
+def nice_ceiling(value: int) -> int:
+    """nice_span for whole counts: at least 1."""
+    return round(nice_span(max(value, 1)))
 
 
 def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 220) -> Markup:
@@ -88,5 +96,105 @@ def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 2
                 f'text-anchor="middle">{escape(day.label)}</text>'
             )
     parts.append("</svg>")
+    # Safe: every piece of text above went through escape(); the rest is numbers.
+    return Markup("".join(parts))  # noqa: S704
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series of a line chart: `points` are (unix seconds, value), None for a gap."""
+
+    label: str
+    points: Sequence[tuple[float, float | None]]
+
+    @property
+    def latest(self) -> float | None:
+        return next((v for _, v in reversed(self.points) if v is not None), None)
+
+
+# Series colours cycle through this many CSS classes (.s0 ... in dashboard.css).
+PALETTE_SIZE = 8
+
+
+def plain_number(value: float) -> str:
+    """Axis and hover text: at most three significant digits, no exponent for usual values."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def path_data(points: Sequence[tuple[float, float | None]],
+              place: Callable[[float, float], tuple[float, float]]) -> str:
+    """SVG path commands through the points; a None value lifts the pen (a gap)."""
+    commands: list[str] = []
+    pen_down = False
+    for ts, value in points:
+        if value is None:
+            pen_down = False
+            continue
+        x, y = place(ts, value)
+        commands.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
+        pen_down = True
+    return " ".join(commands)
+
+
+def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
+               fmt: Callable[[float], str] = plain_number, time_format: str = "%H:%M",
+               width: int = 720, height: int = 200) -> Markup:
+    """Lines over [start, end] (unix seconds) from 0 to a rounded peak, with a legend.
+
+    Returns a `<figure>`: the SVG (one `<path class="line sN" data-series=...>` per line, its
+    `<title>` giving the latest value) and a legend listing every line, also those with no
+    point to draw (an idle queue's error rate). `fmt` formats axis and latest values.
+    """
+    left, right, top, bottom = 56, 10, 10, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span = max(end - start, 1.0)
+    peak = nice_span(max((v for line in lines for _, v in line.points if v is not None),
+                         default=0.0))
+
+    def place(ts: float, value: float) -> tuple[float, float]:
+        x = left + plot_w * min(max((ts - start) / span, 0.0), 1.0)
+        return x, top + plot_h - plot_h * min(max(value / peak, 0.0), 1.0)
+
+    summary = f"{title}: {len(lines)} series"
+    parts = [
+        f'<figure class="line-chart" aria-label="{escape(summary)}">',
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(summary)}</title>",
+    ]
+    for tick in range(5):
+        value = peak * tick / 4
+        y = top + plot_h - plot_h * tick / 4
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(fmt(value))}</text>"
+        )
+    for tick in range(5):
+        ts = start + span * tick / 4
+        anchor = ("start", "middle", "middle", "middle", "end")[tick]
+        parts.append(
+            f'<text class="axis" x="{left + plot_w * tick / 4:.1f}" y="{height - 6}" '
+            f'text-anchor="{anchor}">'
+            f"{escape(datetime.fromtimestamp(ts, UTC).strftime(time_format))}</text>"
+        )
+    for index, line in enumerate(lines):
+        latest = line.latest
+        latest_text = "no data" if latest is None else fmt(latest)
+        drawn = sum(1 for _, v in line.points if v is not None)
+        parts.append(
+            f'<path class="line s{index % PALETTE_SIZE}" data-series="{escape(line.label)}" '
+            f'data-points="{drawn}" d="{path_data(line.points, place)}">'
+            f"<title>{escape(line.label)}: {escape(latest_text)}</title></path>"
+        )
+    parts.append('</svg><figcaption><ul class="series-legend">')
+    for index, line in enumerate(lines):
+        parts.append(f'<li data-series="{escape(line.label)}"><span class="swatch '
+                     f's{index % PALETTE_SIZE}"></span>{escape(line.label)}</li>')
+    parts.append("</ul></figcaption></figure>")
     # Safe: every piece of text above went through escape(); the rest is numbers.
     return Markup("".join(parts))  # noqa: S704
