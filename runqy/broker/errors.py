@@ -99,3 +99,19 @@ class WorkerNotFoundError(BrokerError):
 
 class MessageDecodeError(BrokerError):
     """Bytes that are not a valid protobuf message of the expected type."""
+
+
+class TaskOutcomeUnknownError(BrokerError):
+    """The connection dropped before Redis answered: the write may or may not have happened.
+
+    Nothing is retried silently (a blind retry could duplicate the task); look the task up by
+    ``task_id`` before trying again.
+    """
+
+    def __init__(self, queue: str, task_id: str, cause: BaseException) -> None:
+        super().__init__(
+            f"connection lost before Redis answered for task {task_id!r} in queue {queue!r}; it "
+            f"may or may not have been written ({cause})"
+        )
+        self.queue = queue
+        self.task_id = task_id

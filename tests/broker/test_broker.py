@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 
@@ -29,6 +30,7 @@ from runqy.broker import (
     queue_order,
     retry_delay,
 )
+from runqy.broker.broker import ENQUEUE_CHUNK
 from tests.broker.factories import Q, task
 
 Q2 = "inference.high"
@@ -144,14 +146,17 @@ def test_group_enqueue_aggregates_without_unique_key_field(redis_client, broker)
     assert redis_client.zscore(keys.group(Q, "batch"), "g1") is not None
 
 
-def test_enqueue_many_uses_one_script_call_per_queue_and_keeps_order(redis_client, broker):
+def test_enqueue_many_uses_one_script_call_per_queue_and_chunk_and_keeps_order(
+    redis_client, broker
+):
     broker.enqueue(task("taken"), id_supplied=True)
     requests = [EnqueueRequest(task(f"a{i}")) for i in range(300)]
     requests += [EnqueueRequest(task(f"b{i}", Q2)) for i in range(200)]
     requests.insert(10, EnqueueRequest(task("taken"), id_supplied=True))
     before = commandstats(redis_client).get("cmdstat_evalsha", 0)
     outcomes = broker.enqueue_many(requests)
-    assert commandstats(redis_client)["cmdstat_evalsha"] - before == 2
+    per_queue = [math.ceil(301 / ENQUEUE_CHUNK), math.ceil(200 / ENQUEUE_CHUNK)]
+    assert commandstats(redis_client)["cmdstat_evalsha"] - before == sum(per_queue)
     assert isinstance(outcomes[10], TaskIdConflictError)
     assert [o.task_id for i, o in enumerate(outcomes) if i != 10] == [
         r.msg.id for i, r in enumerate(requests) if i != 10
