@@ -1,10 +1,20 @@
-"""The SVG history chart: bar heights follow the numbers, labels are escaped, edge cases hold."""
+"""The SVG charts: history bar heights and line-chart points follow the numbers, labels are
+escaped, gaps and edge cases hold."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from runqy.web.monitoring.charts import DayCount, history_chart, nice_ceiling
+import pytest
+
+from runqy.web.monitoring.charts import (
+    DayCount,
+    Line,
+    history_chart,
+    line_chart,
+    nice_ceiling,
+    nice_span,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -54,3 +64,70 @@ def test_thirty_days_label_at_most_ten_days_including_today():
     labels = [t.text for t in parse(history_chart(days)).iter(f"{SVG}text")
               if t.text.startswith("d")]
     assert len(labels) == 10 and labels[-1] == "d29"
+
+
+def paths(figure: str) -> dict[str, str]:
+    """data-series -> the path's d attribute."""
+    return {p.get("data-series"): p.get("d") for p in parse(figure).iter(f"{SVG}path")}
+
+
+def coordinates(d: str) -> list[list[tuple[float, float]]]:
+    """The pen strokes of a path: each M starts a new stroke."""
+    strokes: list[list[tuple[float, float]]] = []
+    for command in d.split():
+        x, y = (float(n) for n in command[1:].split(","))
+        if command[0] == "M":
+            strokes.append([])
+        strokes[-1].append((x, y))
+    return strokes
+
+
+def test_nice_span_covers_fractions():
+    spans = [nice_span(v) for v in (0, 0.03, 0.2, 0.3, 0.7, 1.5, 40)]
+    assert spans == pytest.approx([1, 0.05, 0.2, 0.5, 1, 2, 50])
+
+
+def test_line_points_are_placed_by_time_and_value():
+    # Plot area: x from 56 to 256 (200 px) over 100 s, y from 10 (peak 10) down to 110 (0).
+    line = Line("q.a", [(1000.0, 0.0), (1050.0, 5.0), (1100.0, 10.0)])
+    figure = line_chart([line], start=1000, end=1100, title="t", width=266, height=134)
+    assert coordinates(paths(figure)["q.a"]) == [[(56.0, 110.0), (156.0, 60.0), (256.0, 10.0)]]
+
+
+def test_missing_values_break_the_line_and_latest_ignores_them():
+    line = Line("q.a", [(0.0, 1.0), (1.0, 2.0), (2.0, None), (3.0, 4.0), (4.0, None)])
+    figure = line_chart([line], start=0, end=4, title="t")
+    assert [len(stroke) for stroke in coordinates(paths(figure)["q.a"])] == [2, 1]
+    root = parse(figure)
+    # The lone point after the gap is drawn as a dot (a one-point path shows nothing).
+    assert [(c.get("cx"), c.get("cy")) for c in root.iter(f"{SVG}circle")] == [
+        (f"{coordinates(paths(figure)['q.a'])[1][0][0]:.1f}",
+         f"{coordinates(paths(figure)['q.a'])[1][0][1]:.1f}")]
+    path = next(root.iter(f"{SVG}path"))
+    assert path.get("data-points") == "3"
+    assert path.find(f"{SVG}title").text == "q.a: 4"
+
+
+def test_every_series_is_in_the_legend_even_without_points():
+    lines = [Line("q.busy", [(0.0, 0.5)]), Line("q.idle", [(0.0, None)])]
+    figure = line_chart(lines, start=0, end=60, title="Error rate", fmt=lambda v: f"{v:.0%}")
+    legend = [li.get("data-series") for li in parse(figure).iter("li")]
+    assert legend == ["q.busy", "q.idle"]
+    assert paths(figure)["q.idle"] == ""
+    assert "q.idle: no data" in figure
+    axis = [t.text for t in parse(figure).iter(f"{SVG}text")]
+    assert "50%" in axis and "0%" in axis  # peak 0.5 formatted by fmt
+
+
+def test_series_labels_are_escaped_and_colours_cycle():
+    lines = [Line(f"<b>{i}</b>", [(0.0, 1.0)]) for i in range(9)]
+    figure = line_chart(lines, start=0, end=1, title="<i>t</i>")
+    assert "<b>" not in figure and "<i>" not in figure
+    classes = [p.get("class") for p in parse(figure).iter(f"{SVG}path")]
+    assert classes[0] == classes[8] == "line s0" and classes[7] == "line s7"
+
+
+def test_time_axis_uses_the_given_format():
+    figure = line_chart([], start=0, end=86400 * 4, title="t", time_format="%m-%d")
+    labels = [t.text for t in parse(figure).iter(f"{SVG}text") if "-" in (t.text or "")]
+    assert labels == ["01-01", "01-02", "01-03", "01-04", "01-05"]

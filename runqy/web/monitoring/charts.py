@@ -125,19 +125,30 @@ def plain_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def path_data(points: Sequence[tuple[float, float | None]],
-              place: Callable[[float, float], tuple[float, float]]) -> str:
-    """SVG path commands through the points; a None value lifts the pen (a gap)."""
-    commands: list[str] = []
+Point = tuple[float, float]
+
+
+def strokes(points: Sequence[tuple[float, float | None]],
+            place: Callable[[float, float], Point]) -> list[list[Point]]:
+    """The points in plot coordinates, split into runs wherever a value is None (a gap)."""
+    runs: list[list[Point]] = []
     pen_down = False
     for ts, value in points:
         if value is None:
             pen_down = False
             continue
-        x, y = place(ts, value)
-        commands.append(f"{'L' if pen_down else 'M'}{x:.1f},{y:.1f}")
-        pen_down = True
-    return " ".join(commands)
+        if not pen_down:
+            runs.append([])
+            pen_down = True
+        runs[-1].append(place(ts, value))
+    return runs
+
+
+def path_data(runs: Sequence[Sequence[Point]]) -> str:
+    """SVG path commands: a move to the start of each run, then lines through it."""
+    return " ".join(
+        f"{'L' if i else 'M'}{x:.1f},{y:.1f}" for run in runs for i, (x, y) in enumerate(run)
+    )
 
 
 def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
@@ -146,8 +157,9 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
     """Lines over [start, end] (unix seconds) from 0 to a rounded peak, with a legend.
 
     Returns a `<figure>`: the SVG (one `<path class="line sN" data-series=...>` per line, its
-    `<title>` giving the latest value) and a legend listing every line, also those with no
-    point to draw (an idle queue's error rate). `fmt` formats axis and latest values.
+    `<title>` giving the latest value, and a dot for each lone point) and a legend listing
+    every line, also those with no point to draw (an idle queue's error rate). `fmt` formats
+    axis and latest values.
     """
     left, right, top, bottom = 56, 10, 10, 24
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -155,7 +167,7 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
     peak = nice_span(max((v for line in lines for _, v in line.points if v is not None),
                          default=0.0))
 
-    def place(ts: float, value: float) -> tuple[float, float]:
+    def place(ts: float, value: float) -> Point:
         x = left + plot_w * min(max((ts - start) / span, 0.0), 1.0)
         return x, top + plot_h - plot_h * min(max(value / peak, 0.0), 1.0)
 
@@ -185,11 +197,17 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
     for index, line in enumerate(lines):
         latest = line.latest
         latest_text = "no data" if latest is None else fmt(latest)
-        drawn = sum(1 for _, v in line.points if v is not None)
+        runs = strokes(line.points, place)
+        colour = f"s{index % PALETTE_SIZE}"
         parts.append(
-            f'<path class="line s{index % PALETTE_SIZE}" data-series="{escape(line.label)}" '
-            f'data-points="{drawn}" d="{path_data(line.points, place)}">'
+            f'<path class="line {colour}" data-series="{escape(line.label)}" '
+            f'data-points="{sum(len(run) for run in runs)}" d="{path_data(runs)}">'
             f"<title>{escape(line.label)}: {escape(latest_text)}</title></path>"
+        )
+        # A lone point (a series that just appeared, or between gaps) has no line to draw.
+        parts.extend(
+            f'<circle class="dot {colour}" cx="{run[0][0]:.1f}" cy="{run[0][1]:.1f}" r="2.5"/>'
+            for run in runs if len(run) == 1
         )
     parts.append('</svg><figcaption><ul class="series-legend">')
     for index, line in enumerate(lines):
