@@ -1,5 +1,5 @@
 """Dashboard mutations (POST only): queue pause/resume/delete and task run/archive/delete/cancel,
-one by one, for selected rows, or for every task in a state.
+one by one, for selected rows, or for every task in a state (or in one aggregation group).
 
 Each action flashes what happened and sends the browser back to the page it came from: an
 `HX-Redirect` for HTMX buttons, a 303 for plain form posts.
@@ -31,6 +31,7 @@ BULK_ACTIONS = {
     "retry": ("run", "archive", "delete"),
     "archived": ("run", "delete"),
     "completed": ("delete",),
+    "aggregating": ("run", "archive", "delete"),
 }
 # Per state, the single-task / selected-task actions a row offers: the same, except that one
 # completed task can also be run again or archived.
@@ -136,12 +137,18 @@ def all_in_state(queue: str) -> BaseResponse:
     if action not in BULK_ACTIONS.get(state, ()):
         flash(f"Cannot {action or 'do that to'} every {state or 'unknown'} task.", "error")
         return back_to(queue_page(queue))
+    # Aggregating tasks are acted on one group at a time: the group the page shows.
+    group = request.form.get("group") if state == "aggregating" else None
+    if state == "aggregating" and not group:
+        flash("Choose a group.", "error")
+        return back_to(queue_page(queue))
     inspector = sources.inspector()
     if action == "cancel":
         count = inspector.cancel_all(queue)
     else:
         operation = {"run": inspector.run_all, "archive": inspector.archive_all,
                      "delete": inspector.delete_all}[action]
-        count = operation(queue, state)
-    flash(f"{count} {state} task(s) {PAST_TENSE[action]}.", "ok")
+        count = operation(queue, state, group)
+    where = f" in group {group}" if group else ""
+    flash(f"{count} {state} task(s){where} {PAST_TENSE[action]}.", "ok")
     return back_to(queue_page(queue))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import current_app
 
-from runqy.broker import Broker, Inspector
+from runqy.broker import Broker, Inspector, keys
 from runqy.config import Settings
 from runqy.web.factory import RunqyState
 from runqy.web.monitoring.history import HistoryCache
@@ -58,3 +58,11 @@ def cipher() -> VaultCipher | None:
 
 def read_only() -> bool:
     return settings().read_only
+
+
+def group_sizes(queue: str, groups: list[str]) -> dict[str, int]:
+    """Aggregating tasks per group of `queue` (the inspector lists groups, not their sizes)."""
+    pipe = redis_client().pipeline(transaction=False)
+    for group in groups:
+        pipe.zcard(keys.group(queue, group))
+    return dict(zip(groups, pipe.execute(), strict=True))

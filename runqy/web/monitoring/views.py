@@ -23,6 +23,8 @@ from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
 
 TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed")
+# Tasks waiting in an aggregation group (wire-format.md 6.6): a tab only when the queue has some.
+AGGREGATING = "aggregating"
 HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
 PAGE_SIZE = 20
 # A text filter reads at most this many tasks of the state, in pages of FILTER_CHUNK.
@@ -157,13 +159,14 @@ class TaskPage:
 
 
 def filtered_page(inspector: Inspector, queue: str, state: str, needle: str, page: int,
-                  count: int) -> TaskPage:
-    """Tasks of the state whose ID, type or payload contains `needle`, from the first
-    FILTER_SCAN_LIMIT tasks (a full scan of a million-task list is not a page view)."""
+                  count: int, group: str | None = None) -> TaskPage:
+    """Tasks of the state (of the group, for aggregating) whose ID, type or payload contains
+    `needle`, from the first FILTER_SCAN_LIMIT tasks (a full scan of a million-task list is not
+    a page view)."""
     found: list[TaskInfo] = []
     scanned = 0
     for chunk in range(1, FILTER_SCAN_LIMIT // FILTER_CHUNK + 1):
-        batch = inspector.list_tasks(queue, state, chunk, FILTER_CHUNK)
+        batch = inspector.list_tasks(queue, state, chunk, FILTER_CHUNK, group=group)
         scanned += len(batch)
         found.extend(t for t in batch if matches(t, needle))
         if scanned >= count or len(batch) < FILTER_CHUNK:
@@ -179,26 +182,53 @@ def page_argument() -> int:
     return max(1, min(int(raw), 10**9)) if raw.isdigit() else 1
 
 
+@dataclass
+class GroupChoice:
+    """The aggregation groups of a queue and the one the Aggregating tab shows."""
+
+    sizes: dict[str, int]
+    current: str | None
+
+    @classmethod
+    def read(cls, inspector: Inspector, queue: str, wanted: str | None) -> GroupChoice:
+        names = inspector.groups(queue)
+        current = wanted if wanted in names else (names[0] if names else None)
+        return cls(sources.group_sizes(queue, names), current)
+
+
 @bp.get("/queues/<queue>")
 def queue_detail(queue: str) -> str:
     inspector = sources.inspector()
     stats = inspector.queue_stats(queue)
     state = request.args.get("state", "pending")
-    if state not in TASK_STATES:
+    # The tab shows while the queue has aggregating tasks, and stays while it is open.
+    states = TASK_STATES + (AGGREGATING,) if stats.aggregating or state == AGGREGATING \
+        else TASK_STATES
+    if state not in states:
         state = "pending"
+    groups = None
+    if state == AGGREGATING:
+        groups = GroupChoice.read(inspector, queue, request.args.get("group"))
+        count = groups.sizes.get(groups.current, 0) if groups.current else 0
+    else:
+        count = getattr(stats, state)
+    group = groups.current if groups else None
     needle = request.args.get("q", "").strip()[:200]
-    count = getattr(stats, state)
     if needle:
-        listing = filtered_page(inspector, queue, state, needle.lower(), page_argument(), count)
+        listing = filtered_page(inspector, queue, state, needle.lower(), page_argument(), count,
+                                group)
+    elif state == AGGREGATING and group is None:
+        listing = TaskPage([], 1, 1)
     else:
         pages = max(1, math.ceil(count / PAGE_SIZE))
         page = min(page_argument(), pages)
-        listing = TaskPage(inspector.list_tasks(queue, state, page, PAGE_SIZE), page, pages)
+        listing = TaskPage(inspector.list_tasks(queue, state, page, PAGE_SIZE, group=group),
+                           page, pages)
     return render_live("monitoring/partials/queue_detail.html", title=f"Queue {queue}",
                        section="monitoring.queues", page_template="monitoring/queue_detail.html",
-                       queue=queue, stats=stats, state=state, states=TASK_STATES, needle=needle,
+                       queue=queue, stats=stats, state=state, states=states, needle=needle,
                        listing=listing, count=count, row_actions=ROW_ACTIONS[state],
-                       bulk_actions=BULK_ACTIONS[state])
+                       bulk_actions=BULK_ACTIONS[state], groups=groups, group=group)
 
 
 def render_task(task: TaskInfo) -> str:
