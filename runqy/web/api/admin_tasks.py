@@ -6,7 +6,12 @@ from typing import Any
 
 from flask import request
 
-from runqy.broker.errors import BrokerError, QueueNotFoundError, TaskNotFoundError
+from runqy.broker.errors import (
+    BrokerError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    TaskStateError,
+)
 from runqy.web.api import api_bp
 from runqy.web.api.admin_queues import resolve_admin_queue
 from runqy.web.api.common import admin_route, state, task_object
@@ -85,7 +90,11 @@ def _act(queue: str, task_id: str, action: str) -> dict[str, Any]:
         inspector.run_task(queue, task_id)
         return {"task_id": task_id, "state": "pending"}
     if action == "archive":
-        inspector.archive_task(queue, task_id)
+        try:
+            inspector.archive_task(queue, task_id)
+        except TaskStateError as exc:
+            if exc.state != "archived":  # already archived is a no-op (http-api.md 7.2)
+                raise
         return {"task_id": task_id, "state": "archived"}
     inspector.cancel_task(queue, task_id)
     return {"task_id": task_id, "cancel_requested": True}
