@@ -205,9 +205,11 @@ def banner(app: Any) -> str:
 
 def _attach_subcommands() -> None:
     """Commands owned by other packages; attached here so `runqy --help` lists them."""
+    from runqy.admin_cli import admin
     from runqy.worker.cli import worker
 
     main.add_command(worker)
+    main.add_command(admin)
 
 
 _attach_subcommands()
