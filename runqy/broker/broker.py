@@ -8,6 +8,7 @@ after the script, because they carry no queue hash tag (section 7).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -37,6 +38,7 @@ from runqy.broker.errors import (
 from runqy.broker.pipeline import LOST_ERRORS, RawPipeline
 from runqy.broker.scripts import ScriptPipeline, run
 
+log = logging.getLogger(__name__)
 LEASE_SECONDS = 30
 CLOCK_SKEW_SECONDS = 30
 DAILY_COUNTER_TTL = 90 * 24 * 3600
@@ -199,11 +201,23 @@ class Broker:
         replies = pipe.execute()
 
         outcomes: list[EnqueueResult | BrokerError] = [None] * len(plans)  # type: ignore[list-item]
+        settle = len(lookups_at) < len(requests)  # caller-supplied IDs
         for position, chunk in chunks:
             reply = replies[position]
-            for index, i in enumerate(chunk):
-                outcomes[i] = _outcome(plans[i], reply, index)
-        self._settle_lookups(plans, requests, outcomes, replies, lookups_at)
+            if not isinstance(reply, list):
+                settle = True
+                for i in chunk:
+                    outcomes[i] = _failed(plans[i], reply)
+                continue
+            for i, code in zip(chunk, reply, strict=True):
+                plan = plans[i]
+                if code == 1:
+                    outcomes[i] = EnqueueResult(plan.task_id, plan.state, plan.next_process_at)
+                else:
+                    settle = True
+                    outcomes[i] = plan.refused(code)
+        if settle or _lost(replies[-1]):
+            self._settle_lookups(plans, requests, outcomes, replies, lookups_at)
         return outcomes
 
     def _settle_lookups(
@@ -216,29 +230,25 @@ class Broker:
     ) -> None:
         """The second enqueue round trip: lookups of created caller-ID tasks, undo the others.
 
-        A lookup whose HSET went unanswered (connection lost) is written again for a created
-        task; that write is best effort (wire-format.md 7) when the connection is still down.
+        A created task whose lookup HSET went unanswered (connection lost) gets it again; a task
+        of unknown fate keeps whatever lookup it has (readers tolerate a lookup without its
+        hash, section 7.1). Lookups are best effort (section 7): a failure here is logged, the
+        outcomes stand.
         """
         followup = self.redis.pipeline(transaction=False)
-        best_effort = False
         for i, (outcome, plan, request) in enumerate(zip(outcomes, plans, requests, strict=True)):
-            created = isinstance(outcome, EnqueueResult)
             lookup = keys.reverse_lookup(plan.task_id)
-            if created and (request.id_supplied or _lost(replies[lookups_at[i]])):
-                followup.hset(lookup, "queue", plan.queue)
-                best_effort = best_effort or not request.id_supplied
-            elif not request.id_supplied and not created:
-                # Unknown fate included: a lookup for a task that may not exist is dropped, as
-                # readers treat a lookup without its hash as not found anyway.
+            if isinstance(outcome, EnqueueResult):
+                if request.id_supplied or _lost(replies[lookups_at[i]]):
+                    followup.hset(lookup, "queue", plan.queue)
+            elif not request.id_supplied and not isinstance(outcome, TaskOutcomeUnknownError):
                 followup.delete(lookup)
-                best_effort = best_effort or isinstance(outcome, TaskOutcomeUnknownError)
         if not len(followup):
             return
         try:
             followup.execute()
-        except LOST_ERRORS:
-            if not best_effort:
-                raise
+        except LOST_ERRORS as exc:
+            log.warning("reverse lookups of %d tasks not written: %s", len(followup), exc)
 
     # -- worker task path ----------------------------------------------------------------------
 
@@ -571,7 +581,7 @@ def _failed_copy(msg: TaskMessage, error: str, now: int) -> TaskMessage:
     return new
 
 
-@dataclass
+@dataclass(slots=True)
 class _Plan:
     """One enqueue request resolved against the clock: script arguments and its outcome."""
 
@@ -582,9 +592,8 @@ class _Plan:
     lock: str
     script_args: list[Any]
 
-    def outcome(self, code: int) -> EnqueueResult | BrokerError:
-        if code == 1:
-            return EnqueueResult(self.task_id, self.state, self.next_process_at)
+    def refused(self, code: int) -> BrokerError:
+        """The error for a script code other than 1 (created)."""
         if code == -1:
             return DuplicateTaskError(self.queue, self.lock)
         return TaskIdConflictError(self.queue, self.task_id)
@@ -618,13 +627,11 @@ def _plan(request: EnqueueRequest, now: int) -> _Plan:
     return _Plan(q, msg.id, state, next_at, lock, args)
 
 
-def _outcome(plan: _Plan, reply: Any, index: int) -> EnqueueResult | BrokerError:
-    """One task's outcome from its chunk's script reply."""
+def _failed(plan: _Plan, reply: Exception) -> BrokerError:
+    """The outcome of a task whose chunk's script call failed or went unanswered."""
     if _lost(reply):
         return TaskOutcomeUnknownError(plan.queue, plan.task_id, reply)
-    if isinstance(reply, redis.ResponseError):
-        return BrokerError(f"enqueue failed for task {plan.task_id!r}: {reply}")
-    return plan.outcome(int(reply[index]))
+    return BrokerError(f"enqueue failed for task {plan.task_id!r}: {reply}")
 
 
 def _lost(reply: Any) -> bool:

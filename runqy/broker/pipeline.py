@@ -66,7 +66,8 @@ class RawPipeline:
         """Write what is queued so far; Redis starts on it while the caller prepares more.
 
         Taking the connection raises ``redis.ConnectionError`` as usual (nothing was sent); a
-        failure after that is kept and reported per command by ``execute``.
+        failure after that ends the sending, and ``execute`` still collects every reply that
+        arrived before it.
         """
         if not self._buffer or self._lost is not None:
             return
@@ -74,7 +75,7 @@ class RawPipeline:
             self._conn = self._client.connection_pool.get_connection()
         data, self._buffer = b"".join(self._buffer), []
         try:
-            self._conn.send_packed_command([data], check_health=False)
+            self._conn._sock.sendall(data)
         except LOST_ERRORS as exc:
             self._lost = exc
 
@@ -82,17 +83,15 @@ class RawPipeline:
         """Send the rest, then read every reply (see the module docstring for their forms)."""
         self.flush()
         replies: list[Any] = []
-        conn = self._conn
-        try:
-            if conn is not None and self._lost is None:
-                self._read(conn, replies)
-        finally:
-            if conn is not None:
-                if self._lost is not None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                self._read(conn._sock, replies)
+            finally:
+                if len(replies) < self._count:
                     conn.disconnect()
                 self._client.connection_pool.release(conn)
-                self._conn = None
-        if self._lost is not None:
+        if len(replies) < self._count:
             lost = self._lost
             if not isinstance(lost, redis.ConnectionError):
                 lost = redis.ConnectionError(f"connection lost mid-batch: {lost}")
@@ -102,24 +101,16 @@ class RawPipeline:
                 replies[position] = _rerun(self._client, name, keys, args)
         return replies
 
-    def _read(self, conn: Any, replies: list[Any]) -> None:
+    def _read(self, sock: Any, replies: list[Any]) -> None:
         """Parse the replies in C, many per socket read, straight from the connection's socket.
 
         The pool hands out connections with nothing left unread, and this batch's replies are
-        all that arrives, so redis-py's own parser state is untouched. A connection without a
-        plain socket (another connection class) is read reply by reply through redis-py.
+        all that arrives, so redis-py's own parser state is untouched. Reading goes on after a
+        failed send: the replies to what did reach Redis are still owed.
         """
-        sock = getattr(conn, "_sock", None)
+        reader = hiredis.Reader(notEnoughData=_MORE)
+        chunk = bytearray(_READ_SIZE)
         try:
-            if sock is None:
-                while len(replies) < self._count:
-                    try:
-                        replies.append(conn.read_response(disable_decoding=True))
-                    except redis.ResponseError as exc:
-                        replies.append(exc)
-                return
-            reader = hiredis.Reader(notEnoughData=_MORE)
-            chunk = bytearray(_READ_SIZE)
             while len(replies) < self._count:
                 size = sock.recv_into(chunk)
                 if not size:
@@ -132,7 +123,7 @@ class RawPipeline:
                     replies.append(reply)
                     reply = reader.gets(False)
         except LOST_ERRORS as exc:
-            self._lost = exc
+            self._lost = self._lost or exc
 
 
 _MORE = object()  # hiredis' "no complete reply buffered yet"

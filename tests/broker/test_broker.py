@@ -6,14 +6,17 @@ import json
 import math
 import random
 import time
+import uuid
 
 import pytest
 import redis
 
 from runqy.broker import (
     Broker,
+    BrokerError,
     DuplicateTaskError,
     EnqueueRequest,
+    EnqueueResult,
     QueueAlreadyPausedError,
     QueueBusyError,
     QueueNotEmptyError,
@@ -31,7 +34,10 @@ from runqy.broker import (
     retry_delay,
 )
 from runqy.broker.broker import ENQUEUE_CHUNK
+from runqy.broker.errors import TaskOutcomeUnknownError
+from runqy.broker.scripts import SCRIPTS
 from tests.broker.factories import Q, task
+from tests.broker.proxy import CuttingProxy
 
 Q2 = "inference.high"
 
@@ -179,6 +185,67 @@ def test_enqueue_survives_a_script_flush(redis_client, broker):
     redis_client.script_flush()
     assert len(broker.enqueue_many([EnqueueRequest(task()) for _ in range(3)])) == 3
     assert redis_client.llen(keys.pending(Q)) == 5
+
+
+def test_a_script_flush_mid_batch_reruns_every_chunk_exactly_once(redis_client, broker):
+    broker.enqueue(task("warm"))
+    redis_client.script_flush()
+    requests = [EnqueueRequest(task(f"t{i}")) for i in range(2 * ENQUEUE_CHUNK + 1)]
+    outcomes = broker.enqueue_many(requests)
+    assert all(isinstance(o, EnqueueResult) for o in outcomes)
+    pending = redis_client.lrange(keys.pending(Q), 0, -1)
+    assert sorted(pending) == sorted([b"warm"] + [f"t{i}".encode() for i in range(len(requests))])
+    assert redis_client.hget(keys.reverse_lookup("t0"), "queue") == Q.encode()
+
+
+def test_a_script_error_fails_exactly_the_tasks_of_its_queue(redis_client, broker):
+    redis_client.set(keys.pending(Q2), "not a list")  # the script's LPUSH fails: WRONGTYPE
+    requests = [EnqueueRequest(task(f"a{i}")) for i in range(3)]
+    requests += [EnqueueRequest(task(f"b{i}", Q2)) for i in range(3)]
+    outcomes = broker.enqueue_many(requests)
+    assert [type(o) for o in outcomes] == [EnqueueResult] * 3 + [BrokerError] * 3
+    for i, outcome in enumerate(outcomes[3:]):
+        assert f"'b{i}'" in str(outcome) and "WRONGTYPE" in str(outcome)
+    assert redis_client.llen(keys.pending(Q)) == 3
+    assert [redis_client.exists(keys.reverse_lookup(f"a{i}")) for i in range(3)] == [1, 1, 1]
+    assert [redis_client.exists(keys.reverse_lookup(f"b{i}")) for i in range(3)] == [0, 0, 0]
+
+
+def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, redis_client):
+    n = 3 * ENQUEUE_CHUNK
+    # Replies: SADD (4 bytes), the first chunk's script (an array of 1s), then its lookups; the
+    # connection dies two lookup replies into the first chunk.
+    first_chunk = 4 + len(f"*{ENQUEUE_CHUNK}\r\n") + 4 * ENQUEUE_CHUNK
+    redis_client.script_load(SCRIPTS["enqueue"].source)  # no NOSCRIPT round trip
+    with CuttingProxy(redis_server.port, first_chunk + 10, start=b"SADD") as proxy:
+        client = redis.Redis(port=proxy.port)
+        try:
+            outcomes = Broker(client).enqueue_many([EnqueueRequest(task()) for _ in range(n)])
+        finally:
+            client.close()
+    assert proxy.cut.is_set()
+    created = [o for o in outcomes[:ENQUEUE_CHUNK] if isinstance(o, EnqueueResult)]
+    assert len(created) == ENQUEUE_CHUNK
+    unknown = outcomes[ENQUEUE_CHUNK:]
+    assert all(isinstance(o, TaskOutcomeUnknownError) for o in unknown)
+    assert all(o.task_id in str(o) and o.queue == Q for o in unknown)
+    # Nothing silently lost or duplicated: every created task is pending with its lookup (the
+    # unanswered lookups were written again), every pending ID is there once with its hash.
+    pending = [p.decode() for p in redis_client.lrange(keys.pending(Q), 0, -1)]
+    assert len(pending) == len(set(pending))
+    assert {o.task_id for o in created} <= set(pending)
+    assert set(pending) <= {o.task_id for o in created} | {o.task_id for o in unknown}
+    assert all(redis_client.exists(keys.task_key(Q, t)) for t in pending)
+    assert all(redis_client.hget(keys.reverse_lookup(o.task_id), "queue") == Q.encode()
+               for o in created)
+
+
+def test_generated_task_ids_are_uuid4(broker):
+    outcomes = broker.enqueue_many([EnqueueRequest(task()) for _ in range(200)])
+    parsed = [uuid.UUID(o.task_id) for o in outcomes]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == [o.task_id for o in outcomes]
+    assert len(set(parsed)) == 200
 
 
 # -- dequeue and leases -----------------------------------------------------------------------
