@@ -55,6 +55,8 @@ BROKER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (broker_errors.TaskStateError, 409, "task_state_conflict"),
     (broker_errors.QueueNotEmptyError, 409, "queue_not_empty"),
     (broker_errors.QueueBusyError, 409, "queue_busy"),
+    # The connection dropped before Redis answered: a dependency failure, not a server bug.
+    (broker_errors.TaskOutcomeUnknownError, 503, "redis_unavailable"),
 )
 
 

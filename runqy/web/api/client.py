@@ -14,7 +14,7 @@ from typing import Any
 
 from runqy.broker import EnqueueRequest, keys
 from runqy.broker.codec import TaskMessage
-from runqy.broker.errors import BrokerError, TaskNotFoundError
+from runqy.broker.errors import BrokerError, TaskNotFoundError, TaskOutcomeUnknownError
 from runqy.web.api import api_bp
 from runqy.web.api.common import state, task_object
 from runqy.web.auth import CLIENT, require_role
@@ -230,6 +230,8 @@ def add_batch() -> Any:
     results = state().broker.enqueue_many([req for _, req in requests]) if requests else []
     task_ids = []
     for (index, req), result in zip(requests, results, strict=True):
+        if isinstance(result, TaskOutcomeUnknownError):
+            raise result  # Redis failed during the pipeline: the whole answer is 503 (5.3)
         if isinstance(result, BrokerError):
             _, code = broker_error_status(result)
             errors.append({"index": index, "code": code, "message": str(result)})
