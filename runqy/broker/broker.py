@@ -501,6 +501,11 @@ class Broker:
                 raise QueueNotEmptyError(q) from exc
             raise
         self.redis.srem(keys.QUEUES, q)
+        # An enqueue that landed between the script and the SREM ran its own SADD first; put
+        # the name back so its task stays visible to asynq tools (ground rule 6).
+        if self.redis.exists(keys.pending(q), keys.active(q), keys.scheduled(q), keys.retry(q),
+                             keys.archived(q)):
+            self.redis.sadd(keys.QUEUES, q)
         self._drop_runqy_keys([_text(i) for i in deleted])
 
     def cancel(self, task_id: str) -> int:
