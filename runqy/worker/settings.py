@@ -366,7 +366,7 @@ def validate(settings: WorkerSettings) -> list[str]:
     if not settings.queues:
         problems.append("at least one queue is required (worker.queues)")
     for queue in settings.queues:
-        if len(queue) > 128 or not QUEUE_NAME.match(queue):
+        if len(queue) > 128 or not QUEUE_NAME.fullmatch(queue):
             problems.append(f"invalid queue name {queue!r}")
     if not 1 <= settings.concurrency <= 256:
         problems.append(f"worker.concurrency must be 1-256, got {settings.concurrency}")
@@ -388,6 +388,6 @@ def validate(settings: WorkerSettings) -> list[str]:
         problems.append("logging.level must be debug, info, warning or error")
     if settings.log_format not in ("text", "json"):
         problems.append("logging.format must be 'text' or 'json'")
-    if not WORKER_ID.match(settings.worker_id) or settings.worker_id.endswith(":logs"):
+    if not WORKER_ID.fullmatch(settings.worker_id) or settings.worker_id.endswith(":logs"):
         problems.append(f"invalid worker id {settings.worker_id!r}")
     return problems
