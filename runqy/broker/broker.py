@@ -125,8 +125,21 @@ def _text(value: bytes | str) -> str:
 class Broker:
     """Writes against one Redis (redis-py client with ``decode_responses=False``)."""
 
-    def __init__(self, redis_client: redis.Redis) -> None:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        *,
+        lease_seconds: int = LEASE_SECONDS,
+        clock_skew_seconds: int = CLOCK_SKEW_SECONDS,
+    ) -> None:
+        """``lease_seconds`` is the lease a dequeue or extension grants; the recoverer takes
+        leases expired more than ``clock_skew_seconds`` ago. The defaults are the contract's
+        (6.2, 6.4); tests shorten them to exercise real expiry."""
+        if lease_seconds < 1 or clock_skew_seconds < 0:
+            raise ValueError("lease_seconds must be >= 1 and clock_skew_seconds >= 0")
         self.redis = redis_client
+        self.lease_seconds = int(lease_seconds)
+        self.clock_skew_seconds = int(clock_skew_seconds)
 
     # -- producers ---------------------------------------------------------------------------
 
@@ -260,7 +273,7 @@ class Broker:
         """
         for q in queues:
             while True:
-                lease_at = int(_now()) + LEASE_SECONDS
+                lease_at = int(_now()) + self.lease_seconds
                 reply = run(
                     self.redis,
                     "dequeue",
@@ -277,13 +290,13 @@ class Broker:
         return None
 
     def extend_leases(self, queue: str, task_ids: Sequence[str]) -> set[str]:
-        """Push the leases of running tasks to now + 30 s; returns the IDs still leased.
+        """Push the leases of running tasks to now + the lease; returns the IDs still leased.
 
         ``ZADD XX`` never re-creates a lease that a recoverer removed.
         """
         if not task_ids:
             return set()
-        expiry = int(_now()) + LEASE_SECONDS
+        expiry = int(_now()) + self.lease_seconds
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(keys.lease(queue), dict.fromkeys(task_ids, expiry), xx=True)
         pipe.zmscore(keys.lease(queue), list(task_ids))
@@ -336,6 +349,55 @@ class Broker:
         pipe.expire(keys.reverse_lookup(msg.id), msg.retention)
         if result is not None:
             pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
+        pipe.execute()
+
+    def complete(self, msg: TaskMessage, result: bytes) -> None:
+        """Success with retention > 0 and a result, in one round trip (7.2, 6.3).
+
+        One pipeline: the result check-and-set script, markAsComplete, then the runqy-layer
+        writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE`` lookup). Those are
+        written ahead of the script's answer; when the answer is NOT FOUND, or the result was
+        refused because the task was no longer active, they are brought back in line with the
+        task hash (the rare case pays a second round trip). Raises TaskNotFoundError, or
+        ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
+        an applied completion answers NOT FOUND and keeps the mirror).
+        """
+        q, now = msg.queue, int(_now())
+        new = TaskMessage()
+        new.CopyFrom(msg)
+        new.completed_at = now
+        task_key, lookup, mirror = (
+            keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
+        pipe = RawPipeline(self.redis)
+        stored = pipe.script("set_result", [task_key], [result])
+        completed = pipe.script(
+            "mark_complete",
+            [keys.active(q), keys.lease(q), keys.completed(q), task_key]
+            + _counter_keys(q, now, failure=False),
+            [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
+             msg.unique_key],
+        )
+        pipe.command("SET", mirror, result, "EX", msg.retention)
+        pipe.command("EXPIRE", lookup, msg.retention)
+        replies = pipe.execute()
+        reply = replies[completed]
+        if _lost(reply):
+            raise reply
+        if isinstance(reply, redis.ResponseError) or replies[stored] != 1:
+            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
+        if isinstance(reply, redis.ResponseError):
+            _raise_script_error(reply, q, msg.id)
+
+    def _align_runqy_keys(self, task_key: str, lookup: str, mirror: str, retention: int) -> None:
+        """Undo ``complete``'s early mirror and lookup expiry to match the task hash."""
+        state, stored = self.redis.hmget(task_key, "state", "result")
+        pipe = self.redis.pipeline(transaction=False)
+        if state == b"completed" and stored is not None:
+            pipe.set(mirror, stored, ex=retention)  # completed (by us or another): mirror it
+        else:
+            pipe.delete(mirror)
+            if state is not None and state != b"completed":
+                pipe.persist(lookup)  # the task lives on elsewhere; its lookup must not expire
         pipe.execute()
 
     def retry(self, msg: TaskMessage, error: str, retry_at: int, is_failure: bool = True) -> None:
@@ -427,8 +489,8 @@ class Broker:
         return total
 
     def recover_expired_leases(self, queue: str) -> int:
-        """Retry or archive tasks whose lease expired more than 30 s ago; returns how many."""
-        cutoff = int(_now()) - CLOCK_SKEW_SECONDS
+        """Retry or archive tasks whose lease expired more than the skew ago; returns how many."""
+        cutoff = int(_now()) - self.clock_skew_seconds
         flat = run(
             self.redis,
             "expired_leases",

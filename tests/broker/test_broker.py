@@ -38,6 +38,7 @@ from runqy.broker.errors import TaskOutcomeUnknownError
 from runqy.broker.scripts import SCRIPTS
 from tests.broker.factories import Q, task
 from tests.broker.proxy import CuttingProxy
+from tests.support.prometheus import poll_until
 
 Q2 = "inference.high"
 
@@ -366,6 +367,70 @@ def test_mark_complete_keeps_result_and_expires_runqy_keys(redis_client, broker)
         broker.mark_complete(msg)
 
 
+def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client, broker):
+    msg = active_task(broker, retention=600)
+    broker.complete(msg, b'{"ok":true}')
+    h = hash_of(redis_client, Q, msg.id)
+    assert (h[b"state"], h[b"result"]) == (b"completed", b'{"ok":true}')
+    stored = decode_task(h[b"msg"])
+    assert abs(stored.completed_at - time.time()) <= 1
+    assert redis_client.zscore(keys.completed(Q), msg.id) == stored.completed_at + 600
+    assert not redis_client.exists(keys.active(Q), keys.lease(Q))
+    assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
+    assert 598 <= redis_client.ttl(keys.result_mirror(msg.id)) <= 600
+    assert 598 <= redis_client.ttl(keys.reverse_lookup(msg.id)) <= 600
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+    # A repeat (a retry after a lost answer) is refused and leaves the mirror as it is.
+    with pytest.raises(TaskNotFoundError):
+        broker.complete(msg, b'{"ok":true}')
+    assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+
+
+def test_complete_of_a_task_moved_meanwhile_leaves_no_trace(redis_client, broker):
+    msg = active_task(broker, retention=600)
+    broker.retry(msg, "lease expired", int(time.time()) + 60)  # e.g. the recoverer was faster
+    with pytest.raises(TaskNotFoundError):
+        broker.complete(msg, b"late")
+    assert hash_of(redis_client, Q, msg.id)[b"state"] == b"retry"
+    assert b"result" not in hash_of(redis_client, Q, msg.id)
+    assert not redis_client.exists(keys.result_mirror(msg.id))
+    assert redis_client.ttl(keys.reverse_lookup(msg.id)) == -1  # the live task keeps its lookup
+    assert redis_client.get(keys.processed_total(Q)) == b"1"  # the retry's count only
+
+
+def test_complete_of_a_deleted_task_leaves_no_mirror(redis_client, broker):
+    msg = active_task(broker, retention=600)
+    # Another actor removed the task entirely (what a delete script does).
+    redis_client.lrem(keys.active(Q), 0, msg.id)
+    redis_client.zrem(keys.lease(Q), msg.id)
+    redis_client.delete(keys.task_key(Q, msg.id))
+    with pytest.raises(TaskNotFoundError):
+        broker.complete(msg, b"late")
+    assert not redis_client.exists(keys.result_mirror(msg.id), keys.task_key(Q, msg.id))
+
+
+def test_complete_whose_answer_is_lost_raises_and_a_retry_keeps_the_outcome(
+    redis_server, redis_client, broker
+):
+    msg = active_task(broker, retention=600)
+    # The connection dies right after the result script's reply (":1\r\n"); Redis got it all.
+    with CuttingProxy(redis_server.port, 4, start=b"EVALSHA") as proxy:
+        client = redis.Redis(port=proxy.port)
+        try:
+            with pytest.raises(redis.ConnectionError):
+                Broker(client).complete(msg, b'{"n":1}')
+        finally:
+            client.close()
+    poll_until(lambda: hash_of(redis_client, Q, msg.id)[b"state"] == b"completed", timeout=5,
+               what="the completion Redis received")
+    with pytest.raises(TaskNotFoundError):
+        broker.complete(msg, b'{"n":1}')
+    assert redis_client.get(keys.result_mirror(msg.id)) == b'{"n":1}'
+    assert hash_of(redis_client, Q, msg.id)[b"result"] == b'{"n":1}'
+    assert redis_client.get(keys.processed_total(Q)) == b"1"
+
+
 def test_retry_counts_a_failure_and_keeps_the_lock(redis_client, broker):
     broker.enqueue(task("r1"), unique_ttl=300)
     msg = broker.dequeue([Q]).msg
@@ -472,6 +537,23 @@ def test_forward_handles_more_than_one_batch(redis_client, broker):
     redis_client.zadd(keys.scheduled(Q), {f"s{i}": past for i in range(250)})
     assert broker.forward_due(Q) == 250
     assert redis_client.llen(keys.pending(Q)) == 250
+
+
+def test_a_short_real_lease_expires_and_is_recovered(redis_client):
+    broker = Broker(redis_client, lease_seconds=1, clock_skew_seconds=0)
+    broker.enqueue(task("short"))
+    got = broker.dequeue([Q])
+    assert got.lease_expires_at == redis_client.zscore(keys.lease(Q), "short")
+    assert got.lease_expires_at <= int(time.time()) + 1
+    assert broker.extend_leases(Q, ["short"]) == {"short"}
+    poll_until(lambda: broker.recover_expired_leases(Q) == 1, timeout=5,
+               what="the expired lease recovered")
+    stored = msg_of(redis_client, Q, "short")
+    assert (stored.retried, stored.error_msg) == (1, "asynq: task lease expired")
+    assert Broker(redis_client).lease_seconds == 30  # the contract's defaults
+    assert Broker(redis_client).clock_skew_seconds == 30
+    with pytest.raises(ValueError):
+        Broker(redis_client, lease_seconds=0)
 
 
 def test_recover_expired_leases_retries_archives_and_sweeps_orphans(redis_client, broker):
