@@ -12,14 +12,18 @@ from typing import Any
 from flask import Flask
 
 from runqy import __version__
+from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, MAX_TIME, TASK_ID_RE
 
 DOCUMENTED_BLUEPRINTS = ("api", "ops")
-_DURATION = {"type": "integer", "minimum": 0, "description": "whole seconds"}
-_TIME = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
-_OPTIONS = {"timeout": _DURATION, "max_retry": {"type": "integer", "minimum": 0},
+_DURATION = {"type": "integer", "minimum": 0, "maximum": MAX_SECONDS,
+             "description": "whole seconds"}
+_MAX_RETRY = {"type": "integer", "minimum": 0, "maximum": MAX_RETRY}
+_TIME = {"oneOf": [{"type": "string", "format": "date-time"},
+                   {"type": "integer", "maximum": MAX_TIME}]}
+_OPTIONS = {"timeout": _DURATION, "max_retry": _MAX_RETRY,
             "retention": _DURATION, "process_in": _DURATION, "process_at": _TIME,
-            "unique_ttl": {"type": "integer", "minimum": 1}, "task_id": {"type": "string"},
-            "deadline": _TIME}
+            "unique_ttl": {**_DURATION, "minimum": 1},
+            "task_id": {"type": "string", "pattern": TASK_ID_RE.pattern}, "deadline": _TIME}
 _QUEUE_CONFIG = {"type": "object", "required": ["name", "deployment"], "properties": {
     "name": {"type": "string"}, "description": {"type": "string"},
     "sub_queues": {"type": "array", "items": {"type": "object", "properties": {
@@ -35,7 +39,7 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Nested form (with `data` and options) or flat form (payload keys)."},
     "api.add_batch": {"type": "object", "required": ["queue", "jobs"], "properties": {
         "queue": {"type": "string"}, "jobs": {"type": "array", "minItems": 1},
-        "timeout": _DURATION, "max_retry": {"type": "integer"}, "retention": _DURATION}},
+        "timeout": _DURATION, "max_retry": _MAX_RETRY, "retention": _DURATION}},
     "api.register_worker": {"type": "object", "required": ["queue"], "properties": {
         "queue": {"type": "string"}, "hostname": {"type": "string"}, "os": {"type": "string"},
         "version": {"type": "string"}, "worker_id": {"type": "string"}}},
@@ -56,6 +60,11 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
     "api.put_entry": {"type": "object", "required": ["key", "value"], "properties": {
         "key": {"type": "string"}, "value": {"type": "string"}, "is_secret": {"type": "boolean"}}},
 }
+
+# Bodies whose handler refuses unknown keys (http-api.md 1); the others carry user data.
+CLOSED_BODIES = frozenset({"api.add_batch", "api.register_worker", "api.batch_action",
+                           "api.all_action", "api.put_sub_queue", "api.create_vault",
+                           "api.patch_vault", "api.put_entry"})
 
 ERROR_SCHEMA = {"type": "object", "required": ["errors", "code"], "properties": {
     "errors": {"type": "array", "items": {"type": "string"}}, "code": {"type": "string"}}}
@@ -100,8 +109,11 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         else:
             operation["security"] = []
         if endpoint in REQUEST_SCHEMAS:
+            body = REQUEST_SCHEMAS[endpoint]
+            if endpoint in CLOSED_BODIES:
+                body = {**body, "additionalProperties": False}
             operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": REQUEST_SCHEMAS[endpoint]}}}
+                "application/json": {"schema": body}}}
         paths.setdefault(path, {})[method.lower()] = operation
     prefix = app.config["RUNQY_SETTINGS"].url_prefix.rstrip("/")
     return {
