@@ -21,9 +21,6 @@ import click
 from runqy import __version__
 from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
 
-# Seconds: waitress must not cut a long-poll (up to 120 s) short.
-CHANNEL_TIMEOUT = 180
-
 
 @click.group()
 @click.version_option(__version__, prog_name="runqy")
@@ -89,6 +86,9 @@ def _env_only_epilog() -> str:
                               "RUNQY_TRUSTED_PROXIES"))
 @click.option("--threads", type=int, default=None,
               help=_flag_help("Waitress threads (32).", "RUNQY_THREADS"))
+@click.option("--workers", type=int, default=None,
+              help=_flag_help("Server processes sharing the port (1). Each has its own "
+                              "threads; request metrics are per process.", "RUNQY_WORKERS"))
 @click.option("--no-ui", is_flag=True, default=None,
               help=_flag_help("Do not mount the /monitoring dashboard.", "RUNQY_NO_UI"))
 @click.option("--debug", is_flag=True, default=False,
@@ -113,12 +113,11 @@ def serve(sqlite: bool, debug: bool, embedded_redis: bool | None, **flags: Any) 
 
 def run_server(settings: Settings) -> None:
     """Bootstrap, print the banner, serve until SIGINT/SIGTERM, stop the embedded Redis."""
-    import waitress
-
     from runqy.config import ConfigError as SettingsError
     from runqy.embedded_redis import EmbeddedRedisError
     from runqy.web import bootstrap
     from runqy.web.queue_configs import ConfigDirError
+    from runqy.web.serving import WorkerExitedError, serve
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
     os.umask(0o077)
@@ -134,23 +133,26 @@ def run_server(settings: Settings) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    watcher = None
-    try:
-        click.echo(banner(booted.app), err=False)
-        sys.stdout.flush()
+    watchers = []
+
+    def start_watcher() -> None:
         if settings.watch and settings.config_dir is not None:
             from runqy.web.config_watch import ConfigWatcher
 
-            watcher = ConfigWatcher(booted.app, settings.config_dir)
-            watcher.start()
-        waitress.serve(booted.app, host=settings.host, port=settings.port,
-                       threads=settings.threads, channel_timeout=CHANNEL_TIMEOUT,
-                       ident="runqy", _quiet=True)
+            watchers.append(ConfigWatcher(booted.app, settings.config_dir))
+            watchers[0].start()
+
+    try:
+        click.echo(banner(booted.app), err=False)
+        sys.stdout.flush()
+        serve(booted.app, settings, start_watcher)
     except KeyboardInterrupt:
         pass  # waitress returns by itself on most signals; both paths end below
+    except WorkerExitedError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         click.echo("runqy: shutting down")
-        if watcher is not None:
+        for watcher in watchers:
             watcher.stop()
         if booted.embedded is not None:
             booted.embedded.stop()

@@ -109,6 +109,7 @@ ENV_VARS: tuple[_Var, ...] = (
     _Var("default_max_retry", ("RUNQY_DEFAULT_MAX_RETRY",), _parse_int),
     _Var("default_retention", ("RUNQY_DEFAULT_RETENTION",), _parse_int),
     _Var("threads", ("RUNQY_THREADS",), _parse_int),
+    _Var("workers", ("RUNQY_WORKERS",), _parse_int),
     _Var("max_waiters", ("RUNQY_MAX_WAITERS",), _parse_int),
     _Var("no_ui", ("RUNQY_NO_UI",), parse_bool),
     _Var("log_level", ("RUNQY_LOG_LEVEL",), _parse_log_level),
@@ -179,6 +180,8 @@ class Settings:
     default_max_retry: int = 3
     default_retention: int = 86_400
     threads: int = 32
+    # Server processes sharing the listening socket (`runqy serve --workers N`).
+    workers: int = 1
     max_waiters: int | None = None
     no_ui: bool = False
     log_level: str = "info"
@@ -229,7 +232,8 @@ class Settings:
             raise ConfigError(f"QUEUE_WORKERS_DIR {self.config_dir} is not a directory")
         if self.url_prefix and (not self.url_prefix.startswith("/") or self.url_prefix == "/"):
             raise ConfigError("RUNQY_URL_PREFIX must start with '/' (for example /runqy)")
-        for name in ("port", "threads", "max_body_size", "max_payload_size", "max_batch_size"):
+        for name in ("port", "threads", "workers", "max_body_size", "max_payload_size",
+                     "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
 

@@ -33,8 +33,10 @@ def poll(condition: Any, timeout: float, interval: float = 0.05, what: str = "co
 class ServeProcess:
     """One `runqy serve` with no configuration but free ports, in `folder` (also HOME)."""
 
-    def __init__(self, runqy_bin: str, folder: Path, redis_port: int | None = None) -> None:
+    def __init__(self, runqy_bin: str, folder: Path, redis_port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.runqy_bin = runqy_bin
+        self.args = args
         self.folder = folder
         self.port = free_port()
         self.redis_port = redis_port or free_port()
@@ -53,7 +55,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 60) -> ServeProcess:
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen([self.runqy_bin, "serve"], cwd=self.folder,
+            self.process = subprocess.Popen([self.runqy_bin, "serve", *self.args], cwd=self.folder,
                                             env=self.env(), stdout=out,
                                             stderr=subprocess.STDOUT)
 

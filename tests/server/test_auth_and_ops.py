@@ -160,3 +160,17 @@ def test_trusted_proxy_headers_shape_links(make_app):
     assert b'/edge/static/vendor/swagger-ui/' in trusted.get("/docs", headers=headers).data
     untrusted = make_app().test_client()
     assert b'/edge/' not in untrusted.get("/docs", headers=headers).data
+
+
+def test_only_dashboard_pages_carry_the_session_cookie(make_app):
+    client = make_app(url_prefix="/runqy").test_client()
+    # The dashboard's forms keep their CSRF token in the session: the page sets the cookie.
+    page = client.get("/runqy/monitoring/login", follow_redirects=True)
+    assert page.status_code == 200 and 'name="csrf_token"' in page.text
+    assert "session=" in page.headers.get("Set-Cookie", "")
+    # API and ops answers never open it: no cookie, no Vary: Cookie, even when one is sent.
+    for response in (client.get("/runqy/health"),
+                     client.post("/runqy/queue/add", headers=CLIENT,
+                                 json={"queue": "nope", "data": 1})):
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" not in response.headers.get("Vary", "")

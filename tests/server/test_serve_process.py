@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,58 @@ def test_port_taken_by_something_else_stops_start_up(folder):
         assert "RUNQY_EMBEDDED_REDIS_PORT" in result.stderr
     finally:
         squatter.stop()
+
+
+def worker_pids(server: ServeProcess) -> list[int]:
+    """The forked workers: children running the parent's own command line (not its Redis)."""
+    parent = server.process.pid
+    command = Path(f"/proc/{parent}/cmdline").read_bytes()
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes() == command]
+
+
+def test_workers_share_the_port_and_stop_together(folder):
+    if not Path(RUNQY).exists():
+        pytest.skip("the runqy console script is not installed in this interpreter")
+    server = ServeProcess(RUNQY, folder, args=("--workers", "2")).start()
+    try:
+        workers = worker_pids(server)
+        assert len(workers) == 2, workers
+        key = server.admin_key_line()
+        status, _ = server.request("POST", "/api/queue-configs", {
+            "name": "imgs", "deployment": {"path": "/srv", "startup_cmd": "python m.py"}}, key)
+        assert status == 201
+        # The other worker may hold a one-second "not configured" answer from before.
+        poll(lambda: server.request("POST", "/queue/add", {"queue": "imgs", "data": {}},
+                                    key)[0] == 200, 5, what="the queue in every worker")
+        for n in range(20):  # a new connection each: either worker may answer
+            status, body = server.request("POST", "/queue/add",
+                                          {"queue": "imgs", "data": {"n": n}}, key)
+            assert status == 200, body
+        status, body = server.request("GET", "/api/queues/imgs.default", key=key)
+        assert status == 200 and body["queue"]["pending"] == 21, body
+    finally:
+        code = server.stop()
+    assert code == 0, server.output()
+    assert "shutting down" in server.output()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
+         what="the embedded Redis to stop")
+
+
+def test_a_dead_worker_stops_the_server_with_an_error(folder):
+    if not Path(RUNQY).exists():
+        pytest.skip("the runqy console script is not installed in this interpreter")
+    server = ServeProcess(RUNQY, folder, args=("--workers", "2")).start()
+    try:
+        workers = worker_pids(server)
+        os.kill(workers[0], signal.SIGKILL)
+        code = server.process.wait(30)
+    finally:
+        server.stop()
+    assert code != 0
+    assert f"worker process {workers[0]} exited" in server.output()
+    poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
+         what="the embedded Redis to stop")
