@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from runqy.broker.errors import (
 from runqy.broker.scripts import ScriptPipeline, run
 
 MEMORY_SAMPLE = 20
+BULK_CHUNK = 500  # task IDs per bulk-action script call
 MEMORY_GROUP_SAMPLE = 5
 WORKER_INDEX_MAX_AGE = 3600
 # 9.3: the original runqy worker writes pending_since in seconds; ns values are far above this
@@ -361,18 +362,24 @@ class Inspector:
         names = [group] if group is not None else self.groups(q)
         return [(keys.group(q, name), "group", name) for name in names]
 
+    def _in_chunks(self, script: str, script_keys: list[str], args: list[Any],
+                   taken: Callable[[Any], int]) -> Iterator[Any]:
+        """Call a bulk script until it takes less than a whole chunk (http-api.md 7.2: chunks of
+        ``BULK_CHUNK`` so that Redis is never blocked for long); yields every reply."""
+        while True:
+            reply = run(self.redis, script, script_keys, [*args, BULK_CHUNK])
+            yield reply
+            if taken(reply) < BULK_CHUNK:
+                return
+
     def delete_all(self, q: str, state: str, group: str | None = None) -> int:
         """Delete every task in a state (or one group, or all groups); returns the count."""
         allowed = ("pending", "scheduled", "retry", "archived", "completed", "aggregating")
         deleted: list[str] = []
         for container, kind, name in self._containers(q, state, group, allowed):
-            ids = run(
-                self.redis,
-                "delete_all",
-                [container, keys.groups(q)],
-                [kind, keys.task_key_prefix(q), name],
-            )
-            deleted += [_text(i) for i in ids]
+            for ids in self._in_chunks("delete_all", [container, keys.groups(q)],
+                                       [kind, keys.task_key_prefix(q), name], len):
+                deleted += [_text(i) for i in ids]
         if deleted:
             pipe = self.redis.pipeline(transaction=False)
             for task_id in deleted:
@@ -384,13 +391,11 @@ class Inspector:
         """Move every scheduled, retry, archived or aggregating task to pending."""
         allowed = ("scheduled", "retry", "archived", "aggregating")
         return sum(
-            run(
-                self.redis,
-                "run_all",
-                [container, keys.pending(q), keys.groups(q)],
-                [kind, keys.task_key_prefix(q), name],
-            )
+            moved
             for container, kind, name in self._containers(q, state, group, allowed)
+            for moved, _ in self._in_chunks(
+                "run_all", [container, keys.pending(q), keys.groups(q)],
+                [kind, keys.task_key_prefix(q), name], lambda reply: reply[1])
         )
 
     def archive_all(self, q: str, state: str, group: str | None = None) -> int:
@@ -398,13 +403,12 @@ class Inspector:
         allowed = ("pending", "scheduled", "retry", "aggregating")
         now = int(time.time())
         return sum(
-            run(
-                self.redis,
-                "archive_all",
-                [container, keys.archived(q), keys.groups(q)],
-                [kind, keys.task_key_prefix(q), name, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP],
-            )
+            moved
             for container, kind, name in self._containers(q, state, group, allowed)
+            for moved, _ in self._in_chunks(
+                "archive_all", [container, keys.archived(q), keys.groups(q)],
+                [kind, keys.task_key_prefix(q), name, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP],
+                lambda reply: reply[1])
         )
 
     def cancel_all(self, q: str) -> int:

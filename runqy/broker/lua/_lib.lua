@@ -109,18 +109,27 @@ local function take_task_out(refused)
     return state
 end
 
--- Every ID of a bulk action's container: a LIST ("list"), or a ZSET ("zset", "group").
-local function container_ids(kind, key)
+-- Up to `limit` IDs of a bulk action's container, from the end that is processed first: a
+-- LIST ("list", the oldest at its right end), or a ZSET ("zset", "group"). Bulk actions work
+-- in chunks so that one script never blocks Redis for long (http-api.md 7.2).
+local function container_ids(kind, key, limit)
     if kind == "list" then
-        return redis.call("LRANGE", key, 0, -1)
+        return redis.call("LRANGE", key, -limit, -1)
     end
-    return redis.call("ZRANGE", key, 0, -1)
+    return redis.call("ZRANGE", key, 0, limit - 1)
 end
 
--- A bulk action emptied its container; an emptied group also leaves the groups set.
-local function drop_container(kind, key, groups, group)
-    redis.call("DEL", key)
-    if kind == "group" then
+-- Remove the `count` IDs container_ids returned; an emptied group also leaves the groups set.
+local function drop_taken(kind, key, count, groups, group)
+    if count == 0 then
+        return
+    end
+    if kind == "list" then
+        redis.call("LTRIM", key, 0, -count - 1)
+    else
+        redis.call("ZREMRANGEBYRANK", key, 0, count - 1)
+    end
+    if kind == "group" and redis.call("EXISTS", key) == 0 then
         redis.call("SREM", groups, group)
     end
 end
