@@ -11,6 +11,7 @@ connections and reconnects with backoff.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
@@ -96,7 +97,9 @@ class Processor:
         warn: Callable[[str], None],
     ) -> None:
         self.client = client
-        self.broker = Broker(client)
+        timings = settings.timings
+        self.broker = Broker(client, lease_seconds=max(1, math.ceil(timings.lease_duration)),
+                             clock_skew_seconds=math.ceil(timings.clock_skew))
         self.settings = settings
         self.timings = settings.timings
         self.priorities = {p: dict(q) for p, q in priorities.items()}
@@ -218,8 +221,7 @@ class Processor:
                 msg = TaskMessage()
                 msg.CopyFrom(job.msg)
                 msg.retention = retention
-            self.broker.set_result(job.queue, msg.id, outcome.result or b"null")
-            self.broker.mark_complete(msg)
+            self.broker.complete(msg, outcome.result or b"null")
         elif outcome.verdict is Verdict.RETRY and msg.retried < msg.retry:
             self.broker.retry(msg, outcome.error,
                               int(time.time()) + broker_retry_delay(msg.retried))

@@ -48,6 +48,7 @@ class Timings:
     """Protocol intervals in seconds. The defaults are the contract's; tests shorten them."""
 
     lease_duration: float = 30.0
+    clock_skew: float = 30.0  # the recoverer takes leases expired longer ago than this
     lease_extend_interval: float = 5.0
     heartbeat_interval: float = 5.0
     server_heartbeat_ttl: float = 10.0

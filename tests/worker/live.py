@@ -94,7 +94,7 @@ class WorkerProcess:
                        "id": self.worker_id, "shutdown_timeout": "2s"},
             "deployment": {"dir": str(self.deployment_dir)},
             "bootstrap": {"retries": 3, "retry_delay": "200ms"},
-            "timings": E2E_TIMINGS,
+            "timings": dict(E2E_TIMINGS),  # `extra` must not change the shared defaults
         }
         for section, values in self.extra.items():
             config.setdefault(section, {}).update(values)
