@@ -119,13 +119,14 @@ def _not_after_max_time(unix: int, name: str) -> int:
 
 
 def format_time(unix: int | float | datetime | None) -> str | None:
-    """RFC 3339 UTC with Z and whole seconds, or None when unset (0 counts as unset)."""
+    """RFC 3339 UTC with Z and whole seconds, or None when unset (0 counts as unset) or past
+    year 9999 (foreign data: an int64 time that no RFC 3339 string can show)."""
     if unix is None:
         return None
     if isinstance(unix, datetime):
         moment = unix if unix.tzinfo else unix.replace(tzinfo=UTC)
     else:
-        if unix <= 0:
+        if not 0 < unix <= MAX_TIME:
             return None
         moment = datetime.fromtimestamp(int(unix), UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,7 +10,7 @@ from runqy.broker.errors import WorkerNotFoundError
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route, state
 from runqy.web.errors import ApiError
-from runqy.web.inputs import format_time, query_int
+from runqy.web.inputs import format_time, is_int, query_int
 
 _GO_MAP_ENTRY = re.compile(r"([^\s:\[\]]+):(\d+)")
 
@@ -82,5 +82,6 @@ def worker_logs(worker_id: str) -> Any:
         except WorkerNotFoundError:
             raise _worker_not_found(worker_id) from None
     if since >= 0:
-        lines = [line for line in lines if int(line.get("seq", -1)) > since]
+        # A line without an integer seq (a foreign or broken writer) cannot be "after" since.
+        lines = [line for line in lines if is_int(line.get("seq")) and line["seq"] > since]
     return {"worker_id": worker_id, "lines": lines, "count": len(lines)}
