@@ -90,3 +90,8 @@ def test_queue_without_groups_has_no_aggregating_tab(server, page, redis_client)
     page.goto(server.url(f"/monitoring/queues/{QUEUE}"))
     expect(page.locator('[data-state="pending"]')).to_have_count(1)
     expect(page.locator('[data-state="aggregating"]')).to_have_count(0)
+    # A bookmarked Aggregating page, filtered, of a queue whose groups are all gone.
+    response = page.goto(server.url(f"/monitoring/queues/{QUEUE}?state=aggregating&q=x"))
+    assert response.status == 200
+    expect(page.locator("#group-tabs")).to_contain_text("no group holds tasks now")
+    expect(page.locator(".empty")).to_have_text("No aggregating tasks matching “x”.")

@@ -214,11 +214,11 @@ def queue_detail(queue: str) -> str:
         count = getattr(stats, state)
     group = groups.current if groups else None
     needle = request.args.get("q", "").strip()[:200]
-    if needle:
+    if state == AGGREGATING and group is None:
+        listing = TaskPage([], 1, 1)  # every group was emptied: nothing to list or filter
+    elif needle:
         listing = filtered_page(inspector, queue, state, needle.lower(), page_argument(), count,
                                 group)
-    elif state == AGGREGATING and group is None:
-        listing = TaskPage([], 1, 1)
     else:
         pages = max(1, math.ceil(count / PAGE_SIZE))
         page = min(page_argument(), pages)
