@@ -37,7 +37,7 @@ access_log = logging.getLogger("runqy.web.access")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 MONITORING_PREFIX = "/monitoring"
-REQUEST_ID_OK = frozenset(chr(c) for c in range(0x21, 0x7F))
+REQUEST_ID_OK = frozenset(chr(c) for c in range(0x20, 0x7F))  # printable ASCII, space included
 
 
 def resource_dir(name: str) -> Path:
