@@ -252,7 +252,11 @@ class Broker:
         for i, (outcome, plan, request) in enumerate(zip(outcomes, plans, requests, strict=True)):
             lookup = keys.reverse_lookup(plan.task_id)
             if isinstance(outcome, EnqueueResult):
-                if request.id_supplied or _lost(replies[lookups_at[i]]):
+                if request.id_supplied:
+                    # NX: the same ID may name a live task in another queue, whose lookup is
+                    # never overwritten (6.1); readers find this one by probing.
+                    followup.hsetnx(lookup, "queue", plan.queue)
+                elif _lost(replies[lookups_at[i]]):
                     followup.hset(lookup, "queue", plan.queue)
             elif not request.id_supplied and not isinstance(outcome, TaskOutcomeUnknownError):
                 followup.delete(lookup)
