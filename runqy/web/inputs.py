@@ -28,6 +28,7 @@ MAX_TIME = 253_402_300_799
 MAX_SECONDS = 100 * 365 * 24 * 3600
 MAX_RETRY = 2**31 - 1  # TaskMessage.retry is an int32
 _MISSING = object()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -38,9 +39,15 @@ def json_body(*, require_object: bool = True) -> Any:
     """The request body parsed as JSON whatever the Content-Type (400 invalid_json otherwise)."""
     raw = request.get_data(cache=True)
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+        if _SURROGATE_ESCAPE.search(text):
+            # A lone surrogate escape parses into a str that UTF-8 cannot encode; find it here
+            # (only for bodies with such escapes) rather than as a 500 when the value is stored.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON "
+                       "(UTF-8, no lone surrogate escapes)") from None
     if require_object and not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return value
