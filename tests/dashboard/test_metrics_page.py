@@ -10,7 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.dashboard import dataset
-from tests.dashboard.conftest import SCREENSHOTS, log_in, set_poll_interval
+from tests.dashboard.conftest import SCREENSHOTS, create_admin, log_in, set_poll_interval
+from tests.dashboard.test_auth import log_in as form_log_in
 from tests.support.prometheus import PrometheusServer, prometheus_binary
 from tests.support.redis_server import free_port
 
@@ -107,3 +108,16 @@ def test_without_prometheus_the_page_explains_and_shows_redis_counters(server, p
     expect(page).to_have_url(re.compile(rf"queue={re.escape(dataset.MAIL)}"))
     # mail.default holds one archived task: one attempt, failed.
     expect(page.locator("#redis-history-totals")).to_have_text("1 processed, 1 failed")
+
+
+def test_bad_address_and_unknown_choices_still_give_the_page(make_app, redis_client):
+    app = make_app(prometheus_address="ftp://prometheus.invalid")
+    create_admin(app)
+    client = app.test_client()
+    assert form_log_in(client).status_code == 302
+    response = client.get("/monitoring/metrics?range=2y&queue=no.such")
+    assert response.status_code == 200
+    page = response.text
+    assert "PROMETHEUS_ADDRESS must be an http(s) URL" in page
+    assert '<option value="1h" selected>' in page  # unknown range: the default
+    assert "every queue, last 1 day(s)" in page  # unknown queue: all; 1h: today's counters
