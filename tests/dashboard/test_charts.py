@@ -13,6 +13,7 @@ from runqy.web.monitoring.charts import (
     history_chart,
     line_chart,
     nice_ceiling,
+    nice_duration,
     nice_span,
 )
 
@@ -85,6 +86,16 @@ def coordinates(d: str) -> list[list[tuple[float, float]]]:
 def test_nice_span_covers_fractions():
     spans = [nice_span(v) for v in (0, 0.03, 0.2, 0.3, 0.7, 1.5, 40)]
     assert spans == pytest.approx([1, 0.05, 0.2, 0.5, 1, 2, 50])
+
+
+def test_duration_axis_peaks_have_round_quarters():
+    assert [nice_duration(v) for v in (0, 0.4, 45, 61, 1000, 5000, 10**6)] == [
+        1, 1, 60, 120, 1200, 7200, 1_000_000]
+    # 20 min: ticks every 5 min, not the 4 min / 8 min / 12 min of a 1-2-5 peak.
+    figure = line_chart([Line("q", [(0.0, 1000.0)])], start=0, end=1, title="t",
+                        fmt=lambda v: f"{v / 60:g} min", ceiling=nice_duration)
+    axis = [t.text for t in parse(figure).iter(f"{SVG}text") if t.text.endswith("min")]
+    assert axis == ["0 min", "5 min", "10 min", "15 min", "20 min"]
 
 
 def test_line_points_are_placed_by_time_and_value():

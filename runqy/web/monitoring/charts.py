@@ -40,6 +40,19 @@ def nice_span(value: float) -> float:
     raise AssertionError("unreachable: 10 * magnitude always exceeds value")
 
 
+# Axis peaks for durations (seconds) whose quarters are round: 15 s, 1 min, 5 min, 15 min, 1 h...
+DURATION_PEAKS = (1, 2, 4, 8, 20, 40, 60, 120, 240, 600, 1200, 2400, 3600, 7200, 14400, 28800,
+                  86400, 172800, 345600, 604800)
+
+
+def nice_duration(seconds: float) -> float:
+    """The smallest DURATION_PEAKS entry at or above `seconds`; nice_span beyond a week."""
+    if seconds <= 0 or not math.isfinite(seconds):
+        return 1.0
+    return float(next((peak for peak in DURATION_PEAKS if peak >= seconds),
+                      nice_span(seconds)))
+
+
 def nice_ceiling(value: int) -> int:
     """nice_span for whole counts: at least 1."""
     return round(nice_span(max(value, 1)))
@@ -152,7 +165,8 @@ def path_data(runs: Sequence[Sequence[Point]]) -> str:
 
 
 def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
-               fmt: Callable[[float], str] = plain_number, time_format: str = "%H:%M",
+               fmt: Callable[[float], str] = plain_number,
+               ceiling: Callable[[float], float] = nice_span, time_format: str = "%H:%M",
                width: int = 720, height: int = 200) -> Markup:
     """Lines over [start, end] (unix seconds) from 0 to a rounded peak, with a legend.
 
@@ -164,8 +178,8 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
     left, right, top, bottom = 56, 10, 10, 24
     plot_w, plot_h = width - left - right, height - top - bottom
     span = max(end - start, 1.0)
-    peak = nice_span(max((v for line in lines for _, v in line.points if v is not None),
-                         default=0.0))
+    peak = ceiling(max((v for line in lines for _, v in line.points if v is not None),
+                       default=0.0))
 
     def place(ts: float, value: float) -> Point:
         x = left + plot_w * min(max((ts - start) / span, 0.0), 1.0)

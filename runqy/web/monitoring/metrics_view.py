@@ -24,7 +24,14 @@ from runqy.metrics.prometheus_api import (
 )
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import bp
-from runqy.web.monitoring.charts import Line, history_chart, line_chart, plain_number
+from runqy.web.monitoring.charts import (
+    Line,
+    history_chart,
+    line_chart,
+    nice_duration,
+    nice_span,
+    plain_number,
+)
 from runqy.web.monitoring.presenters import duration
 from runqy.web.monitoring.views import render_live, split_stats
 
@@ -41,6 +48,7 @@ class ChartSpec:
     key: str
     title: str
     fmt: Callable[[float], str]
+    ceiling: Callable[[float], float] = nice_span
 
 
 def per_second(value: float) -> str:
@@ -56,7 +64,7 @@ CHARTS = (
     ChartSpec("failed", "Failed per second", per_second),
     ChartSpec("error_rate", "Error rate", share),
     ChartSpec("queue_depth", "Queue depth (pending)", plain_number),
-    ChartSpec("latency", "Latency (oldest pending task)", duration),
+    ChartSpec("latency", "Latency (oldest pending task)", duration, nice_duration),
 )
 
 
@@ -79,7 +87,7 @@ def draw(charts: MetricsCharts, range_name: str) -> list[DrawnChart]:
         DrawnChart(spec.key, spec.title,
                    line_chart(to_lines(getattr(charts, spec.key)), start=charts.range.start,
                               end=charts.range.end, title=spec.title, fmt=spec.fmt,
-                              time_format=time_format))
+                              ceiling=spec.ceiling, time_format=time_format))
         for spec in CHARTS
     ]
 
