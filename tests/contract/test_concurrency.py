@@ -4,30 +4,16 @@ no dangling IDs and no task outside the queue set after a queue delete)."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.server.conftest import ADMIN_KEY
+from tests.contract.live_http import call
 
 Q = "imgs.default"
 RACERS = 8
-
-
-def call(server: Any, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-    data = None if body is None else json.dumps(body).encode()
-    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
-    try:
-        connection.request(method, path, body=data, headers={
-            "Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
 
 
 def race(count: int, action: Callable[[int], Any]) -> list[Any]:
