@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import waitress
 from flask import Flask
 from flask.testing import FlaskClient
 
 from runqy.config import Settings
 from runqy.web import create_app
 from runqy.web.extensions import db
+from runqy.web.serving import make_server
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 WORKER_KEY = "worker-key-0123456789abcdef"
@@ -108,8 +108,9 @@ def client(app) -> FlaskClient:
 
 @pytest.fixture()
 def live_server(app) -> Iterator[Any]:
-    """`app` served by a real waitress on a free loopback port (`.effective_port`)."""
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    """`app` served by `runqy serve`'s waitress set-up on a free loopback port
+    (`.effective_port`)."""
+    server = make_server(app, app.config["RUNQY_SETTINGS"], host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield server

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,41 @@ def test_installed_wheel_serves_docs_static_files_and_the_api(tmp_path):
         assert server.request("GET", "/monitoring/")[0] in (200, 302)
     finally:
         assert server.stop() == 0, server.output()
+
+
+@pytest.mark.parametrize("size", [40_000, 3_000_000])
+def test_large_answers_reach_a_slow_reader_whole(app, live_server, size):
+    # Through a 4 KiB receive window the server's sends come back short, so the rest of the
+    # answer waits in waitress's buffer while the task is still finishing: below and above
+    # the backlog at which the main loop starts helping the task flush.
+    configure(app.test_client(), "imgs")
+    payload = "y" * size
+    headers = {**CLIENT, "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.effective_port, timeout=30)
+    conn.request("POST", "/queue/add", json.dumps({"queue": "imgs", "data": payload}), headers)
+    added = conn.getresponse()
+    task_id = json.loads(added.read())["info"]["id"]
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.settimeout(30)
+    slow.connect(("127.0.0.1", int(live_server.effective_port)))
+    slow.sendall(f"GET /queue/{task_id} HTTP/1.1\r\nHost: x\r\n"
+                 f"Authorization: {CLIENT['Authorization']}\r\n\r\n".encode())
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += slow.recv(4096)
+    head, body = raw.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        time.sleep(0.0005)  # a reader slower than the server's writes
+        chunk = slow.recv(4096)
+        assert chunk, "connection closed before the whole answer arrived"
+        body += chunk
+    assert json.loads(body)["info"]["payload"] == payload
+    # The keep-alive connection that sent the big request still answers the next one.
+    conn.request("GET", f"/queue/{task_id}", headers=CLIENT)
+    again = conn.getresponse()
+    assert again.status == 200 and len(again.read()) == length
+    slow.close()
+    conn.close()

@@ -7,8 +7,8 @@ sent to Redis, so a rejected request writes nothing.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,18 @@ class QueueTarget:
 
 
 QUEUE_CACHE_SECONDS = 1.0
+# One encoder for every payload: json.dumps builds a new one per call when given options.
+_encode_payload = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def new_task_id() -> str:
+    """A random (version 4) UUID string, as `str(uuid.uuid4())` gives, built without the
+    UUID object (a measurable share of a 500-job batch)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def resolve_queue(raw: Any) -> QueueTarget:
@@ -142,7 +154,7 @@ def resolve_options(target: QueueTarget, options: dict[str, Any], fallback: dict
 
 def encoded_within_limit(target: QueueTarget, data: Any) -> bytes:
     """The compact UTF-8 JSON of a payload, or 413 when it exceeds the payload limit."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    payload = _encode_payload(data).encode("utf-8")
     if len(payload) > target.max_payload_size:
         raise ApiError(413, "payload_too_large",
                        f"the payload is {len(payload)} bytes; the limit is "
@@ -158,7 +170,7 @@ def build_job(target: QueueTarget, data: Any, opts: JobOptions) -> tuple[Enqueue
         if problems:
             raise ApiError(422, "schema_validation_failed", *problems)
     payload = encoded_within_limit(target, data)
-    task_id = opts.task_id or str(uuid.uuid4())
+    task_id = opts.task_id or new_task_id()
     msg = TaskMessage(type=target.name, payload=payload, id=task_id, queue=target.name,
                       retry=opts.max_retry, timeout=opts.timeout, deadline=opts.deadline,
                       retention=opts.retention)
