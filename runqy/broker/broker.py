@@ -101,6 +101,12 @@ def _now() -> float:
     return time.time()
 
 
+def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
+    """Keys and arguments of the dequeue script for queue ``q``."""
+    return [keys.paused(q), keys.pending(q), keys.active(q), keys.lease(q)], [
+        lease_at, keys.task_key_prefix(q)]
+
+
 def _counter_keys(q: str, now: int, *, failure: bool) -> list[str]:
     if not failure:
         return [keys.processed_daily(q, now), keys.processed_total(q)]
@@ -278,20 +284,22 @@ class Broker:
         for q in queues:
             while True:
                 lease_at = int(_now()) + self.lease_seconds
-                reply = run(
-                    self.redis,
-                    "dequeue",
-                    [keys.paused(q), keys.pending(q), keys.active(q), keys.lease(q)],
-                    [lease_at, keys.task_key_prefix(q)],
-                )
+                reply = run(self.redis, "dequeue", *_dequeue_call(q, lease_at))
                 if reply is None:
                     break
-                task_id, raw = _text(reply[0]), reply[1]
-                try:
-                    return Dequeued(q, decode_task(raw), lease_at)
-                except MessageDecodeError as exc:
-                    self._archive_raw(q, task_id, raw, str(exc))
+                dequeued = self._taken(q, reply, lease_at)
+                if dequeued is not None:
+                    return dequeued
         return None
+
+    def _taken(self, q: str, reply: Sequence[bytes], lease_at: int) -> Dequeued | None:
+        """The dequeue script's ``{id, msg}``; an undecodable msg is archived as is (None)."""
+        task_id, raw = _text(reply[0]), reply[1]
+        try:
+            return Dequeued(q, decode_task(raw), lease_at)
+        except MessageDecodeError as exc:
+            self._archive_raw(q, task_id, raw, str(exc))
+            return None
 
     def extend_leases(self, queue: str, task_ids: Sequence[str]) -> set[str]:
         """Push the leases of running tasks to now + the lease; returns the IDs still leased.
@@ -355,7 +363,9 @@ class Broker:
             pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
         pipe.execute()
 
-    def complete(self, msg: TaskMessage, result: bytes) -> None:
+    def complete(
+        self, msg: TaskMessage, result: bytes, *, next_from: str | None = None
+    ) -> Dequeued | None:
         """Success with retention > 0 and a result, in one round trip (7.2, 6.3).
 
         One pipeline: the result check-and-set script, markAsComplete, then the runqy-layer
@@ -365,6 +375,11 @@ class Broker:
         task hash (the rare case pays a second round trip). Raises TaskNotFoundError, or
         ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
         an applied completion answers NOT FOUND and keeps the mirror).
+
+        With ``next_from``, the same round trip also dequeues the next task of that queue and
+        returns it (None when there is none). If the completion then raises, that task is put
+        back first (requeue); if the connection drops before its answer, the lease recoverer
+        retries it once its lease expires, as for a worker that died.
         """
         q, now = msg.queue, int(_now())
         new = TaskMessage()
@@ -383,14 +398,27 @@ class Broker:
         )
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command("EXPIRE", lookup, msg.retention)
+        lease_at = now + self.lease_seconds
+        if next_from is not None:
+            taken_at = pipe.script("dequeue", *_dequeue_call(next_from, lease_at))
         replies = pipe.execute()
         reply = replies[completed]
         if _lost(reply):
             raise reply
+        dequeued = None
+        if next_from is not None and replies[taken_at] is not None:
+            if _lost(replies[taken_at]):
+                raise replies[taken_at]
+            if isinstance(replies[taken_at], redis.ResponseError):
+                raise BrokerError(f"dequeue from {next_from!r} failed: {replies[taken_at]}")
+            dequeued = self._taken(next_from, replies[taken_at], lease_at)
         if isinstance(reply, redis.ResponseError) or replies[stored] != 1:
             self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
         if isinstance(reply, redis.ResponseError):
+            if dequeued is not None:
+                self.requeue(dequeued.msg)
             _raise_script_error(reply, q, msg.id)
+        return dequeued
 
     def _align_runqy_keys(self, task_key: str, lookup: str, mirror: str, retention: int) -> None:
         """Undo ``complete``'s early mirror and lookup expiry to match the task hash."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
-from runqy.broker import Broker, BrokerError, TaskMessage, TaskNotFoundError, keys
+from runqy.broker import Broker, BrokerError, Dequeued, TaskMessage, TaskNotFoundError, keys
 from runqy.broker import queue_order as broker_queue_order
 from runqy.broker import retry_delay as broker_retry_delay
 from runqy.worker.heartbeat import LogBuffer
@@ -30,6 +30,7 @@ from runqy.worker.supervisor import CANCELLED, LEASE_LOST
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 STORED_RESULT_RETENTION = 24 * 3600
+PREFETCH_HOLD = 1.0  # seconds a task taken ahead for a slot may wait before it is requeued
 
 
 class RedisLink:
@@ -112,6 +113,7 @@ class Processor:
         self.requeue_failed = False
         self._lock = threading.Lock()
         self._in_flight: dict[str, Job] = {}
+        self._prefetched: dict[str, list[Job]] = {}  # parent -> taken with a completion
         self._threads: list[threading.Thread] = []
 
     # -- queues --------------------------------------------------------------------------------
@@ -137,8 +139,13 @@ class Processor:
 
     def next_task(self, parent: str) -> Job | None:
         if self.draining.is_set():
+            self._return_prefetched(parent)
             self.stopped.wait(self.timings.idle_sleep)
             return None
+        with self._lock:
+            waiting = self._prefetched.get(parent)
+            if waiting:
+                return waiting.pop(0)
         if not self.link.up.is_set():
             self.link.wait_up(self.timings.idle_sleep)
             return None
@@ -156,12 +163,33 @@ class Processor:
             # asynq-style jitter so idle workers do not poll in lockstep.
             self.draining.wait(self.timings.idle_sleep * random.uniform(0.5, 1.5))
             return None
+        return self._hold(dequeued, parent)
+
+    def _hold(self, dequeued: Dequeued, parent: str) -> Job:
         job = Job.from_dequeued(dequeued, parent, self.timings.default_time_limit)
         job.lease_expires_at = min(job.lease_expires_at,
                                    job.started_at + self.timings.lease_duration)
         with self._lock:
             self._in_flight[job.task_id] = job
         return job
+
+    def _prefetch(self, dequeued: Dequeued | None, parent: str) -> None:
+        """Keep a task taken with a completion for the parent's next ``next_task``."""
+        if dequeued is not None:
+            job = self._hold(dequeued, parent)
+            with self._lock:
+                self._prefetched.setdefault(parent, []).append(job)
+
+    def _return_prefetched(self, parent: str | None = None, older_than: float = 0.0) -> None:
+        """Requeue prefetched tasks no slot took (draining, or the parent stopped asking)."""
+        limit = time.time() - older_than
+        with self._lock:
+            stale = [j for p, jobs in self._prefetched.items() if parent in (None, p)
+                     for j in jobs if j.started_at <= limit]
+            for jobs in self._prefetched.values():
+                jobs[:] = [j for j in jobs if j not in stale]
+        for job in stale:
+            self.requeue(job)
 
     def finish(self, job: Job, outcome: Outcome) -> None:
         self._write(job, lambda: self._apply(job, outcome))
@@ -221,7 +249,13 @@ class Processor:
                 msg = TaskMessage()
                 msg.CopyFrom(job.msg)
                 msg.retention = retention
-            self.broker.complete(msg, outcome.result or b"null")
+            # The parent's slot asks for its next task right after this: take it in the same
+            # round trip from the queue it would try first.
+            order = [] if self.draining.is_set() else broker_queue_order(
+                self.priorities[job.parent], strict=self.strict)
+            taken = self.broker.complete(msg, outcome.result or b"null",
+                                         next_from=order[0] if order else None)
+            self._prefetch(taken, job.parent)
         elif outcome.verdict is Verdict.RETRY and msg.retried < msg.retry:
             self.broker.retry(msg, outcome.error,
                               int(time.time()) + broker_retry_delay(msg.retried))
@@ -306,6 +340,9 @@ class Processor:
 
     def _lease_loop(self) -> None:
         while not self.stopped.wait(self.timings.lease_extend_interval):
+            # A slot takes its prefetched task within microseconds unless its pool stopped
+            # asking (degraded, restarting): then the task goes back to the queue.
+            self._return_prefetched(older_than=PREFETCH_HOLD)
             self.extend_leases()
 
     def _cancel_loop(self) -> None:

@@ -58,8 +58,20 @@ class LiveServer:
         self.admin("POST", "/api/queue-configs?force=true", doc)
 
     def stop(self) -> None:
-        self._server.close()
+        """Close every socket from inside the server's own loop, which then ends on its own.
+
+        Closing them from this thread instead would pull the descriptors out from under the
+        loop's poll() and kill its thread with "Bad file descriptor".
+        """
+        server = self._server
+
+        def close_all() -> None:
+            for channel in list(server._map.values()):
+                channel.close()
+
+        server.trigger.pull_trigger(close_all)
         self._thread.join(5)  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown()
 
 
 def start_server(instance: Path, redis_url: str, port: int = 0) -> LiveServer:

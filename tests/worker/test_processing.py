@@ -16,7 +16,17 @@ from dataclasses import replace
 
 import pytest
 
-from runqy.broker import Broker, Inspector, TaskNotFoundError
+from runqy.broker import (
+    Broker,
+    EnqueueRequest,
+    Inspector,
+    TaskMessage,
+    TaskNotFoundError,
+    keys,
+)
+from runqy.worker.heartbeat import LogBuffer
+from runqy.worker.process import Outcome, Verdict
+from runqy.worker.processor import Processor
 from tests.worker.harness import (
     enqueue,
     fast_settings,
@@ -342,3 +352,68 @@ def test_task_code_for_runqy_python_02_runs_unchanged(redis_server, redis_client
         poll_until(lambda: any(line["text"] == "legacy handler called"
                                for line in logs_of(c, settings.worker_id)),
                    timeout=10, what="print() output of 0.2.x code in the logs")
+
+
+@pytest.fixture()
+def processor(redis_client, deployment_dir):
+    settings = fast_settings(deployment_dir)
+    warnings: list[str] = []
+    processor = Processor(redis_client, settings, {"app": {Q: 1}}, LogBuffer(), warnings.append)
+    yield processor
+    processor.stop_loops()
+    assert warnings == []
+
+
+def success_with_next_task_taken(c, processor) -> str:
+    """Complete one task while another waits; returns the waiting task's ID."""
+    first = enqueue(c, Q, {"op": "echo"})
+    job = processor.next_task("app")
+    assert job.task_id == first
+    waiting = enqueue(c, Q, {"op": "echo"})
+    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))
+    assert task_info(c, Q, first).state == "completed"
+    assert [j.task_id for j in processor.in_flight()] == [waiting]  # taken ahead, leased
+    assert task_info(c, Q, waiting).state == "active"
+    return waiting
+
+
+def test_a_success_takes_the_slots_next_task_in_the_same_round_trip(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    job = processor.next_task("app")
+    assert job.task_id == waiting and job.lease_expires_at > time.time()
+
+
+def test_a_task_taken_ahead_goes_back_when_draining(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    processor.draining.set()
+    assert processor.next_task("app") is None
+    assert processor.in_flight() == []
+    assert task_info(redis_client, Q, waiting).state == "pending"
+
+
+def test_a_task_taken_ahead_that_no_slot_asks_for_goes_back(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    processor.start_loops()  # e.g. the pool degraded right after the success
+    wait_state(redis_client, waiting, "pending", timeout=10)
+    assert processor.in_flight() == []
+
+
+def test_a_stop_mid_stream_leaves_no_task_taken_ahead(redis_server, redis_client,
+                                                      deployment_dir):
+    """Each success also takes the slot's next task; a stop must put such a task back."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, concurrency=2)
+    requests = [EnqueueRequest(TaskMessage(type=Q, queue=Q, payload=b'{"op":"echo"}',
+                                           retry=3, timeout=60, retention=3600))
+                for _ in range(5000)]
+    ids = [o.task_id for o in Broker(c).enqueue_many(requests)]
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        poll_until(lambda: int(c.get(keys.processed_total(Q)) or 0) >= 20, timeout=30,
+                   what="processing under way")
+        assert runner.stop() == 0
+    assert int(c.get(keys.processed_total(Q))) < len(ids), "stopped mid-stream"
+    assert c.llen(keys.active(Q)) == 0 and c.zcard(keys.lease(Q)) == 0
+    states = [task_info(c, Q, task_id).state for task_id in ids]
+    assert set(states) <= {"completed", "pending"}
+    assert states.count("completed") == int(c.get(keys.processed_total(Q)))
+    assert c.llen(keys.pending(Q)) == states.count("pending")
