@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 
 from runqy import __version__
+from runqy.web.api.admin_tasks import TASK_STATES
 from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, MAX_TIME, TASK_ID_RE
 
 DOCUMENTED_BLUEPRINTS = ("api", "ops")
@@ -66,6 +67,28 @@ CLOSED_BODIES = frozenset({"api.add_batch", "api.register_worker", "api.batch_ac
                            "api.all_action", "api.put_sub_queue", "api.create_vault",
                            "api.patch_vault", "api.put_entry"})
 
+
+def _int_range(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+_FLAG = {"type": "boolean"}
+_STATES = list(TASK_STATES)
+# The query parameters each handler reads, with the ranges it enforces (http-api.md 5.4, 7).
+QUERY_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "api.get_task": {"wait": _FLAG, "timeout": _int_range(1, 120)},
+    "api.queue_detail": {"days": _int_range(1, 90)},
+    "api.delete_queue": {"force": _FLAG},
+    "api.list_tasks": {"state": {"enum": _STATES}, "page": _int_range(1, 10**9),
+                       "size": _int_range(1, 500), "limit": _int_range(1, 500),
+                       "q": {"type": "string"}},
+    "api.worker_logs": {"n": _int_range(1, 500), "since": _int_range(-1, 2**62)},
+    "api.list_configs": {"include_disabled": _FLAG},
+    "api.create_config": {"force": _FLAG},
+    "api.restore_config": {"sub": {"type": "string"}},
+    "api.delete_vault": {"force": _FLAG},
+}
+
 ERROR_SCHEMA = {"type": "object", "required": ["errors", "code"], "properties": {
     "errors": {"type": "array", "items": {"type": "string"}}, "code": {"type": "string"}}}
 
@@ -97,7 +120,9 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             "tags": [endpoint.split(".", 1)[0]],
             "parameters": [{"name": name, "in": "path", "required": True,
                             "schema": {"type": "string"}}
-                           for name in re.findall(r"{([^}]+)}", path)],
+                           for name in re.findall(r"{([^}]+)}", path)]
+            + [{"name": name, "in": "query", "required": False, "schema": schema}
+               for name, schema in QUERY_PARAMETERS.get(endpoint, {}).items()],
             "responses": {"200": {"description": "success"},
                           "default": {"description": "error",
                                       "content": {"application/json": {
