@@ -90,13 +90,21 @@ def worker_pids(server: ServeProcess) -> list[int]:
     return [int(pid) for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes() == command]
 
 
-def test_workers_share_the_port_and_stop_together(folder):
+@pytest.fixture()
+def two_workers(folder):
+    """`runqy serve --workers 2` in `folder`; stopped (if still running) after the test."""
     if not Path(RUNQY).exists():
         pytest.skip("the runqy console script is not installed in this interpreter")
     server = ServeProcess(RUNQY, folder, args=("--workers", "2")).start()
+    yield server
+    server.stop()
+
+
+def test_workers_share_the_port_and_stop_together(folder, two_workers):
+    server = two_workers
+    workers = worker_pids(server)
+    assert len(workers) == 2, workers
     try:
-        workers = worker_pids(server)
-        assert len(workers) == 2, workers
         key = server.admin_key_line()
         status, _ = server.request("POST", "/api/queue-configs", {
             "name": "imgs", "deployment": {"path": "/srv", "startup_cmd": "python m.py"}}, key)
@@ -121,16 +129,11 @@ def test_workers_share_the_port_and_stop_together(folder):
          what="the embedded Redis to stop")
 
 
-def test_a_dead_worker_stops_the_server_with_an_error(folder):
-    if not Path(RUNQY).exists():
-        pytest.skip("the runqy console script is not installed in this interpreter")
-    server = ServeProcess(RUNQY, folder, args=("--workers", "2")).start()
-    try:
-        workers = worker_pids(server)
-        os.kill(workers[0], signal.SIGKILL)
-        code = server.process.wait(30)
-    finally:
-        server.stop()
+def test_a_dead_worker_stops_the_server_with_an_error(folder, two_workers):
+    server = two_workers
+    workers = worker_pids(server)
+    os.kill(workers[0], signal.SIGKILL)
+    code = server.process.wait(30)
     assert code != 0
     assert f"worker process {workers[0]} exited" in server.output()
     poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
