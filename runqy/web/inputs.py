@@ -28,7 +28,9 @@ MAX_TIME = 253_402_300_799
 MAX_SECONDS = 100 * 365 * 24 * 3600
 MAX_RETRY = 2**31 - 1  # TaskMessage.retry is an int32
 _MISSING = object()
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# Surrogate escapes, 3-digit exponents and 309-digit runs: what may parse to a value that
+# cannot be written back as UTF-8 JSON.
+_SUSPECT_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[eE][+-]?\d{3}|\d{309}")
 
 
 def _reject_constant(name: str) -> Any:
@@ -41,13 +43,14 @@ def json_body(*, require_object: bool = True) -> Any:
     try:
         text = raw.decode("utf-8")
         value = json.loads(text, parse_constant=_reject_constant)
-        if _SURROGATE_ESCAPE.search(text):
-            # A lone surrogate escape parses into a str that UTF-8 cannot encode; find it here
-            # (only for bodies with such escapes) rather than as a 500 when the value is stored.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        if _SUSPECT_TEXT.search(text):
+            # A lone surrogate escape parses into a str UTF-8 cannot encode, and a number past
+            # the double range into infinity, stored and echoed as `Infinity` (not JSON). Only
+            # bodies with such text pay for this check.
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (UnicodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON "
-                       "(UTF-8, no lone surrogate escapes)") from None
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON (UTF-8, no "
+                       "lone surrogate escapes, numbers within double range)") from None
     if require_object and not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     return value

@@ -1,4 +1,6 @@
-"""A JSON body with a lone UTF-16 surrogate escape (`"\\ud800"`) is not UTF-8 JSON text
+"""Request bodies are UTF-8 JSON text (http-api.md 1), checked where Python's parser is looser.
+
+A JSON body with a lone UTF-16 surrogate escape (`"\\ud800"`) is not UTF-8 JSON text
 (http-api.md 1: "JSON in UTF-8"; the escape names no character UTF-8 can hold): 400
 `invalid_json`, never a 500, and nothing is written. Escaped surrogate pairs (how
 `json.dumps` sends an emoji) stay valid."""
@@ -33,3 +35,22 @@ def test_an_escaped_surrogate_pair_is_a_character(client, queue):
                            data=b'{"queue": "imgs", "data": "\\ud83d\\ude00 \\\\ud800"}')
     assert response.status_code == 200, response.json
     assert response.json["data"] == "\U0001f600 \\ud800"
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e999", b"1" + b"0" * 400 + b".5"])
+def test_a_number_beyond_double_range_is_invalid_json(client, queue, redis_client, number):
+    # It would parse to infinity and be stored and echoed as `Infinity`, which is not JSON
+    # (5.2 step 3: the stored payload is compact UTF-8 JSON).
+    before = redis_keys(redis_client)
+    response = client.post("/queue/add", headers=ADMIN,
+                           data=b'{"queue": "imgs", "data": {"x": ' + number + b"}}")
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.json["code"] == "invalid_json"
+    assert redis_keys(redis_client) == before
+
+
+def test_large_and_tiny_finite_numbers_are_kept(client, queue):
+    response = client.post("/queue/add", headers=ADMIN,
+                           data=b'{"queue": "imgs", "data": [1e300, 1e-400, 12345678901234567890]}')
+    assert response.status_code == 200, response.json
+    assert response.json["data"] == [1e300, 0.0, 12345678901234567890]
