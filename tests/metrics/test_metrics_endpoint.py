@@ -159,6 +159,24 @@ def test_request_metrics_grouped_by_route(make_app, redis_client):
     assert result.value("flask_http_request_total", method="GET", status="200") >= 1
 
 
+def test_request_metrics_count_every_request_of_each_route_and_status(make_app, redis_client):
+    client = make_app().test_client()
+    for _ in range(3):
+        assert client.get("/health").status_code == 200
+    assert client.delete("/health").status_code == 405
+    result = scrape(client)  # the scrape itself is counted after its answer is built
+    counts = result.values("flask_http_request_duration_seconds_count")
+    assert counts[frozenset({"method": "GET", "url_rule": "/health", "status": "200"}.items())] \
+        == 3
+    assert counts[frozenset({"method": "DELETE", "url_rule": "<unmatched>",
+                             "status": "405"}.items())] == 1
+    assert result.value("flask_http_request_total", method="GET", status="200") == 3
+    assert result.value("flask_http_request_total", method="DELETE", status="405") == 1
+    assert result.value("flask_http_request_duration_seconds_sum", method="GET",
+                        url_rule="/health", status="200") > 0
+    assert scrape(client).value("flask_http_request_total", method="GET", status="200") == 4
+
+
 def test_token_protects_metrics(make_app, redis_client):
     client = make_app(metrics_token="s3cret-metrics-token").test_client()
     refused = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-metrics-token"})
