@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ class Broker:
         if lease_seconds < 1 or clock_skew_seconds < 0:
             raise ValueError("lease_seconds must be >= 1 and clock_skew_seconds >= 0")
         self.redis = redis_client
+        self._held = threading.local()
         self.lease_seconds = int(lease_seconds)
         self.clock_skew_seconds = int(clock_skew_seconds)
 
@@ -284,13 +286,28 @@ class Broker:
         for q in queues:
             while True:
                 lease_at = int(_now()) + self.lease_seconds
-                reply = run(self.redis, "dequeue", *_dequeue_call(q, lease_at))
+                pipe = self._held_pipeline()
+                pipe.script("dequeue", *_dequeue_call(q, lease_at))
+                reply = pipe.execute()[0]
+                if _lost(reply) or isinstance(reply, redis.ResponseError):
+                    raise reply
                 if reply is None:
                     break
                 dequeued = self._taken(q, reply, lease_at)
                 if dequeued is not None:
                     return dequeued
         return None
+
+    def _held_pipeline(self) -> RawPipeline:
+        """A raw pipeline on this thread's own connection, for the worker's per-task calls.
+
+        Checking a connection out of redis-py's pool and back costs more client CPU than the
+        rest of a dequeue; each worker slot thread keeps one connection instead.
+        """
+        connection = getattr(self._held, "connection", None)
+        if connection is None:
+            connection = self._held.connection = self.redis.connection_pool.make_connection()
+        return RawPipeline(self.redis, connection)
 
     def _taken(self, q: str, reply: Sequence[bytes], lease_at: int) -> Dequeued | None:
         """The dequeue script's ``{id, msg}``; an undecodable msg is archived as is (None)."""
@@ -387,7 +404,7 @@ class Broker:
         new.completed_at = now
         task_key, lookup, mirror = (
             keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
-        pipe = RawPipeline(self.redis)
+        pipe = self._held_pipeline()
         stored = pipe.script("set_result", [task_key], [result])
         completed = pipe.script(
             "mark_complete",

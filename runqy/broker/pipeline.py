@@ -32,8 +32,11 @@ class RawPipeline:
     it is re-run directly after loading the script (the effect of exactly one call).
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, connection: Any = None) -> None:
+        """``connection``: a connection the caller keeps (no pool checkout per batch); by
+        default one is taken from the client's pool and given back after ``execute``."""
         self._client = client
+        self._own = connection
         self._conn: Any = None
         self._buffer: list[bytes] = []
         self._count = 0
@@ -71,7 +74,11 @@ class RawPipeline:
         """
         if not self._buffer or self._lost is not None:
             return
-        if self._conn is None:
+        if self._conn is None and self._own is not None:
+            if self._own._sock is None:
+                self._own.connect()  # after a loss; raises as a pool checkout would
+            self._conn = self._own
+        elif self._conn is None:
             self._conn = self._client.connection_pool.get_connection()
         data, self._buffer = b"".join(self._buffer), []
         try:
@@ -90,7 +97,8 @@ class RawPipeline:
             finally:
                 if len(replies) < self._count:
                     conn.disconnect()
-                self._client.connection_pool.release(conn)
+                if conn is not self._own:
+                    self._client.connection_pool.release(conn)
         if len(replies) < self._count:
             lost = self._lost
             if not isinstance(lost, redis.ConnectionError):

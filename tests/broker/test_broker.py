@@ -563,6 +563,19 @@ def test_forward_handles_more_than_one_batch(redis_client, broker):
     assert redis_client.llen(keys.pending(Q)) == 250
 
 
+def test_the_worker_path_reconnects_after_a_redis_restart(redis_server, redis_client, broker):
+    broker.enqueue(task("before"))
+    assert broker.dequeue([Q]).msg.id == "before"  # this thread's connection is now held
+    redis_server.restart()  # the data is gone with the throwaway server; the socket too
+    broker.enqueue(task("after"))
+    try:
+        got = broker.dequeue([Q])
+    except redis.ConnectionError:
+        got = broker.dequeue([Q])  # the dead socket was noticed; this one reconnected
+    assert got.msg.id == "after"
+    assert redis_client.zscore(keys.lease(Q), "after") == got.lease_expires_at
+
+
 def test_a_short_real_lease_expires_and_is_recovered(redis_client):
     broker = Broker(redis_client, lease_seconds=1, clock_skew_seconds=0)
     broker.enqueue(task("short"))
