@@ -8,6 +8,7 @@ are held to the same rules.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,12 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
 def validate_config(raw: dict[str, Any], name: str) -> Validated:
     """Check a full document for parent `name`; returns the normalized form and problems."""
     problems: list[str] = []
+    try:
+        # YAML also has .inf, .nan and dates: values with no JSON form to store or send.
+        json.dumps(raw, allow_nan=False)
+    except (TypeError, ValueError):
+        problems.append("values must be JSON: finite numbers, strings, true/false, null, "
+                        "lists and objects (no .inf, .nan or dates)")
     unknown = sorted(set(raw) - TOP_KEYS - OUTPUT_ONLY_KEYS)
     if raw.get("name", name) != name:
         problems.append(f"name {raw.get('name')!r} does not match {name!r}")
