@@ -205,6 +205,9 @@ def decode_user_bytes(data: bytes | None, key: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         return {key: base64.b64encode(data).decode("ascii"), f"{key}_encoding": "base64"}
     try:
-        return {key: json.loads(text, parse_constant=_reject_constant)}
+        value = json.loads(text, parse_constant=_reject_constant)
+        if _SUSPECT_TEXT.search(text):
+            json.dumps(value, allow_nan=False)  # 1e400 is infinity: not sendable as JSON
     except (ValueError, RecursionError):
         return {key: text}
+    return {key: value}

@@ -4,6 +4,7 @@ parsed still yields an entry)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from runqy.broker import Broker
@@ -49,3 +50,18 @@ def test_a_foreign_task_with_out_of_range_times_is_readable(client, redis_client
         assert response.status_code == 200, (path, response.json)
     listing = client.get("/api/queues/default/tasks", headers=ADMIN)
     assert [t["id"] for t in listing.json["tasks"]] == ["go-1"]
+
+
+def test_a_foreign_payload_with_an_out_of_range_number_is_shown_as_text(client, redis_client):
+    # Decoded as a JSON value it would be infinity, sent as `Infinity`: not JSON (5.1 falls
+    # back to the UTF-8 text when the bytes are not a JSON value this server can send).
+    Broker(redis_client).enqueue(TaskMessage(type="email", queue="default", id="go-2",
+                                             payload=b'{"x": 1e400}'))
+    response = client.get("/queue/go-2", headers=ADMIN)
+    assert response.status_code == 200
+    body = json.loads(response.get_data(as_text=True), parse_constant=_not_json)
+    assert body["info"]["payload"] == '{"x": 1e400}'
+
+
+def _not_json(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
