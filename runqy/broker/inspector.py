@@ -7,6 +7,7 @@ Used by the HTTP API, the dashboard, the CLI and the metrics exporter. Queues no
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -641,10 +642,17 @@ def _server_record(info: ServerInfo, workers: list[WorkerInfo]) -> ServerRecord:
 _GO_MAP_ENTRY = re.compile(r"([^\s:\[\]]+):(-?\d+)")
 
 
+def _finite_or_none(literal: str) -> float | None:
+    value = float(literal)
+    return value if math.isfinite(value) else None
+
+
 def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object from a heartbeat field; NaN and infinities (which Python's json.dumps
+    writes for float NaN) become None, so the record can be sent as strict JSON."""
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = json.loads(text, parse_constant=lambda _: None, parse_float=_finite_or_none)
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 

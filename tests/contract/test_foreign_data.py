@@ -65,3 +65,16 @@ def test_a_foreign_payload_with_an_out_of_range_number_is_shown_as_text(client, 
 
 def _not_json(name: str) -> None:
     raise AssertionError(f"{name} is not JSON")
+
+
+def test_heartbeat_metrics_with_nan_or_infinity_give_strict_json(client, redis_client):
+    # Python's json.dumps writes NaN for a float NaN (a GPU sensor that reads nothing).
+    beat(redis_client, "gpu-1", metrics='{"cpu_percent": NaN, "memory_used_bytes": 5, '
+                                        '"gpus": [{"temperature_c": 1e400}]}')
+    for path in ("/api/workers", "/api/workers/gpu-1"):
+        response = client.get(path, headers=ADMIN)
+        assert response.status_code == 200
+        body = json.loads(response.get_data(as_text=True), parse_constant=_not_json)
+        worker = body["workers"][0] if "workers" in body else body
+        assert worker["metrics"] == {"cpu_percent": None, "memory_used_bytes": 5,
+                                     "gpus": [{"temperature_c": None}]}
