@@ -18,11 +18,15 @@ BODIES = [
     ("/api/queue-configs",
      b'{"name": "q2", "description": "\\ud800", "deployment": {"path": "/x", "startup_cmd": "x"}}'),
     ("/worker/register", b'{"queue": "imgs", "hostname": "\\ud800"}'),
+    # Numbers past the double range parse to infinity, stored and echoed as `Infinity`, which
+    # is not JSON (5.2 step 3: the stored payload is compact UTF-8 JSON).
+    *(("/queue/add", b'{"queue": "imgs", "data": {"x": ' + number + b"}}")
+      for number in (b"1e400", b"-1e999", b"1" + b"0" * 400 + b".5")),
 ]
 
 
 @pytest.mark.parametrize("path, body", BODIES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(BODIES)])
-def test_lone_surrogate_is_invalid_json(client, queue, redis_client, path, body):
+def test_text_with_no_utf8_json_value_is_invalid_json(client, queue, redis_client, path, body):
     before = redis_keys(redis_client)
     response = client.post(path, headers=ADMIN, data=body)
     assert response.status_code == 400, response.json
@@ -35,18 +39,6 @@ def test_an_escaped_surrogate_pair_is_a_character(client, queue):
                            data=b'{"queue": "imgs", "data": "\\ud83d\\ude00 \\\\ud800"}')
     assert response.status_code == 200, response.json
     assert response.json["data"] == "\U0001f600 \\ud800"
-
-
-@pytest.mark.parametrize("number", [b"1e400", b"-1e999", b"1" + b"0" * 400 + b".5"])
-def test_a_number_beyond_double_range_is_invalid_json(client, queue, redis_client, number):
-    # It would parse to infinity and be stored and echoed as `Infinity`, which is not JSON
-    # (5.2 step 3: the stored payload is compact UTF-8 JSON).
-    before = redis_keys(redis_client)
-    response = client.post("/queue/add", headers=ADMIN,
-                           data=b'{"queue": "imgs", "data": {"x": ' + number + b"}}")
-    assert response.status_code == 400, response.get_data(as_text=True)
-    assert response.json["code"] == "invalid_json"
-    assert redis_keys(redis_client) == before
 
 
 def test_large_and_tiny_finite_numbers_are_kept(client, queue):
