@@ -102,6 +102,18 @@ def _now() -> float:
     return time.time()
 
 
+def _mark_complete_call(msg: TaskMessage, now: int) -> tuple[list[str], list[Any]]:
+    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``."""
+    q = msg.queue
+    new = TaskMessage()
+    new.CopyFrom(msg)
+    new.completed_at = now
+    return [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)] + (
+        _counter_keys(q, now, failure=False)
+    ), [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
+        msg.unique_key]
+
+
 def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
     """Keys and arguments of the dequeue script for queue ``q``."""
     return [keys.paused(q), keys.pending(q), keys.active(q), keys.lease(q)], [
@@ -353,25 +365,9 @@ class Broker:
 
     def mark_complete(self, msg: TaskMessage) -> None:
         """Success with retention > 0: completed until now + retention; lookup and mirror expire."""
-        q, now = msg.queue, int(_now())
-        new = TaskMessage()
-        new.CopyFrom(msg)
-        new.completed_at = now
+        q = msg.queue
         try:
-            result = run(
-                self.redis,
-                "mark_complete",
-                [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)]
-                + _counter_keys(q, now, failure=False),
-                [
-                    msg.id,
-                    encode(new),
-                    now + msg.retention,
-                    now + DAILY_COUNTER_TTL,
-                    INT64_MAX,
-                    msg.unique_key,
-                ],
-            )
+            result = run(self.redis, "mark_complete", *_mark_complete_call(msg, int(_now())))
         except redis.ResponseError as exc:
             _raise_script_error(exc, q, msg.id)
         pipe = self.redis.pipeline(transaction=False)
@@ -399,20 +395,11 @@ class Broker:
         retries it once its lease expires, as for a worker that died.
         """
         q, now = msg.queue, int(_now())
-        new = TaskMessage()
-        new.CopyFrom(msg)
-        new.completed_at = now
         task_key, lookup, mirror = (
             keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
         pipe = self._held_pipeline()
         stored = pipe.script("set_result", [task_key], [result])
-        completed = pipe.script(
-            "mark_complete",
-            [keys.active(q), keys.lease(q), keys.completed(q), task_key]
-            + _counter_keys(q, now, failure=False),
-            [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
-             msg.unique_key],
-        )
+        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now))
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command("EXPIRE", lookup, msg.retention)
         lease_at = now + self.lease_seconds
