@@ -396,6 +396,6 @@ def apply_config_dir(directory: Path, client: redis.Redis) -> dict[str, list[str
         if config.name not in docs:
             config.enabled = False
             disabled.append(config.name)
+    register_queues(client, names)  # before the commit, as for API saves
     db.session.commit()
-    register_queues(client, names)
     return {"reloaded": sorted(reloaded), "disabled": sorted(disabled)}

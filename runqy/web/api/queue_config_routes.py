@@ -40,8 +40,10 @@ def _saved(config: QueueConfig, doc: dict[str, Any], status: int = 200) -> Any:
     warnings = vault_warnings(doc)
     if config.source == "yaml" and request.method != "POST":
         warnings.append(f"'{config.name}' comes from a YAML file; the next reload overwrites it")
-    db.session.commit()
+    # Redis first: when it fails (503) the uncommitted change is rolled back, so a retry is
+    # not met by queue_config_exists; a failed commit after it leaves only an empty queue name.
     register_queues(state().redis, enabled_queue_names(config))
+    db.session.commit()
     return {"queue": serialize(config), "warnings": warnings}, status
 
 
