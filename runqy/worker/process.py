@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 LogSink = Callable[[str, str, "str | None"], None]
 _READ_CHUNK = 1 << 16
+_STDERR_CATCH_UP = 0.05  # seconds a new task waits at most for the last one's stderr
 
 
 class StartupError(Exception):
@@ -226,6 +228,7 @@ class TaskProcess:
         self, task_id: str, line: bytes, time_limit: float, *, close_stdin: bool = False
     ) -> Reply:
         """Send one request line and wait for its reply, the exit, the time limit or an abort."""
+        self._let_stderr_catch_up()
         with self._cond:
             self._task_id = task_id
             self._log_task_id = task_id
@@ -251,6 +254,26 @@ class TaskProcess:
             self._task_id = None
             self._reply = None
             return reply
+
+    def _let_stderr_catch_up(self) -> None:
+        """Let the stderr reader tag what the last task wrote before the next one starts.
+
+        A task's stderr lines are in their pipe before its response (the process writes them
+        first), but the stderr thread may not have read them yet when the next task follows at
+        once; they would then be tagged with the next task. Bounded, and free when the pipe is
+        empty.
+        """
+        stderr = self.popen.stderr if self.popen is not None else None
+        if stderr is None or stderr.closed:
+            return
+        poller = select.poll()
+        poller.register(stderr.fileno(), select.POLLIN)
+        if not _readable(poller):
+            return
+        limit = time.monotonic() + _STDERR_CATCH_UP
+        while _readable(poller) and time.monotonic() < limit:
+            time.sleep(0.0005)
+        time.sleep(0.001)  # the reader has the bytes; let it take the GIL and tag them
 
     def abort(self, task_id: str, reason: str) -> bool:
         """Make the running attempt of `task_id` return ABORTED now; False if it is not here."""
@@ -378,3 +401,7 @@ class TaskProcess:
             unexpected = not self._stopping
         if unexpected and self.on_exit is not None:
             self.on_exit(self)
+
+
+def _readable(poller: select.poll) -> bool:
+    return any(events & select.POLLIN for _, events in poller.poll(0))
