@@ -195,6 +195,8 @@ class Broker:
         mid-batch, every task Redis did not answer for gets a ``TaskOutcomeUnknownError``; a
         failure to connect at all raises ``redis.ConnectionError`` before anything is sent.
         """
+        if not requests:
+            return []
         for request in requests:
             _check(request)
         now_f = _now()

@@ -241,6 +241,13 @@ def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, 
                for o in created)
 
 
+def test_an_empty_batch_and_a_bad_request_send_nothing(redis_client, broker):
+    assert broker.enqueue_many([]) == []
+    with pytest.raises(ValueError):
+        broker.enqueue_many([EnqueueRequest(task("ok")), EnqueueRequest(task("bad", type=" "))])
+    assert redis_client.dbsize() == 0
+
+
 def test_generated_task_ids_are_uuid4(broker):
     outcomes = broker.enqueue_many([EnqueueRequest(task()) for _ in range(200)])
     parsed = [uuid.UUID(o.task_id) for o in outcomes]
