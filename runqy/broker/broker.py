@@ -396,6 +396,8 @@ class Broker:
         back first (requeue); if the connection drops before its answer, the lease recoverer
         retries it once its lease expires, as for a worker that died.
         """
+        if msg.retention <= 0:
+            raise ValueError("complete() is for retention > 0; use done() for retention 0")
         q, now = msg.queue, int(_now())
         task_key, lookup, mirror = (
             keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))

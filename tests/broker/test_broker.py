@@ -390,6 +390,8 @@ def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client
     # A repeat (a retry after a lost answer) is refused and leaves the mirror as it is.
     with pytest.raises(TaskNotFoundError):
         broker.complete(msg, b'{"ok":true}')
+    with pytest.raises(ValueError):
+        broker.complete(task("no-retention"), b"1")
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
     assert redis_client.get(keys.processed_total(Q)) == b"1"
 
