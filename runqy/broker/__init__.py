@@ -33,6 +33,7 @@ from runqy.broker.errors import (
     QueueNotPausedError,
     TaskIdConflictError,
     TaskNotFoundError,
+    TaskOutcomeUnknownError,
     TaskStateError,
     WorkerNotFoundError,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "TaskInfo",
     "TaskMessage",
     "TaskNotFoundError",
+    "TaskOutcomeUnknownError",
     "TaskStateError",
     "WorkerInfo",
     "WorkerNotFoundError",
