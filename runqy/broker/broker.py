@@ -197,14 +197,15 @@ class Broker:
         """
         if not requests:
             return []
-        for request in requests:
+        by_queue: dict[str, list[int]] = {}
+        missing_ids = 0
+        for index, request in enumerate(requests):
             _check(request)
+            by_queue.setdefault(request.msg.queue, []).append(index)
+            missing_ids += not request.msg.id
         now_f = _now()
         now, now_ns = int(now_f), int(now_f * 1e9)
-        by_queue: dict[str, list[int]] = {}
-        for index, request in enumerate(requests):
-            by_queue.setdefault(request.msg.queue, []).append(index)
-        fresh_ids = iter(_new_task_ids(sum(1 for r in requests if not r.msg.id)))
+        fresh_ids = iter(_new_task_ids(missing_ids))
 
         plans: list[_Plan] = [None] * len(requests)  # type: ignore[list-item]
         pipe = RawPipeline(self.redis)
