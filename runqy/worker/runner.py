@@ -143,6 +143,10 @@ class Worker:
         self.processor.start_loops()
         for pool in self.pools:
             pool.start()
+        # Beats say "bootstrapping" until the first processes are up (worker-protocol.md 4.5),
+        # so a normal start never shows "running" with healthy=false.
+        for pool in self.pools:
+            pool.wait_started(self.stop_requested)
         self.status = "running"
         self.beat()
 

@@ -119,6 +119,14 @@ class ParentPool:
         for slot in self.slots:
             slot.thread.start()
 
+    def wait_started(self, stop: threading.Event) -> None:
+        """Block until every slot's first start attempt is over, ready or failed (4.5), or
+        until ``stop`` is set (a shutdown must not wait out a slow start)."""
+        for slot in self.slots:
+            while not slot.first_start.wait(0.05):
+                if stop.is_set():
+                    return
+
     def stop(self) -> None:
         """Stop every slot after its current attempt, then its process (5.4)."""
         with self.changed:
@@ -196,6 +204,11 @@ class Slot:
         self.process: TaskProcess | None = None
         self.starting: TaskProcess | None = None
         self.restart_at = 0.0
+        # Set once the first process of a long_running slot is ready or has failed to start;
+        # a one_shot slot starts nothing up front.
+        self.first_start = threading.Event()
+        if pool.one_shot:
+            self.first_start.set()
         self.thread = threading.Thread(
             target=self._run, name=f"slot-{pool.parent}-{index}", daemon=True
         )
@@ -218,6 +231,7 @@ class Slot:
                     pool.log("worker", f"internal error in a slot: {exc!r}")
                     pool.wait(1.0)
         finally:
+            self.first_start.set()
             self._stop_process()
 
     def _while_degraded(self) -> None:
@@ -253,6 +267,7 @@ class Slot:
             if self.restart_at:
                 pool.recovery.total_restarts += 1
             self.process = self._start_process()
+            self.first_start.set()
             return
         if pool.recovery.consecutive_fails and (
             time.monotonic() - process.started_at >= pool.settings.cooldown_period

@@ -7,6 +7,7 @@ server with SHUTDOWN SAVE, and "comes back" by restarting it on the same port fr
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from runqy.broker import Inspector, keys
@@ -135,3 +136,31 @@ def test_row48_redis_down_longer_than_the_lease_drops_the_outcome(
         runner.worker.beat()
         assert json.loads(c.hget(keys.runqy_worker(settings.worker_id), "recovery"))[
             "consecutive_fails"] == 0
+
+
+def test_heartbeat_says_bootstrapping_until_the_processes_are_ready(redis_server, redis_client,
+                                                                    deployment_dir):
+    """worker-protocol.md 4.5: the beat switches to running once the processes have started, so
+    a normal start never reports running with healthy=false (an 'unhealthy' worker to alerts)."""
+    settings = fast_settings(deployment_dir, concurrency=2)
+    reg = registration(redis_server.url, env={"BEHAVE_STARTUP": "slow"})
+    key = keys.runqy_worker(settings.worker_id)
+    seen: list[tuple[bytes | None, bytes | None]] = []
+    done = threading.Event()
+
+    def watch() -> None:  # from before the worker starts: WorkerThread waits out bootstrap
+        while not done.is_set():
+            seen.append(tuple(redis_client.hmget(key, "status", "healthy")))
+            done.wait(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with running_worker(settings, reg):
+            poll_until(lambda: (b"running", b"true") in seen, timeout=20,
+                       what="heartbeat running and healthy")
+    finally:
+        done.set()
+        watcher.join()
+    assert (b"bootstrapping", b"false") in seen
+    assert (b"running", b"false") not in seen

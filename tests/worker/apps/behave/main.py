@@ -17,6 +17,8 @@ CRASH_FILE = os.environ.get("BEHAVE_CRASH_FILE")
 def setup():
     if STARTUP == "silent":
         time.sleep(3600)
+    if STARTUP == "slow":
+        time.sleep(1.5)
     if STARTUP == "crash":
         sys.exit(3)
     if STARTUP == "loadfail":
