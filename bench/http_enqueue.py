@@ -30,7 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-from tests.server.serve_process import CONFIG_PREFIXES, poll
+from tests.server.serve_process import CONFIG_PREFIXES
+from tests.support.polling import poll_until
 from tests.support.redis_server import RedisServer, free_port
 
 API_KEY = "bench-admin-key-0123456789"
@@ -77,7 +78,7 @@ def start_server(redis_url: str, threads: int, workers: int,
         except OSError:
             return False
 
-    poll(up, 60, 0.1, "runqy serve")
+    poll_until(up, timeout=60, what="runqy serve")
     return process, port
 
 

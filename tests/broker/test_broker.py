@@ -38,7 +38,7 @@ from runqy.broker.errors import TaskOutcomeUnknownError
 from runqy.broker.scripts import SCRIPTS
 from tests.broker.factories import Q, task
 from tests.broker.proxy import CuttingProxy
-from tests.support.prometheus import poll_until
+from tests.support.polling import poll_until
 
 Q2 = "inference.high"
 

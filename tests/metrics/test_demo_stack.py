@@ -13,7 +13,7 @@ from runqy import RunqyClient
 from runqy.broker import keys
 from tests.metrics.conftest import Scrape
 from tests.metrics.test_deploy import DEPLOY
-from tests.support.prometheus import poll_until
+from tests.support.polling import poll_until
 from tests.worker.live import CLIENT_KEY, RUNQY, WorkerProcess, start_server
 
 pytestmark = pytest.mark.skipif(not os.path.exists(RUNQY),

@@ -7,27 +7,16 @@ import os
 import re
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.support.polling import poll_until
 from tests.support.redis_server import free_port
 
 CONFIG_PREFIXES = ("REDIS_", "DATABASE_", "RUNQY_", "QUEUE_WORKERS_DIR", "SQLITE_DB_PATH",
                    "PORT", "HOST", "ASYNQ_", "PROMETHEUS_")
-
-
-def poll(condition: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 class ServeProcess:
@@ -67,8 +56,9 @@ class ServeProcess:
             except OSError:
                 return False
 
-        poll(up, timeout, 0.1, "runqy serve to answer /health")
-        poll(lambda: "admin key:" in self.output(), 10, what="the banner")
+        poll_until(up, timeout=timeout, what="runqy serve to answer /health")
+        poll_until(lambda: "admin key:" in self.output(), timeout=10, what="the banner",
+                   interval=0.05)
         return self
 
     def output(self) -> str:

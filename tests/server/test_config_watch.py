@@ -5,7 +5,7 @@ from __future__ import annotations
 from runqy.web.config_watch import ConfigWatcher
 from runqy.web.extensions import db
 from runqy.web.models import QueueConfig
-from tests.server.serve_process import poll
+from tests.support.polling import poll_until
 
 YAML = """
 queues:
@@ -31,11 +31,12 @@ def test_watcher_reloads_after_a_change(make_app, tmp_path):
     watcher.start()
     try:
         (conf / "b.yml").write_text(YAML.format(name="second"))
-        poll(lambda: _names(app) == {"first", "second"}, 10, 0.1, "the reload")
+        poll_until(lambda: _names(app) == {"first", "second"}, timeout=10, what="the reload")
         (conf / "b.yml").write_text("queues: [broken")
         (conf / "a.yaml").write_text(YAML.format(name="third"))
         # The broken file keeps everything as it was, however long we wait for the reload.
-        poll(lambda: watcher.reloads_attempted >= 2, 10, 0.1, "a second reload attempt")
+        poll_until(lambda: watcher.reloads_attempted >= 2, timeout=10,
+                   what="a second reload attempt")
         assert _names(app) == {"first", "second"}
     finally:
         watcher.stop()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.serve_process import ServeProcess, poll
+from tests.server.serve_process import ServeProcess
+from tests.support.polling import poll_until
 from tests.support.redis_server import RedisServer
 
 RUNQY = str(Path(sys.executable).parent / "runqy")
@@ -51,8 +52,8 @@ def test_serve_on_embedded_defaults_persists_tasks_key_and_secret(folder):
         code = first.stop()
     assert code == 0, first.output()
     assert "shutting down" in first.output()
-    poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
-         what="the embedded Redis to stop")
+    poll_until(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), timeout=10,
+               what="the embedded Redis to stop")
 
     second = ServeProcess(RUNQY, folder, redis_port=first.redis_port).start()
     try:
@@ -110,8 +111,9 @@ def test_workers_share_the_port_and_stop_together(folder, two_workers):
             "name": "imgs", "deployment": {"path": "/srv", "startup_cmd": "python m.py"}}, key)
         assert status == 201
         # The other worker may hold a one-second "not configured" answer from before.
-        poll(lambda: server.request("POST", "/queue/add", {"queue": "imgs", "data": {}},
-                                    key)[0] == 200, 5, what="the queue in every worker")
+        poll_until(lambda: server.request("POST", "/queue/add", {"queue": "imgs", "data": {}},
+                                          key)[0] == 200, timeout=5,
+                   what="the queue in every worker")
         for n in range(20):  # a new connection each: either worker may answer
             status, body = server.request("POST", "/queue/add",
                                           {"queue": "imgs", "data": {"n": n}}, key)
@@ -125,8 +127,8 @@ def test_workers_share_the_port_and_stop_together(folder, two_workers):
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or \
             Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
-         what="the embedded Redis to stop")
+    poll_until(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), timeout=10,
+               what="the embedded Redis to stop")
 
 
 def test_a_dead_worker_stops_the_server_with_an_error(folder, two_workers):
@@ -136,5 +138,5 @@ def test_a_dead_worker_stops_the_server_with_an_error(folder, two_workers):
     code = server.process.wait(30)
     assert code != 0
     assert f"worker process {workers[0]} exited" in server.output()
-    poll(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), 10,
-         what="the embedded Redis to stop")
+    poll_until(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), timeout=10,
+               what="the embedded Redis to stop")

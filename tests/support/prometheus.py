@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.polling import poll_until
 from tests.support.redis_server import free_port, stop_process
 
 
@@ -118,16 +118,3 @@ class PrometheusServer:
         self.process = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def poll_until(condition: Callable[[], bool], *, timeout: float, what: str,
-               interval: float = 0.1, detail: Callable[[], str] | None = None,
-               alive: subprocess.Popen | None = None) -> None:
-    """Call `condition` until it returns True; AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if alive is not None and alive.poll() is not None:
-            raise AssertionError(f"process exited ({alive.returncode}) waiting for {what}")
-        if time.monotonic() > deadline:
-            extra = f"; {detail()}" if detail else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
-        time.sleep(interval)

@@ -18,7 +18,7 @@ from runqy.broker import Broker, Inspector, TaskMessage
 from runqy.worker.registration import DeploymentSpec, Registration
 from runqy.worker.runner import Worker
 from runqy.worker.settings import Timings, WorkerSettings
-from tests.support.prometheus import poll_until
+from tests.support.polling import poll_until
 
 APPS = Path(__file__).parent / "apps"
 FAST = Timings(
