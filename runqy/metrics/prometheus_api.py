@@ -302,6 +302,20 @@ def load_charts(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
     return MetricsCharts(range=rng, **results)
 
 
+def bucket_growth_query(series: str, window: str) -> str:
+    """How much a runqy total grew in each step, exactly, summed over queues.
+
+    The totals live in Redis, so they survive server restarts and need none of increase()'s
+    extrapolation, which overcounts a few events (4 became 5). The growth is the value at t minus
+    the last value at or before t - window; a series that started inside the window counts from
+    its first sample. Servers scraped together export the same totals: max by queue dedupes
+    them. A queue deleted and recreated restarts its totals: that step counts 0, not negative.
+    """
+    step_growth = f"{series} - {series} offset {window}"
+    since_first = f"{series} - min_over_time({series}[{window}])"
+    return f"sum(clamp_min(max by (queue) (({step_growth}) or ({since_first})), 0))"
+
+
 def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
                       queue: str | None = None, *, now: float | None = None,
                       buckets: int = POINTS_PER_CHART) -> TaskHistory:
@@ -318,7 +332,7 @@ def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
     totals: dict[str, dict[float, float]] = {}
     for name, metric in (("processed", "asynq_tasks_processed_total"),
                          ("failed", "asynq_tasks_failed_total")):
-        promql = f"sum(max by (queue) (increase({metric}{selector(queue)}[{window}])))"
+        promql = bucket_growth_query(f"{metric}{selector(queue)}", window)
         try:
             series = client.query_range(promql, points)
         except PrometheusError as exc:
