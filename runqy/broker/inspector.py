@@ -140,10 +140,20 @@ class WorkerRecord:
     metrics: dict[str, Any]
     recovery: dict[str, Any]
     original: bool
+    # Published fields whose value could not be parsed (http-api.md 7.3): their attributes above
+    # hold a fallback (None, {}, the index score), which readers must not present as published.
+    invalid_fields: tuple[str, ...] = ()
 
     @property
     def processing(self) -> bool:
         return bool(self.active_tasks)
+
+    @property
+    def error(self) -> str | None:
+        """What could not be parsed in the heartbeat hash, or None when it parsed cleanly."""
+        if not self.invalid_fields:
+            return None
+        return "heartbeat fields that cannot be parsed: " + ", ".join(self.invalid_fields)
 
 
 class Inspector:
@@ -647,39 +657,82 @@ def _finite_or_none(literal: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    """A JSON object from a heartbeat field; NaN and infinities (which Python's json.dumps
-    writes for float NaN) become None, so the record can be sent as strict JSON."""
-    try:
-        value = json.loads(text, parse_constant=lambda _: None, parse_float=_finite_or_none)
-    except (ValueError, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
+class _HeartbeatFields:
+    """Parses a heartbeat hash's fields, remembering each published value that does not parse."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+        self.invalid: list[str] = []
+
+    def _published(self, name: str) -> str | None:
+        value = self.fields.get(name)
+        return value if value else None
+
+    def integer(self, name: str) -> int | None:
+        value = self._published(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.invalid.append(name)
+            return None
+
+    def boolean(self, name: str) -> bool:
+        value = self._published(name)
+        if value is None:
+            return False
+        if value.lower() not in ("true", "false", "1", "0"):
+            self.invalid.append(name)
+        return value.lower() in ("true", "1")
+
+    def json_object(self, name: str) -> dict[str, Any]:
+        """A JSON object; NaN and infinities (which Python's json.dumps writes for float NaN)
+        become None, so the record can be sent as strict JSON."""
+        value = self._published(name)
+        if value is None:
+            return {}
+        try:
+            parsed = json.loads(value, parse_constant=lambda _: None, parse_float=_finite_or_none)
+        except (ValueError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            self.invalid.append(name)
+            return {}
+        return parsed
 
 
 def _worker_record(
     worker_id: str, raw: dict[bytes, bytes], score: int | None, now: int, original: bool
 ) -> WorkerRecord:
     fields = {_text(k): _text(v) for k, v in raw.items()}
-    last_beat = _int(fields.get("last_beat")) or (score or 0)
+    parsed = _HeartbeatFields(fields)
+    last_beat = parsed.integer("last_beat") or (score or 0)
     if fields.get("queue"):
         queues = [q for q in fields["queue"].split(",") if q]
     else:
         # original Go runqy workers only write the Go map text of their priorities
         entries = _GO_MAP_ENTRY.findall(fields.get("queues", ""))
         queues = [q for q, _ in sorted(entries, key=lambda e: (-int(e[1]), e[0]))]
+    healthy = parsed.boolean("healthy")
+    concurrency = parsed.integer("concurrency")
+    started_at = parsed.integer("started_at")
+    metrics = parsed.json_object("metrics")
+    recovery = parsed.json_object("recovery")
+    parsed.integer("pid")  # only checked: readers take the published text
     return WorkerRecord(
         worker_id=worker_id,
         fields=fields,
         last_beat=last_beat,
         stale=now - last_beat > RUNQY_HEARTBEAT_TTL,
-        healthy=fields.get("healthy", "").lower() in ("true", "1"),
+        healthy=healthy,
         status=fields.get("status", ""),
         queues=queues,
         active_tasks=[t for t in fields.get("active_task", "").split(",") if t],
-        concurrency=_int(fields["concurrency"]) if "concurrency" in fields else None,
-        started_at=_int(fields["started_at"]) if "started_at" in fields else None,
-        metrics=_json_object(fields.get("metrics", "")),
-        recovery=_json_object(fields.get("recovery", "")),
+        concurrency=concurrency,
+        started_at=started_at,
+        metrics=metrics,
+        recovery=recovery,
         original=original,
+        invalid_fields=tuple(sorted(parsed.invalid)),
     )

@@ -23,12 +23,16 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def worker_object(record: WorkerRecord) -> dict[str, Any]:
-    """A broker WorkerRecord as the JSON object of section 7.3."""
+    """A broker WorkerRecord as the JSON object of section 7.3.
+
+    Fields of the heartbeat that do not parse are null, and `error` names them; `error` is
+    absent from a worker whose heartbeat parsed cleanly (as in `/api/queues` entries).
+    """
     fields = record.fields
     priorities = {name: int(prio)
                   for name, prio in _GO_MAP_ENTRY.findall(fields.get("queues", ""))}
     names = record.queues or sorted(priorities, key=lambda n: (-priorities[n], n))
-    return {
+    entry: dict[str, Any] = {
         "worker_id": record.worker_id,
         "hostname": fields.get("hostname") or None,
         "pid": _int_or_none(fields.get("pid")),
@@ -44,6 +48,10 @@ def worker_object(record: WorkerRecord) -> dict[str, Any]:
         "metrics": record.metrics,
         "active_tasks": list(record.active_tasks),
     }
+    if record.error:
+        entry.update(dict.fromkeys(record.invalid_fields))
+        entry["error"] = record.error
+    return entry
 
 
 def _worker_not_found(worker_id: str) -> ApiError:

@@ -89,6 +89,30 @@ QUERY_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
     "api.delete_vault": {"force": _FLAG},
 }
 
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_NULLABLE_OBJECT = {"type": ["object", "null"]}
+WORKER_SCHEMA = {
+    "type": "object",
+    "required": ["worker_id", "status", "healthy", "stale", "last_beat", "queues", "active_tasks"],
+    "description": "A heartbeat field that cannot be parsed is null, and `error` names it; "
+                   "`error` is absent when the heartbeat parsed cleanly.",
+    "properties": {
+        "worker_id": {"type": "string"}, "hostname": {"type": ["string", "null"]},
+        "pid": _NULLABLE_INT, "version": {"type": ["string", "null"]},
+        "status": {"type": "string"}, "healthy": {"type": ["boolean", "null"]},
+        "stale": {"type": "boolean"}, "started_at": {"type": ["string", "null"]},
+        "last_beat": {"type": ["string", "null"]}, "concurrency": _NULLABLE_INT,
+        "queues": {"type": "array", "items": {"type": "object"}},
+        "recovery": _NULLABLE_OBJECT, "metrics": _NULLABLE_OBJECT,
+        "active_tasks": {"type": "array", "items": {"type": "string"}},
+        "error": {"type": "string"}}}
+_WORKER_REF = {"$ref": "#/components/schemas/Worker"}
+RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "api.list_workers": {"type": "object", "properties": {
+        "workers": {"type": "array", "items": _WORKER_REF}, "count": {"type": "integer"}}},
+    "api.get_worker": _WORKER_REF,
+}
+
 ERROR_SCHEMA = {"type": "object", "required": ["errors", "code"], "properties": {
     "errors": {"type": "array", "items": {"type": "string"}}, "code": {"type": "string"}}}
 
@@ -128,6 +152,9 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                                       "content": {"application/json": {
                                           "schema": {"$ref": "#/components/schemas/Error"}}}}},
         }
+        if endpoint in RESPONSE_SCHEMAS:
+            operation["responses"]["200"]["content"] = {
+                "application/json": {"schema": RESPONSE_SCHEMAS[endpoint]}}
         if roles:
             operation["security"] = [{"bearer": []}, {"apiKey": []}]
             operation["description"] = f"Roles: {', '.join(roles)}."
@@ -152,6 +179,6 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             },
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, "Worker": WORKER_SCHEMA},
         },
     }
