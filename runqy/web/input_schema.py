@@ -1,4 +1,5 @@
-"""Checking a task payload against a queue's `input_schema` (http-api.md 5.2, step 2)."""
+"""Checking a task payload against a queue's `input_schema` (http-api.md 5.2, step 2), and a
+configuration's field defaults against their field's type (7.4)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def _coerce(value: Any, allowed: list[str]) -> tuple[bool, Any]:
     return False, value
 
 
+def check_field_value(name: str, types: list[str], value: Any) -> tuple[Any, str | None]:
+    """(the value, coerced as in a payload; the problem naming field `name`, or None)."""
+    ok, coerced = _coerce(value, types)
+    if ok:
+        return coerced, None
+    return value, f"field '{name}' has type {_json_type(value)}, expected {' or '.join(types)}"
+
+
 def apply_input_schema(schema: list[dict[str, Any]], data: Any) -> tuple[Any, list[str]]:
     """Returns (payload with defaults filled in, one message per failed field)."""
     if not isinstance(data, dict):
@@ -49,11 +58,7 @@ def apply_input_schema(schema: list[dict[str, Any]], data: Any) -> tuple[Any, li
             elif "default" in field:
                 result[name] = field["default"]
             continue
-        ok, coerced = _coerce(result[name], types)
-        if ok:
-            result[name] = coerced
-        else:
-            expected = " or ".join(types)
-            errors.append(f"field '{name}' has type {_json_type(result[name])}, "
-                          f"expected {expected}")
+        result[name], problem = check_field_value(name, types, result[name])
+        if problem:
+            errors.append(problem)
     return result, errors

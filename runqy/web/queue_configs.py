@@ -19,6 +19,7 @@ import yaml
 from runqy.broker import keys
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
+from runqy.web.input_schema import check_field_value
 from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, NAME_PART_RE, format_time, is_int
 from runqy.web.models import QueueConfig, SubQueue, Vault
 from runqy.web.vaults import env_key_problem
@@ -163,9 +164,13 @@ def _validate_schema(raw: Any, problems: list[str]) -> list[dict[str, Any]] | No
         if not isinstance(required, bool):
             problems.append(f"{where}: required must be true or false")
         entry = {"name": name, "type": types, "required": required}
-        for key in ("default", "description"):
-            if key in item:
-                entry[key] = item[key]
+        if "description" in item:
+            entry["description"] = item["description"]
+        if "default" in item:
+            # /queue/add inserts the default as is, so it must already be a valid value.
+            entry["default"], problem = check_field_value(str(name), types, item["default"])
+            if problem and types:
+                problems.append(f"{where}: default of {problem}")
         fields.append(entry)
     return fields
 
