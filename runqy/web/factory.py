@@ -28,6 +28,7 @@ from runqy.metrics import create_registry, init_request_metrics
 from runqy.web.auth import KeyRing
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import db, migrate
+from runqy.web.queue_cache import QueueLookupCache
 from runqy.web.sessions import ScopedSessionInterface
 from runqy.web.vaults import VaultCipher
 
@@ -59,8 +60,8 @@ class RunqyState:
     waiters: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(1))
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    # Client-route queue lookups: name -> (expires at, target or None); cleared on commit.
-    queue_cache: dict[str, Any] = field(default_factory=dict)
+    # Client-route queue lookups (name -> target or None); invalidated on every commit.
+    queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
     _broker: Any = None
     _inspector: Any = None
 
@@ -94,7 +95,7 @@ def _clear_queue_cache(_session: Any) -> None:
     # Any commit may have changed a queue configuration: drop this app's cached lookups so the
     # change is visible to the very next request (other processes see it within a second).
     if has_app_context() and "runqy" in current_app.extensions:
-        current_app.extensions["runqy"].queue_cache.clear()
+        current_app.extensions["runqy"].queue_cache.invalidate()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -57,7 +57,6 @@ class QueueTarget:
     max_payload_size: int
 
 
-QUEUE_CACHE_SECONDS = 1.0
 # One encoder for every payload: json.dumps builds a new one per call when given options.
 _encode_payload = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -75,15 +74,10 @@ def new_task_id() -> str:
 def resolve_queue(raw: Any) -> QueueTarget:
     """The enabled sub-queue for a client name, or 404 (cached briefly: the hot path)."""
     name = normalize_queue(raw)
-    cache = state().queue_cache
-    now = time.monotonic()
-    hit = cache.get(name)
-    if hit is None or hit[0] < now:
-        hit = (now + QUEUE_CACHE_SECONDS, _load_queue_target(name))
-        cache[name] = hit
-    if hit[1] is None:
+    target = state().queue_cache.get(name, _load_queue_target)
+    if target is None:
         raise ApiError(404, "queue_not_found", f"queue '{name}' is not configured")
-    return hit[1]
+    return target
 
 
 def _load_queue_target(name: str) -> QueueTarget | None:
