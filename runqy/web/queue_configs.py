@@ -166,7 +166,8 @@ def _validate_schema(raw: Any, problems: list[str]) -> list[dict[str, Any]] | No
         entry = {"name": name, "type": types, "required": required}
         if "description" in item:
             entry["description"] = item["description"]
-        if "default" in item:
+        # A null default (a bare `default:` in YAML) means none, as in the original's files.
+        if item.get("default") is not None:
             # /queue/add inserts the default as is, so it must already be a valid value.
             entry["default"], problem = check_field_value(str(name), types, item["default"])
             if problem and types:

@@ -43,7 +43,7 @@ def test_well_typed_defaults_are_accepted_and_reach_the_payload(client, types, d
     assert type(response.json["data"]["steps"]) is type(stored)  # 20.0 is stored as the int 20
 
 
-@pytest.mark.parametrize("default", ['"x"', "1.5", "true", "null", "[1]"])
+@pytest.mark.parametrize("default", ['"x"', "1.5", "true", "[1]"])
 def test_yaml_reload_refuses_a_mistyped_default(make_app, tmp_path, default):
     conf = tmp_path / "queues"
     conf.mkdir()
@@ -58,3 +58,14 @@ def test_yaml_reload_refuses_a_mistyped_default(make_app, tmp_path, default):
     [message] = response.json["errors"]
     assert message.startswith("q.yaml: queues.yq: input_schema[0]: default of field 'steps'")
     assert client.get("/api/queue-configs/yq", headers=ADMIN).status_code == 404
+
+
+def test_a_null_default_means_no_default(client):
+    """A bare `default:` in an original runqy YAML file is null: the field simply has none."""
+    configure(client, "imgs", input_schema=[
+        {"name": "steps", "type": ["int"], "required": False, "default": None}])
+    assert "default" not in client.get("/api/queue-configs/imgs",
+                                       headers=ADMIN).json["input_schema"][0]
+    response = client.post("/queue/add", headers=ADMIN, json={"queue": "imgs", "data": {}})
+    assert response.status_code == 200, response.json
+    assert response.json["data"] == {}
