@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,6 +25,9 @@ def run_task_code(tmp_path: Path, code: str, *lines: dict | str, once: bool = Fa
     out = [json.loads(line) for line in done.stdout.decode().splitlines()]
     return done.returncode, out, done.stderr.decode()
 
+
+# Rows marked "both" in worker-protocol.md section 10 hold for run() and run_once() alike.
+IN_BOTH_MODES = pytest.mark.parametrize("once", [False, True], ids=["long_running", "one_shot"])
 
 HEADER = ("from runqy import task, load, run, run_once, PermanentError, RetryableError, "
           "current_task\n")
@@ -80,7 +85,8 @@ def test_unserialisable_results_fail_permanently_and_the_process_keeps_serving(t
     assert out[3]["result"] == "fine"
 
 
-def test_print_goes_to_stderr_and_never_corrupts_the_protocol(tmp_path):
+@IN_BOTH_MODES
+def test_print_goes_to_stderr_and_never_corrupts_the_protocol(tmp_path, once):
     """Row 41: print("x", end="") lands in stderr as its own line."""
     _, out, err = run_task_code(tmp_path, """
         import os
@@ -89,19 +95,20 @@ def test_print_goes_to_stderr_and_never_corrupts_the_protocol(tmp_path):
             print("x", end="")
             os.write(1, b"raw fd write\\n")
             return "done"
-    """, {"task_id": "t", "payload": None})
+    """, {"task_id": "t", "payload": None}, once=once)
     assert out == [{"status": "ready"},
                    {"task_id": "t", "result": "done", "error": None, "retry": False}]
     assert "x\n" in err and "raw fd write" in err
 
 
-def test_ctx_is_none_without_loader_and_the_loader_value_otherwise(tmp_path):
+@IN_BOTH_MODES
+def test_ctx_is_none_without_loader_and_the_loader_value_otherwise(tmp_path, once):
     """Row 44 and the loader contract."""
     _, out, _ = run_task_code(tmp_path, """
         @task()
         def handle(payload, ctx):
             return {"ctx": ctx}
-    """, {"task_id": "t", "payload": 1})
+    """, {"task_id": "t", "payload": 1}, once=once)
     assert out[1]["result"] == {"ctx": None}
     _, out, _ = run_task_code(tmp_path, """
         @load
@@ -110,11 +117,12 @@ def test_ctx_is_none_without_loader_and_the_loader_value_otherwise(tmp_path):
         @task
         def handle(payload, *rest):
             return {"ctx": rest[0]}
-    """, {"task_id": "t", "payload": 1})
+    """, {"task_id": "t", "payload": 1}, once=once)
     assert out[1]["result"] == {"ctx": {"model": "small"}}
 
 
-def test_loader_failure_and_missing_handler_are_startup_errors(tmp_path):
+@IN_BOTH_MODES
+def test_loader_failure_and_missing_handler_are_startup_errors(tmp_path, once):
     """Row 55."""
     code, out, _ = run_task_code(tmp_path, """
         @load
@@ -123,10 +131,10 @@ def test_loader_failure_and_missing_handler_are_startup_errors(tmp_path):
         @task
         def handle(payload):
             return 1
-    """, {"task_id": "t", "payload": 1})
+    """, {"task_id": "t", "payload": 1}, once=once)
     assert code == 1
     assert out == [{"status": "error", "error": "load failed: RuntimeError: no model"}]
-    code, out, _ = run_task_code(tmp_path, "", {"task_id": "t", "payload": 1})
+    code, out, _ = run_task_code(tmp_path, "", {"task_id": "t", "payload": 1}, once=once)
     assert code == 1
     assert out == [{"status": "error", "error": "no task handler registered"}]
 
