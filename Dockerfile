@@ -2,7 +2,7 @@
 # Build: docker build -t runqy .   Run: docker run -p 3000:3000 -e REDIS_URL=redis://redis:6379/0 runqy
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY runqy ./runqy
 COPY templates ./templates
 COPY static ./static
