@@ -10,6 +10,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from runqy.broker import Inspector, keys
 from runqy.worker.runner import Worker
 from tests.worker.harness import (
@@ -33,6 +35,19 @@ def active(client, task_id):
 
 def slot_process(runner):
     return runner.worker.pools[0].slots[0].process
+
+
+def process_running(runner, task_id):
+    """The process the task was sent to: the slot's own (long_running) or its own (one_shot)."""
+    def sent():
+        jobs = runner.worker.processor.in_flight()
+        process = jobs[0].process if jobs else None
+        return process if process is not None and process.task_id == task_id else None
+    return poll_until(sent, timeout=10, what=f"task {task_id} sent to a process")
+
+
+# Rows 46-48 have the Mode "both" in worker-protocol.md section 10.
+IN_BOTH_MODES = pytest.mark.parametrize("mode", ["long_running", "one_shot"])
 
 
 def test_row50_sigterm_while_idle_exits_quickly_and_deregisters(redis_server, redis_client,
@@ -84,18 +99,18 @@ def test_rows51_52_53_shutdown_completes_or_requeues(redis_server, redis_client,
     assert task_info(c, Q, slow).state == "pending"
 
 
+@IN_BOTH_MODES
 def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
-        redis_server, redis_client, deployment_dir):
+        redis_server, redis_client, deployment_dir, mode):
     c = redis_client
     settings = fast_settings(deployment_dir)
-    with running_worker(settings, registration(redis_server.url)) as runner:
+    with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
         beat = keys.runqy_worker(settings.worker_id)
         task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1.5})
-        poll_until(lambda: active(c, task_id), timeout=10, what="task active")
+        process = process_running(runner, task_id)
         stop_redis_keeping_data(redis_server)
         # The task finishes while Redis is down: the outcome waits for the reconnect.
-        poll_until(lambda: slot_process(runner) is not None
-                   and slot_process(runner).task_id is None, timeout=10,
+        poll_until(lambda: process.task_id is None, timeout=10,
                    what="the process answered while Redis is down")
         assert runner.worker.processor.in_flight(), "the outcome must still be pending"
         time.sleep(2.5)  # Redis stays down over several reconnect attempts
@@ -114,20 +129,22 @@ def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
         assert c.hget(beat, "started")
 
 
+@IN_BOTH_MODES
 def test_row48_redis_down_longer_than_the_lease_drops_the_outcome(
-        redis_server, redis_client, deployment_dir):
+        redis_server, redis_client, deployment_dir, mode):
     c = redis_client
     # A real 2 s Redis lease (1.5 in memory), recoverable 4 s after it expired.
     settings = fast_settings(deployment_dir).with_timings(lease_duration=1.5, clock_skew=4)
-    with running_worker(settings, registration(redis_server.url)) as runner:
+    with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
         task_id = enqueue(c, Q, {"op": "sleep", "seconds": 2}, retry=3)
-        poll_until(lambda: active(c, task_id), timeout=10, what="task active")
-        pid = slot_process(runner).pid
+        process = process_running(runner, task_id)
         stop_redis_keeping_data(redis_server)
         poll_until(lambda: not runner.worker.processor.in_flight(), timeout=10,
                    what="lease lost, task forgotten")
-        poll_until(lambda: slot_process(runner) is not None and slot_process(runner).pid != pid,
-                   timeout=15, what="the process restarted")
+        poll_until(lambda: process.exited, timeout=15, what="the task's process stopped")
+        if mode == "long_running":
+            poll_until(lambda: slot_process(runner) not in (None, process)
+                       and slot_process(runner).ready, timeout=15, what="the process restarted")
         redis_server.start()
         assert task_info(c, Q, task_id).state == "active"  # nothing was written for it
         poll_until(lambda: task_info(c, Q, task_id).state == "retry", timeout=15,

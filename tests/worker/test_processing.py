@@ -50,7 +50,11 @@ def logs_of(client, worker_id):
     return Inspector(client).worker_logs(worker_id, limit=500)
 
 
-@pytest.mark.parametrize("mode", ["long_running", "one_shot"])
+# Rows whose Mode is "both" in worker-protocol.md section 10 are run in each deployment mode.
+IN_BOTH_MODES = pytest.mark.parametrize("mode", ["long_running", "one_shot"])
+
+
+@IN_BOTH_MODES
 def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode):
     """Rows 18, 19, 21, 22, 23, 27, 34, 35, 38, 39, 41, 45 (and 28 in one_shot)."""
     settings = fast_settings(deployment_dir, concurrency=2, max_message_size=1024 * 1024)
@@ -115,6 +119,41 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
                    what="print(end='') output as its own stderr line")
 
 
+def process_of(pool, task_id):
+    """The process the task has been sent to."""
+    return poll_until(lambda: next((s.process for s in pool.slots if s.process is not None
+                                    and s.process.task_id == task_id), None),
+                      timeout=10, what=f"task {task_id} sent to a process")
+
+
+@IN_BOTH_MODES
+@pytest.mark.parametrize(("startup", "reason"), [
+    ("silent", "startup timed out after 1 s"),
+    ("loadfail", "startup failed: load failed: RuntimeError: no model"),
+], ids=["row16", "rows17_55"])
+def test_rows16_17_55_failed_start_is_a_failure_and_the_task_waits(
+        redis_server, redis_client, deployment_dir, mode, startup, reason):
+    """A process that never prints ready is stopped after startup_timeout_secs; one whose
+    loader raises reports a status error and exits. Either is a failure, logged, and restarted
+    with backoff; the task stays pending with `retried` unchanged."""
+    c = redis_client
+    settings = fast_settings(deployment_dir)
+    reg = registration(redis_server.url, env={"BEHAVE_STARTUP": startup},
+                       startup_timeout_secs=1, mode=mode)
+    task_id = enqueue(c, Q, {"op": "echo", "value": 1}, retry=3)
+    with running_worker(settings, reg) as runner:
+        pool = runner.worker.pools[0]
+        first = poll_until(lambda: pool.slots[0].starting, timeout=10, what="a process starting")
+        poll_until(lambda: first.exited, timeout=5, what="the failed process gone")
+        poll_until(lambda: pool.recovery.consecutive_fails >= 2, timeout=20,
+                   what="two failed starts")
+        poll_until(lambda: any(line["text"] == reason and line["src"] == "worker"
+                               for line in logs_of(c, settings.worker_id)),
+                   timeout=10, what="the start-up failure in the worker log list")
+        info = task_info(c, Q, task_id)
+        assert (info.state, info.retried) == ("pending", 0)
+
+
 def _gone(client, task_id):
     try:
         task_info(client, Q, task_id)
@@ -123,11 +162,13 @@ def _gone(client, task_id):
     return False
 
 
+@IN_BOTH_MODES
 def test_redis_storage_keeps_results_of_retention_zero_tasks(redis_server, redis_client,
-                                                              deployment_dir):
+                                                              deployment_dir, mode):
     """Row 20."""
     settings = fast_settings(deployment_dir)
-    with running_worker(settings, registration(redis_server.url, redis_storage=True)):
+    with running_worker(settings, registration(redis_server.url, redis_storage=True,
+                                               mode=mode)):
         task_id = enqueue(redis_client, Q, {"op": "echo", "value": 3}, retention=0)
         info = wait_state(redis_client, task_id, "completed")
     assert json.loads(info.result)["echo"] == 3
@@ -135,12 +176,14 @@ def test_redis_storage_keeps_results_of_retention_zero_tasks(redis_server, redis
     assert json.loads(redis_client.get(f"asynq:result:{task_id}"))["echo"] == 3
 
 
+@IN_BOTH_MODES
 def test_hand_written_protocol_and_runqy_python_02_processes(redis_server, redis_client,
-                                                              deployment_dir):
-    """Rows 23 (retry false), 24, 25, 26, 40, 42, 43 with a raw-protocol process."""
+                                                              deployment_dir, mode):
+    """Rows 23 (retry false), 24, 25, 26, 40, 42, and 43 (long_running) with a raw-protocol
+    process."""
     settings = fast_settings(deployment_dir, max_message_size=1024 * 1024, queues=("raw",))
     c = redis_client
-    reg = registration(redis_server.url, parent="raw", app="raw")
+    reg = registration(redis_server.url, parent="raw", app="raw", mode=mode)
     q = "raw.default"
     with running_worker(settings, reg) as runner:
         ids = {
@@ -151,8 +194,9 @@ def test_hand_written_protocol_and_runqy_python_02_processes(redis_server, redis
             "retry_yes": enqueue(c, q, {"respond": {"error": "x", "retry": "yes"}}, retry=3),
             "oversize": enqueue(c, q, {"big": 1024 * 1024 + 100}),
             "after_oversize": enqueue(c, q, {"n": 1}),
-            "foreign": enqueue(c, q, {"foreign": True, "n": 2}),
         }
+        if mode == "long_running":
+            ids["foreign"] = enqueue(c, q, {"foreign": True, "n": 2})
         legacy = wait_state(c, ids["legacy"], "completed", queue=q)
         assert json.loads(legacy.result) == {"legacy": 42}
         failed = wait_state(c, ids["legacy_fail"], "archived", queue=q)
@@ -167,14 +211,16 @@ def test_hand_written_protocol_and_runqy_python_02_processes(redis_server, redis
         assert over.error_msg == f"response line exceeds {1024 * 1024} bytes"
         assert json.loads(wait_state(c, ids["after_oversize"], "completed", queue=q).result) \
             == {"legacy": 2}
-        assert json.loads(wait_state(c, ids["foreign"], "completed", queue=q).result) \
-            == {"legacy": 4}
-        pids = {p.pid for pool in runner.worker.pools for p in pool.running_processes()}
-        assert len(pids) == 1  # one process served everything: none was restarted
         worker_id = runner.worker.settings.worker_id
         poll_until(lambda: {"plain stdout", "{not json"} <= {
             line["text"] for line in logs_of(c, worker_id) if line["src"] == "stdout"},
             timeout=10, what="non-protocol stdout lines shipped as logs")
+        if mode == "one_shot":
+            return
+        assert json.loads(wait_state(c, ids["foreign"], "completed", queue=q).result) \
+            == {"legacy": 4}
+        pids = {p.pid for pool in runner.worker.pools for p in pool.running_processes()}
+        assert len(pids) == 1  # one process served everything: none was restarted
         poll_until(lambda: any("not-in-flight" in line["text"] and line["src"] == "worker"
                                for line in logs_of(c, worker_id)),
                    timeout=10, what="warning about a response for another task")
@@ -241,23 +287,27 @@ def test_crash_mid_task_retries_at_once_and_restarts_the_process(redis_server, r
         assert recovery["total_restarts"] >= 2
 
 
+@IN_BOTH_MODES
 def test_always_crashing_process_degrades_and_the_probe_recovers(
-        redis_server, redis_client, deployment_dir, tmp_path):
-    """Rows 31, 32, 17: five failed starts → degraded, tasks stay pending; the probe recovers."""
+        redis_server, redis_client, deployment_dir, tmp_path, mode):
+    """Rows 31, 32, 17: five failed starts → degraded, tasks stay pending; the probe recovers.
+
+    A one_shot slot starts a process only for a task, so the task is there from the start."""
     c = redis_client
     flag = tmp_path / "crash"
     flag.touch()
     settings = fast_settings(deployment_dir, concurrency=2, max_restarts=5, initial_delay=0.05,
                              max_delay=0.1, probe_interval=0.5)
     reg = registration(redis_server.url, env={"BEHAVE_STARTUP": "crash-while-file",
-                                              "BEHAVE_CRASH_FILE": str(flag)})
+                                              "BEHAVE_CRASH_FILE": str(flag)}, mode=mode)
+    task_id = enqueue(c, Q, {"op": "echo", "value": 5})
     with running_worker(settings, reg) as runner:
         beat = f"asynq:workers:{runner.worker.settings.worker_id}"
         poll_until(lambda: c.hget(beat, "status") == b"degraded", timeout=20,
                    what="status=degraded")
         assert c.hget(beat, "healthy") == b"false"
         assert json.loads(c.hget(beat, "recovery"))["state"] == "degraded"
-        task_id = enqueue(c, Q, {"op": "echo", "value": 5})
+        assert task_info(c, Q, task_id).state == "pending"
         time.sleep(1.5)  # a probe interval and more pass: the task must stay untouched
         assert task_info(c, Q, task_id).state == "pending"
         flag.unlink()
@@ -293,6 +343,41 @@ def test_timeout_and_cancel_stop_the_process(redis_server, redis_client, deploym
                    task_info(c, Q, cancelled).state == "archived", timeout=10,
                    what="cancelled task archived")
         assert task_info(c, Q, cancelled).error_msg == "cancelled"
+
+
+def test_one_shot_failure_count_cancel_paused_queue_and_sigkill(redis_server, redis_client,
+                                                                 deployment_dir):
+    """Rows 33, 36, 37 and 54 in one_shot mode (the other tests cover them in long_running): a
+    success resets the failure count, a cancel stops the task's process and archives the task,
+    a paused sub-queue waits, and a process ignoring SIGTERM is killed after the grace."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, initial_delay=0.05)
+    reg = registration(redis_server.url, subs={Q: 1, "app.paused": 5}, mode="one_shot")
+    held = enqueue(c, "app.paused", {"op": "echo", "value": 0})
+    Broker(c).pause_queue("app.paused")
+    with running_worker(settings, reg) as runner:
+        pool = runner.worker.pools[0]
+        crashed = enqueue(c, Q, {"op": "exit", "code": 3}, retry=3)
+        wait_state(c, crashed, "retry")
+        assert pool.recovery.consecutive_fails == 1
+        fine = enqueue(c, Q, {"op": "echo", "value": 1})
+        wait_state(c, fine, "completed")
+        assert pool.recovery.consecutive_fails == 0
+        cancelled = enqueue(c, Q, {"op": "sleep", "seconds": 30}, retry=3)
+        process = process_of(pool, cancelled)
+        poll_until(lambda: bool(Broker(c).cancel(cancelled)) and
+                   task_info(c, Q, cancelled).state == "archived", timeout=10,
+                   what="cancelled task archived")
+        assert task_info(c, Q, cancelled).error_msg == "cancelled"
+        assert process.exited
+        stubborn = enqueue(c, Q, {"op": "ignore-term"}, timeout=1, retry=3)
+        process = process_of(pool, stubborn)
+        started = time.monotonic()
+        assert wait_state(c, stubborn, "retry").error_msg == "task timed out after 1 s"
+        poll_until(lambda: process.exited, timeout=10, what="the stubborn process gone")
+        assert process.exit_code == -signal.SIGKILL
+        assert time.monotonic() - started >= settings.timings.stop_grace
+        assert task_info(c, "app.paused", held).state == "pending"
 
 
 def test_explicit_sub_queues_limit_what_is_served(redis_server, redis_client, deployment_dir):
