@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +33,7 @@ from runqy.broker import Broker, EnqueueRequest, TaskMessage, keys  # noqa: E402
 from runqy.config import Settings  # noqa: E402
 from runqy.web import create_app  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.waitress_thread import ServingThread  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"
 NOOP_APP = """
@@ -96,9 +96,8 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
     app_dir.mkdir()
     (app_dir / "main.py").write_text(NOOP_APP)
     app = create_app(Settings(instance_path=work / "instance", api_key=ADMIN_KEY, redis_url=url))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    serving = ServingThread(create_server(app, host="127.0.0.1", port=0, threads=4))
+    base = serving.base_url
     request = urllib.request.Request(  # noqa: S310 - loopback
         f"{base}/api/queue-configs", method="POST", headers={
             "Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
@@ -128,7 +127,7 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
     cpu = cpu_seconds(worker.pid)
     worker.terminate()
     worker.wait(60)
-    server.close()
+    serving.stop()
     return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
             "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6}
 

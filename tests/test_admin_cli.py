@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from tests.support.redis_server import free_port
+from tests.support.waitress_thread import ServingThread
 
 EMAIL = "ops@example.com"
 OLD_PASSWORD = "old password 1"
@@ -90,12 +90,9 @@ def dashboard(instance: Path, redis_server) -> Iterator[Browser]:
     """A runqy server on the instance's database, over HTTP on loopback."""
     app = create_app(Settings(instance_path=instance, api_key=API_KEY,
                               redis_url=redis_server.url))
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield Browser(f"http://127.0.0.1:{server.effective_port}")
-    server.close()
-    thread.join(5)
+    serving = ServingThread(create_server(app, host="127.0.0.1", port=0, threads=4))
+    yield Browser(serving.base_url)
+    serving.stop()
 
 
 def clean_environment() -> dict[str, str]:

@@ -4,7 +4,6 @@ real Redis, one headless Chromium for the session, and logged-in browser pages.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from tests.support.browser import launch_chromium
+from tests.support.waitress_thread import ServingThread
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
@@ -74,17 +74,15 @@ def start_server(make_app) -> Iterator[Callable[..., LiveServer]]:
 
     def start(listen_port: int = 0, **overrides: object) -> LiveServer:
         app = make_app(**overrides)
-        server = create_server(app, host="127.0.0.1", port=listen_port, threads=8)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return LiveServer(app, f"http://127.0.0.1:{server.effective_port}",
+        serving = ServingThread(create_server(app, host="127.0.0.1", port=listen_port,
+                                              threads=8))
+        running.append(serving)
+        return LiveServer(app, serving.base_url,
                           app.extensions["runqy"].settings.url_prefix.rstrip("/"))
 
     yield start
-    for server, thread in running:
-        server.close()
-        thread.join(5)
+    for serving in running:
+        serving.stop()
 
 
 @pytest.fixture()

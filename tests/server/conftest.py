@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +21,7 @@ from runqy.config import Settings
 from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.serving import make_server
+from tests.support.waitress_thread import ServingThread
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
 WORKER_KEY = "worker-key-0123456789abcdef"
@@ -110,12 +110,10 @@ def client(app) -> FlaskClient:
 def live_server(app) -> Iterator[Any]:
     """`app` served by `runqy serve`'s waitress set-up on a free loopback port
     (`.effective_port`)."""
-    server = make_server(app, app.config["RUNQY_SETTINGS"], host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield server
-    server.close()
-    thread.join(5)
+    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"],
+                                        host="127.0.0.1", port=0))
+    yield serving.server
+    serving.stop()
 
 
 def configure(client: FlaskClient, name: str = "imgs", **doc: Any) -> dict[str, Any]:

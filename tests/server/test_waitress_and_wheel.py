@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import waitress
 
 from tests.server.conftest import CLIENT, configure
 from tests.server.serve_process import ServeProcess
+from tests.support.waitress_thread import ServingThread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,19 +41,16 @@ def test_waitress_serves_the_api_over_keep_alive(app, live_server):
 def test_waitress_rejects_an_oversized_body_with_413(make_app):
     app = make_app(max_body_size=2048)
     configure(app.test_client(), "imgs")
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    serving = ServingThread(waitress.create_server(app, host="127.0.0.1", port=0, threads=2))
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", serving.port, timeout=10)
         conn.request("POST", "/queue/add",
                      json.dumps({"queue": "imgs", "data": "x" * 10_000}), CLIENT)
         response = conn.getresponse()
         assert response.status == 413
         assert json.loads(response.read())["code"] == "payload_too_large"
     finally:
-        server.close()
-        thread.join(5)
+        serving.stop()
 
 
 @pytest.mark.timeout(600)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from waitress.server import create_server
 
 from runqy.config import Settings
 from runqy.web import create_app
+from tests.support.waitress_thread import ServingThread
 
 ADMIN_KEY = "e2e-admin-key-0123456789abcdef"
 WORKER_KEY = "e2e-worker-key-0123456789abcdef"
@@ -38,8 +38,7 @@ E2E_TIMINGS = {
 @dataclass
 class LiveServer:
     base: str
-    _server: Any = None
-    _thread: threading.Thread | None = None
+    _serving: ServingThread | None = None
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         request = urllib.request.Request(  # noqa: S310 - loopback test server
@@ -58,30 +57,16 @@ class LiveServer:
         self.admin("POST", "/api/queue-configs?force=true", doc)
 
     def stop(self) -> None:
-        """Close every socket from inside the server's own loop, which then ends on its own.
-
-        Closing them from this thread instead would pull the descriptors out from under the
-        loop's poll() and kill its thread with "Bad file descriptor".
-        """
-        server = self._server
-
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        server.trigger.pull_trigger(close_all)
-        self._thread.join(5)  # type: ignore[union-attr]
-        server.task_dispatcher.shutdown()
+        assert self._serving is not None
+        self._serving.stop()
 
 
 def start_server(instance: Path, redis_url: str, port: int = 0) -> LiveServer:
     app = create_app(Settings(instance_path=instance, api_key=ADMIN_KEY,
                               worker_api_key=WORKER_KEY, client_api_key=CLIENT_KEY,
                               redis_url=redis_url))
-    server = create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    return LiveServer(f"http://127.0.0.1:{server.effective_port}", server, thread)
+    serving = ServingThread(create_server(app, host="127.0.0.1", port=port, threads=8))
+    return LiveServer(serving.base_url, serving)
 
 
 @dataclass
