@@ -13,6 +13,7 @@ that ended the batch: the caller then knows exactly which commands have an unkno
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import hiredis
@@ -20,6 +21,14 @@ import redis
 from redis.exceptions import NoScriptError
 
 from runqy.broker.scripts import SCRIPTS, KeysOrArgs, run
+
+# Scripts known to be loaded, per connection pool (one Redis server). A batch must never meet
+# NOSCRIPT halfway: the commands after the failed call still run, so a later script that
+# depends on the earlier one's effect (complete: set_result, then markAsComplete) would see the
+# task without it, and the re-run after loading comes too late (the result write found the
+# task already completed). Loading every script a batch uses before sending it prevents that;
+# only a Redis restart in the middle of a batch can still cause it.
+_LOADED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 # Unanswered commands of a batch whose connection failed carry this error.
 LOST_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -80,11 +89,21 @@ class RawPipeline:
             self._conn = self._own
         elif self._conn is None:
             self._conn = self._client.connection_pool.get_connection()
+        self._load_scripts(self._conn)
         data, self._buffer = b"".join(self._buffer), []
         try:
             self._conn._sock.sendall(data)
         except LOST_ERRORS as exc:
             self._lost = exc
+
+    def _load_scripts(self, conn: Any) -> None:
+        """SCRIPT LOAD, once per Redis, the scripts this batch calls that it may not know
+        (on the batch's own connection, before any of the batch is sent)."""
+        loaded = _LOADED.setdefault(self._client.connection_pool, set())
+        for name in {name for name, _, _ in self._scripts.values()} - loaded:
+            conn.send_command("SCRIPT", "LOAD", SCRIPTS[name].source)
+            conn.read_response()
+            loaded.add(name)
 
     def execute(self) -> list[Any]:
         """Send the rest, then read every reply (see the module docstring for their forms)."""
@@ -106,6 +125,7 @@ class RawPipeline:
             replies.extend([lost] * (self._count - len(replies)))
         for position, (name, keys, args) in self._scripts.items():
             if isinstance(replies[position], NoScriptError):
+                _LOADED.pop(self._client.connection_pool, None)  # restarted or flushed
                 replies[position] = _rerun(self._client, name, keys, args)
         return replies
 

@@ -214,10 +214,11 @@ def test_a_script_error_fails_exactly_the_tasks_of_its_queue(redis_client, broke
 
 def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, redis_client):
     n = 3 * ENQUEUE_CHUNK
-    # Replies: SADD (4 bytes), the first chunk's script (an array of 1s), then its lookups; the
-    # connection dies two lookup replies into the first chunk.
-    first_chunk = 4 + len(f"*{ENQUEUE_CHUNK}\r\n") + 4 * ENQUEUE_CHUNK
-    redis_client.script_load(SCRIPTS["enqueue"].source)  # no NOSCRIPT round trip
+    # Replies: SCRIPT LOAD of the enqueue script (the batch loads it first on its connection;
+    # its source holds "SADD", so its 47-byte SHA reply counts), SADD (4 bytes), the first
+    # chunk's script (an array of 1s), then its lookups; the connection dies two lookup replies
+    # into the first chunk.
+    first_chunk = 47 + 4 + len(f"*{ENQUEUE_CHUNK}\r\n") + 4 * ENQUEUE_CHUNK
     with CuttingProxy(redis_server.port, first_chunk + 10, start=b"SADD") as proxy:
         client = redis.Redis(port=proxy.port)
         try:
@@ -394,6 +395,21 @@ def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client
         broker.complete(task("no-retention"), b"1")
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
     assert redis_client.get(keys.processed_total(Q)) == b"1"
+
+
+def test_complete_keeps_the_result_when_only_the_completion_script_was_loaded(redis_client,
+                                                                            broker):
+    """A Redis whose script cache holds markAsComplete but not set_result (another process
+    loaded one of them since a restart): the batch must not run the completion before the
+    result write, or the task ends completed without its result."""
+    msg = active_task(broker, retention=600)
+    redis_client.script_flush()
+    redis_client.script_load(SCRIPTS["mark_complete"].source)
+    Broker(redis_client.__class__(connection_pool=redis.ConnectionPool(
+        **redis_client.connection_pool.connection_kwargs))).complete(msg, b'{"ok":true}')
+    h = hash_of(redis_client, Q, msg.id)
+    assert (h[b"state"], h.get(b"result")) == (b"completed", b'{"ok":true}')
+    assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
 
 
 def test_complete_can_take_the_next_task_in_the_same_round_trip(redis_client, broker):
