@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from runqy.metrics.prometheus_api import (
     load_task_history,
 )
 from tests.metrics.dataset import fill_queue
+from tests.support.health import answers_health
 from tests.support.polling import poll_until
 from tests.support.prometheus import PrometheusServer, prometheus_binary
 from tests.support.redis_server import free_port, stop_process
@@ -51,15 +51,9 @@ def runqy_server(redis_server, tmp_path_factory):
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
 
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
     try:
-        poll_until(healthy, timeout=60, what="runqy serve to answer /health", alive=process)
+        poll_until(lambda: answers_health(port), timeout=60,
+                   what="runqy serve to answer /health", alive=process)
         yield port
     finally:
         stop_process(process, timeout=15)

@@ -15,11 +15,11 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.health import answers_health
 from tests.support.polling import poll_until
 from tests.support.redis_server import free_port
 
@@ -92,14 +92,8 @@ def test_readme_first_command_serves_on_an_externally_managed_python(tmp_path):
                                env=env, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        poll_until(healthy, timeout=200, interval=0.5, what="/health of the README's server",
+        poll_until(lambda: answers_health(port), timeout=200, interval=0.5,
+                   what="/health of the README's server",
                    alive=serving)
     finally:
         os.killpg(serving.pid, signal.SIGINT)
