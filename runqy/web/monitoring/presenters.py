@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from flask import Flask
+
+from runqy.broker import WorkerRecord
 
 BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -79,6 +82,19 @@ def preview(data: bytes | str | None, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def worker_condition(worker: WorkerRecord) -> str:
+    """`healthy`, `degraded` (beating, but its processes are not healthy) or `stale` (no beat
+    for 30 s): what an operator needs to know about a worker listening to a queue."""
+    if worker.stale:
+        return "stale"
+    return "healthy" if worker.healthy else "degraded"
+
+
+def listening(workers: Sequence[WorkerRecord], queue: str) -> list[tuple[WorkerRecord, str]]:
+    """The runqy workers whose heartbeat lists `queue`, each with its condition."""
+    return [(w, worker_condition(w)) for w in workers if queue in w.queues]
+
+
 FILTERS = {"when": when, "age": age, "duration": duration, "filesize": filesize,
            "number": number, "pretty": pretty, "preview": preview}
 
@@ -87,3 +103,4 @@ def register_filters(app: Flask) -> None:
     for name, function in FILTERS.items():
         app.add_template_filter(function, name)
     app.add_template_global(percent, "percent")
+    app.add_template_global(listening, "listening")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import redis
 from flask import current_app
 
-from runqy.broker import Broker, Inspector, keys
+from runqy.broker import Broker, Inspector, TaskInfo, keys
 from runqy.config import Settings
 from runqy.web.factory import RunqyState
 from runqy.web.monitoring.history import HistoryCache
@@ -66,3 +66,21 @@ def group_sizes(queue: str, groups: list[str]) -> dict[str, int]:
     for group in groups:
         pipe.zcard(keys.group(queue, group))
     return dict(zip(groups, pipe.execute(), strict=True))
+
+
+def task_since(queue: str, state: str, tasks: list[TaskInfo]) -> dict[str, int]:
+    """Unix seconds since each listed task waits (pending: its ``pending_since``) or runs
+    (active: the start time in its worker's asynq WorkerInfo, 8.1); tasks without one are left
+    out. Only the listed page is read, so the cost does not grow with the queue."""
+    if state == "pending":
+        pipe = redis_client().pipeline(transaction=False)
+        for task in tasks:
+            pipe.hget(keys.task_key(queue, task.id), "pending_since")
+        nanos = pipe.execute()
+        return {t.id: int(raw) // 1_000_000_000 for t, raw in zip(tasks, nanos, strict=True)
+                if raw and raw.isdigit()}
+    if state == "active":
+        wanted = {t.id for t in tasks}
+        return {w.task_id: w.start_time.seconds for server in inspector().servers()
+                for w in server.workers if w.task_id in wanted and w.start_time.seconds}
+    return {}

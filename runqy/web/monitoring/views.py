@@ -228,7 +228,9 @@ def queue_detail(queue: str) -> str:
                        section="monitoring.queues", page_template="monitoring/queue_detail.html",
                        queue=queue, stats=stats, state=state, states=states, needle=needle,
                        listing=listing, count=count, row_actions=ROW_ACTIONS[state],
-                       bulk_actions=BULK_ACTIONS[state], groups=groups, group=group)
+                       bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
+                       workers=inspector.runqy_workers(),
+                       since=sources.task_since(queue, state, listing.tasks))
 
 
 def render_task(task: TaskInfo) -> str:
