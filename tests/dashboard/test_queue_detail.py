@@ -13,10 +13,10 @@ from tests.dashboard.test_browser import collect_dialogs
 
 
 def test_pause_and_resume_on_the_queue_page_change_redis(server, page, redis_client):
-    dataset.build(redis_client)
-    inspector = Inspector(redis_client)
     dialogs = collect_dialogs(page)
+    dataset.build(redis_client)
     page.goto(server.url(f"/monitoring/queues/{dataset.IMAGES_LOW}"))
+    inspector = Inspector(redis_client)
     control = page.locator("#queue-control")
     control.locator("text=Pause").click()
     expect(page.locator(".flash")).to_have_text(f"Queue {dataset.IMAGES_LOW} paused.")
