@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from runqy.broker import errors as broker_errors
+from runqy.core import errors as domain
 
 log = logging.getLogger("runqy.web")
 
@@ -60,6 +61,23 @@ BROKER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+# Domain exception class -> HTTP status; the code and messages are the exception's own.
+DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
+    (domain.InvalidInput, 400),
+    (domain.InvalidConfig, 422),
+    (domain.NotFound, 404),
+    (domain.Conflict, 409),
+    (domain.Unavailable, 503),
+)
+
+
+def domain_error_status(exc: domain.DomainError) -> int:
+    for cls, status in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
 def broker_error_status(exc: Exception) -> tuple[int, str]:
     for cls, status, code in BROKER_ERRORS:
         if isinstance(exc, cls):
@@ -75,6 +93,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, *exc.messages, headers=exc.headers)
+
+    @app.errorhandler(domain.DomainError)
+    def _domain_error(exc: domain.DomainError) -> Response:
+        return error_response(domain_error_status(exc), exc.code, *exc.messages)
 
     @app.errorhandler(broker_errors.BrokerError)
     def _broker_error(exc: broker_errors.BrokerError) -> Response:
