@@ -46,6 +46,29 @@ def invalid_request(*messages: str) -> ApiError:
     return ApiError(400, "invalid_request", *messages)
 
 
+def os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason behind a Redis or database failure ("Connection refused"),
+    found in the exception's chain; the exception's own text is never shown or logged, since
+    redis-py and the database drivers put the server's host and port in it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def dependency_failure(exc: BaseException) -> str:
+    """A failure for the server log: `ConnectionError (Connection refused)`."""
+    reason = os_reason(exc)
+    return f"{type(exc).__name__} ({reason})" if reason else type(exc).__name__
+
+
+def unavailable_message(name: str, exc: BaseException) -> str:
+    """A failure for a client: `redis: connection refused`, else `redis: not available`."""
+    return f"{name}: {(os_reason(exc) or 'not available').lower()}"
+
+
 # Broker exception -> (status, code). The message is the exception's own text.
 BROKER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (broker_errors.QueueNotFoundError, 404, "queue_not_found"),
@@ -103,12 +126,19 @@ def register_error_handlers(app: Flask) -> None:
         status, code = broker_error_status(exc)
         if status == 500:
             return _internal(exc)
+        if isinstance(exc, broker_errors.TaskOutcomeUnknownError):
+            # Its text ends with the driver's, which names the Redis server.
+            log.warning("redis connection lost in %s %s", request.method, request.path)
+            return error_response(status, code, f"redis: connection lost before it answered; "
+                                  f"task {exc.task_id!r} in queue {exc.queue!r} may or may not "
+                                  "have been written (look it up before retrying)")
         return error_response(status, code, str(exc))
 
     @app.errorhandler(redis.RedisError)
     def _redis_error(exc: redis.RedisError) -> Response:
-        log.warning("redis unavailable: %s", exc)
-        return error_response(503, "redis_unavailable", f"redis: {exc}")
+        log.warning("redis unavailable in %s %s: %s", request.method, request.path,
+                    dependency_failure(exc))
+        return error_response(503, "redis_unavailable", unavailable_message("redis", exc))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(SAInterfaceError)

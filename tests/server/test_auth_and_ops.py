@@ -101,7 +101,7 @@ def test_healthz_is_503_when_redis_is_down(make_app):
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json["status"] == "unavailable"
     assert response.json["code"] == "redis_unavailable" and response.json["database"]["ok"]
-    assert response.json["errors"][0].startswith("redis: ")
+    assert response.json["errors"] == ["redis: connection refused"]
     down = client.get("/api/queues", headers=ADMIN)
     assert down.status_code == 503 and down.json["code"] == "redis_unavailable"
 

@@ -14,7 +14,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from runqy.broker.errors import BrokerError
-from runqy.web.errors import broker_error_status
+from runqy.web.errors import broker_error_status, dependency_failure
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
 from runqy.web.monitoring.presenters import register_filters
@@ -87,7 +87,7 @@ def csrf_failed(exc: CSRFError) -> tuple[str, int]:
 
 @bp.errorhandler(redis.RedisError)
 def redis_failed(exc: redis.RedisError) -> tuple[str, int]:
-    current_app.logger.warning("dashboard: redis unavailable: %s", exc)
+    current_app.logger.warning("dashboard: redis unavailable: %s", dependency_failure(exc))
     return message_page("Redis unavailable", "Redis did not answer; retrying on the next "
                         "refresh.", 503)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from typing import Any
 
@@ -13,12 +14,13 @@ from sqlalchemy import text
 from runqy import __version__
 from runqy.metrics import render
 from runqy.web.auth import presented_key
-from runqy.web.errors import ApiError
+from runqy.web.errors import ApiError, dependency_failure, unavailable_message
 from runqy.web.extensions import db
 from runqy.web.inputs import format_time
 from runqy.web.ops.openapi import openapi_document
 
 ops_bp = Blueprint("ops", __name__)
+log = logging.getLogger("runqy.web")
 
 
 def _state() -> Any:
@@ -31,28 +33,29 @@ def health() -> Any:
     return {"status": "ok", "version": __version__, "timestamp": format_time(time.time())}
 
 
-def _probe(check: Any) -> tuple[dict[str, Any], str | None]:
+def _probe(name: str, check: Any) -> tuple[dict[str, Any], str | None]:
     started = time.perf_counter()
     try:
         check()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported below
-        return {"ok": False, "latency_ms": None}, str(exc).splitlines()[0][:200] or repr(exc)
+        # The driver's text names the server: it stays out of the body and the log.
+        log.warning("healthz: %s unavailable: %s", name, dependency_failure(exc))
+        return {"ok": False, "latency_ms": None}, unavailable_message(name, exc)
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}, None
 
 
 @ops_bp.get("/healthz")
 def healthz() -> Any:
     """Readiness: Redis and the database answer."""
-    redis_status, redis_error = _probe(_state().redis.ping)
-    db_status, db_error = _probe(lambda: db.session.execute(text("SELECT 1")))
+    redis_status, redis_error = _probe("redis", _state().redis.ping)
+    db_status, db_error = _probe("database", lambda: db.session.execute(text("SELECT 1")))
     body: dict[str, Any] = {"status": "ok", "redis": redis_status, "database": db_status,
                             "timestamp": format_time(time.time())}
     if redis_error is None and db_error is None:
         return body
     db.session.rollback()
     body["status"] = "unavailable"
-    body["errors"] = [f"{name}: {err}" for name, err in
-                      (("redis", redis_error), ("database", db_error)) if err]
+    body["errors"] = [err for err in (redis_error, db_error) if err]
     body["code"] = "redis_unavailable" if redis_error else "database_unavailable"
     return body, 503
 
