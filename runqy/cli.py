@@ -160,8 +160,8 @@ def run_server(settings: Settings) -> None:
 
 def banner(app: Any) -> str:
     """The start-up banner: URLs, instance, Redis, database, vaults, queues, admin key."""
+    from runqy.core.models import QueueConfig
     from runqy.web.extensions import db
-    from runqy.web.models import QueueConfig
 
     state = app.extensions["runqy"]
     settings: Settings = state.settings

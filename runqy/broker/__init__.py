@@ -1,10 +1,13 @@
 """runqy's Redis wire layer (asynq v0.26 format plus runqy's own keys).
 
-``Broker`` writes (every state transition is one Lua script), ``Inspector`` reads and runs
-inspector actions, ``keys`` names every key, ``codec`` encodes the protobuf messages.
+``Broker`` writes the task life cycle (every state transition is one Lua script), ``Inspector``
+reads, ``Admin`` runs the admin writes (queue control and task actions), ``states`` says which
+action applies to which task state, ``keys`` names every key, ``codec`` encodes the protobuf
+messages.
 """
 
-from runqy.broker import codec, keys
+from runqy.broker import codec, keys, states
+from runqy.broker.admin import Admin
 from runqy.broker.broker import (
     Broker,
     Dequeued,
@@ -48,6 +51,7 @@ from runqy.broker.inspector import (
 )
 
 __all__ = [
+    "Admin",
     "BatchResult",
     "Broker",
     "BrokerError",
@@ -83,4 +87,5 @@ __all__ = [
     "keys",
     "queue_order",
     "retry_delay",
+    "states",
 ]

@@ -27,11 +27,6 @@ from runqy.broker.errors import (
     BrokerError,
     DuplicateTaskError,
     MessageDecodeError,
-    QueueAlreadyPausedError,
-    QueueBusyError,
-    QueueNotEmptyError,
-    QueueNotFoundError,
-    QueueNotPausedError,
     TaskIdConflictError,
     TaskNotFoundError,
     TaskOutcomeUnknownError,
@@ -569,48 +564,6 @@ class Broker:
             self._drop_runqy_keys([_text(i) for i in ids])
             total += len(ids)
 
-    # -- queue control ------------------------------------------------------------------------
-
-    def pause_queue(self, q: str) -> None:
-        if not self.redis.set(keys.paused(q), int(_now()), nx=True):
-            raise QueueAlreadyPausedError(q)
-
-    def unpause_queue(self, q: str) -> None:
-        if not self.redis.delete(keys.paused(q)):
-            raise QueueNotPausedError(q)
-
-    def delete_queue(self, q: str, force: bool = False) -> None:
-        """Delete a queue: refused when not empty (or, with force, when tasks are active)."""
-        if not self.redis.sismember(keys.QUEUES, q):
-            raise QueueNotFoundError(q)
-        try:
-            deleted = run(
-                self.redis,
-                "delete_queue",
-                [
-                    keys.pending(q),
-                    keys.active(q),
-                    keys.scheduled(q),
-                    keys.retry(q),
-                    keys.archived(q),
-                    keys.lease(q),
-                ],
-                [int(force), keys.task_key_prefix(q)],
-            )
-        except redis.ResponseError as exc:
-            if "QUEUE BUSY" in str(exc):
-                raise QueueBusyError(q) from exc
-            if "QUEUE NOT EMPTY" in str(exc):
-                raise QueueNotEmptyError(q) from exc
-            raise
-        self.redis.srem(keys.QUEUES, q)
-        # An enqueue that landed between the script and the SREM ran its own SADD first; put
-        # the name back so its task stays visible to asynq tools (ground rule 6).
-        if self.redis.exists(keys.pending(q), keys.active(q), keys.scheduled(q), keys.retry(q),
-                             keys.archived(q)):
-            self.redis.sadd(keys.QUEUES, q)
-        self._drop_runqy_keys([_text(i) for i in deleted])
-
     def cancel(self, task_id: str) -> int:
         """Ask every worker to cancel ``task_id``; returns the number of subscribers reached."""
         return self.redis.publish(keys.CANCEL_CHANNEL, task_id)
@@ -674,11 +627,16 @@ class Broker:
     # -- runqy layer --------------------------------------------------------------------------
 
     def _drop_runqy_keys(self, task_ids: Sequence[str]) -> None:
-        if task_ids:
-            pipe = self.redis.pipeline(transaction=False)
-            for task_id in task_ids:
-                pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
-            pipe.execute()
+        drop_runqy_keys(self.redis, task_ids)
+
+
+def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:
+    """Delete the reverse lookup and result mirror of tasks that no longer exist."""
+    if task_ids:
+        pipe = client.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
+        pipe.execute()
 
 
 def _failed_copy(msg: TaskMessage, error: str, now: int) -> TaskMessage:

@@ -1,7 +1,7 @@
-"""The read side of the Redis wire layer and the inspector actions (wire-format.md 6.6, 7, 8.3).
+"""The read side of the Redis wire layer (wire-format.md 6.6, 7, 8.3): read-only.
 
-Used by the HTTP API, the dashboard, the CLI and the metrics exporter. Queues not registered in
-``asynq:queues`` raise QueueNotFoundError for every read and task action.
+Used by the core layer and the metrics exporter; the admin writes live in ``admin.py``. Queues
+not registered in ``asynq:queues`` raise QueueNotFoundError for every read.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from runqy.broker import keys
-from runqy.broker.broker import ARCHIVE_CAP, ARCHIVE_MAX_AGE, RUNQY_HEARTBEAT_TTL
+from runqy.broker.broker import RUNQY_HEARTBEAT_TTL
 from runqy.broker.codec import (
     ServerInfo,
     TaskMessage,
@@ -31,19 +31,16 @@ from runqy.broker.errors import (
     MessageDecodeError,
     QueueNotFoundError,
     TaskNotFoundError,
-    TaskStateError,
     WorkerNotFoundError,
 )
 from runqy.broker.scripts import ScriptPipeline, run
+from runqy.broker.states import LIST_STATES, ZSET_STATES
 
 MEMORY_SAMPLE = 20
-BULK_CHUNK = 500  # task IDs per bulk-action script call
 MEMORY_GROUP_SAMPLE = 5
 WORKER_INDEX_MAX_AGE = 3600
 # 9.3: the original runqy worker writes pending_since in seconds; ns values are far above this
 _PENDING_SINCE_SECONDS_BELOW = 10**11
-_LIST_STATES = ("pending", "active")
-_ZSET_STATES = ("scheduled", "retry", "archived", "completed")
 
 
 @dataclass(frozen=True)
@@ -166,15 +163,16 @@ class Inspector:
 
     def queue_names(self) -> list[str]:
         """Every queue in ``asynq:queues``, sorted."""
-        return sorted(_text(q) for q in self.redis.smembers(keys.QUEUES))
+        return sorted(text(q) for q in self.redis.smembers(keys.QUEUES))
 
-    def _require_queue(self, q: str) -> None:
+    def require_queue(self, q: str) -> None:
+        """QueueNotFoundError unless ``q`` is in ``asynq:queues``."""
         if not self.redis.sismember(keys.QUEUES, q):
             raise QueueNotFoundError(q)
 
     def queue_stats(self, q: str) -> QueueStats:
         """Sizes per state, today's and total counters, latency and sampled memory (6.6)."""
-        self._require_queue(q)
+        self.require_queue(q)
         stats = self._stats_many([q])[0]
         if isinstance(stats, redis.ResponseError):
             raise BrokerError(f"stats of queue {q!r} failed: {stats}") from stats
@@ -202,7 +200,7 @@ class Inspector:
             pipe.script(
                 "queue_stats",
                 [
-                    *_queue_keys(q),
+                    *queue_keys(q),
                     keys.processed_daily(q, now),
                     keys.failed_daily(q, now),
                     keys.processed_total(q),
@@ -213,7 +211,7 @@ class Inspector:
             )
             pipe.script(
                 "memory_usage",
-                _queue_keys(q),
+                queue_keys(q),
                 [keys.task_key_prefix(q), keys.group_prefix(q), MEMORY_SAMPLE, MEMORY_GROUP_SAMPLE],
             )
         replies = pipe.execute()
@@ -223,7 +221,7 @@ class Inspector:
 
     def history(self, q: str, days: int) -> list[DailyStats]:
         """Daily processed/failed for the last ``days`` UTC days, newest first."""
-        self._require_queue(q)
+        self.require_queue(q)
         now = int(time.time())
         instants = [now - i * 86400 for i in range(days)]
         names = [k for t in instants for k in (keys.processed_daily(q, t), keys.failed_daily(q, t))]
@@ -244,13 +242,13 @@ class Inspector:
         rank, so the cost depends on ``size``, not on ``page``. ``aggregating`` needs ``group``.
         Items whose msg is missing or undecodable are skipped (a page may be short).
         """
-        self._require_queue(q)
+        self.require_queue(q)
         if page < 1 or size < 1:
             raise ValueError("page and size must be >= 1")
-        if state in _LIST_STATES:
+        if state in LIST_STATES:
             start, stop = -(size * page), -(size * (page - 1)) - 1
             rows = self._rows(q, keys.state_container(q, state), "list", start, stop)[::-1]
-        elif state in _ZSET_STATES:
+        elif state in ZSET_STATES:
             rows = self._rows(
                 q, keys.state_container(q, state), "zset", size * (page - 1), size * page - 1
             )
@@ -273,11 +271,11 @@ class Inspector:
 
     def groups(self, q: str) -> list[str]:
         """Names of the groups holding aggregating tasks, sorted."""
-        self._require_queue(q)
-        return sorted(_text(g) for g in self.redis.smembers(keys.groups(q)))
+        self.require_queue(q)
+        return sorted(text(g) for g in self.redis.smembers(keys.groups(q)))
 
     def get_task(self, q: str, task_id: str) -> TaskInfo:
-        self._require_queue(q)
+        self.require_queue(q)
         return self._get_task(q, task_id)
 
     def _get_task(self, q: str, task_id: str) -> TaskInfo:
@@ -286,7 +284,7 @@ class Inspector:
         for container in (keys.scheduled(q), keys.retry(q), keys.lease(q)):
             pipe.zscore(container, task_id)
         fields, scheduled_at, retry_at, lease_at = pipe.execute()
-        state = _text(fields[1] or b"")
+        state = text(fields[1] or b"")
         score = {"scheduled": scheduled_at, "retry": retry_at}.get(state)
         row = [task_id, score, *fields, lease_at]
         info = _task_info(q, row, int(time.time()))
@@ -299,7 +297,7 @@ class Inspector:
         lookup = self.redis.hget(keys.reverse_lookup(task_id), "queue")
         if lookup is not None:
             try:
-                return self._get_task(_text(lookup), task_id)
+                return self._get_task(text(lookup), task_id)
             except TaskNotFoundError:
                 # the task is gone (a Go program deleted it); the lookup is stale
                 self.redis.delete(keys.reverse_lookup(task_id))
@@ -312,157 +310,13 @@ class Inspector:
                 return self._get_task(q, task_id)
         raise TaskNotFoundError(None, task_id)
 
-    # -- single-task actions ------------------------------------------------------------------
-
-    def _task_action(self, script: str, q: str, task_id: str, extra: Sequence[Any] = ()) -> str:
-        self._require_queue(q)
-        try:
-            previous = run(
-                self.redis,
-                script,
-                [keys.task_key(q, task_id), *_queue_keys(q)],
-                [task_id, keys.group_prefix(q), *extra],
-            )
-        except redis.ResponseError as exc:
-            text = str(exc)
-            if text.startswith("NOT FOUND"):
-                raise TaskNotFoundError(q, task_id) from exc
-            if text.startswith("WRONG STATE "):
-                state = text.removeprefix("WRONG STATE ")
-                raise TaskStateError(task_id, state, script.removesuffix("_task")) from exc
-            raise
-        return _text(previous)
-
-    def delete_task(self, q: str, task_id: str) -> None:
-        """Delete a task in any state but active, with its lock and runqy keys."""
-        self._task_action("delete_task", q, task_id)
-        self.redis.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
-
-    def run_task(self, q: str, task_id: str) -> None:
-        """Move a scheduled, retry, archived, completed or aggregating task to pending."""
-        if self._task_action("run_task", q, task_id) == "completed":
-            self.redis.persist(keys.reverse_lookup(task_id))
-
-    def archive_task(self, q: str, task_id: str) -> None:
-        """Archive a task that is not active nor already archived."""
-        now = int(time.time())
-        extra = [now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, keys.task_key_prefix(q)]
-        if self._task_action("archive_task", q, task_id, extra) == "completed":
-            self.redis.persist(keys.reverse_lookup(task_id))
-
-    def cancel_task(self, q: str, task_id: str) -> None:
-        """Publish a cancel for an active task (TaskStateError otherwise)."""
-        self._require_queue(q)
-        state = self.redis.hget(keys.task_key(q, task_id), "state")
-        if state is None:
-            raise TaskNotFoundError(q, task_id)
-        if state != b"active":
-            raise TaskStateError(task_id, _text(state), "cancel")
-        self.redis.publish(keys.CANCEL_CHANNEL, task_id)
-
-    # -- bulk actions -------------------------------------------------------------------------
-
-    def _containers(self, q: str, state: str, group: str | None, allowed: Sequence[str]):
-        """(container key, kind, group name) for each container a bulk action covers."""
-        self._require_queue(q)
-        if state not in allowed:
-            raise ValueError(f"this bulk action does not apply to state {state!r}")
-        if state != "aggregating":
-            kind = "list" if state in _LIST_STATES else "zset"
-            return [(keys.state_container(q, state), kind, "")]
-        names = [group] if group is not None else self.groups(q)
-        return [(keys.group(q, name), "group", name) for name in names]
-
-    def _in_chunks(self, script: str, script_keys: list[str], args: list[Any],
-                   taken: Callable[[Any], int]) -> Iterator[Any]:
-        """Call a bulk script until it takes less than a whole chunk (http-api.md 7.2: chunks of
-        ``BULK_CHUNK`` so that Redis is never blocked for long); yields every reply."""
-        while True:
-            reply = run(self.redis, script, script_keys, [*args, BULK_CHUNK])
-            yield reply
-            if taken(reply) < BULK_CHUNK:
-                return
-
-    def delete_all(self, q: str, state: str, group: str | None = None) -> int:
-        """Delete every task in a state (or one group, or all groups); returns the count."""
-        allowed = ("pending", "scheduled", "retry", "archived", "completed", "aggregating")
-        deleted: list[str] = []
-        for container, kind, name in self._containers(q, state, group, allowed):
-            for ids in self._in_chunks("delete_all", [container, keys.groups(q)],
-                                       [kind, keys.task_key_prefix(q), name], len):
-                deleted += [_text(i) for i in ids]
-        if deleted:
-            pipe = self.redis.pipeline(transaction=False)
-            for task_id in deleted:
-                pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
-            pipe.execute()
-        return len(deleted)
-
-    def run_all(self, q: str, state: str, group: str | None = None) -> int:
-        """Move every scheduled, retry, archived or aggregating task to pending."""
-        allowed = ("scheduled", "retry", "archived", "aggregating")
-        return sum(
-            moved
-            for container, kind, name in self._containers(q, state, group, allowed)
-            for moved, _ in self._in_chunks(
-                "run_all", [container, keys.pending(q), keys.groups(q)],
-                [kind, keys.task_key_prefix(q), name], lambda reply: reply[1])
-        )
-
-    def archive_all(self, q: str, state: str, group: str | None = None) -> int:
-        """Archive every pending, scheduled, retry or aggregating task."""
-        allowed = ("pending", "scheduled", "retry", "aggregating")
-        now = int(time.time())
-        return sum(
-            moved
-            for container, kind, name in self._containers(q, state, group, allowed)
-            for moved, _ in self._in_chunks(
-                "archive_all", [container, keys.archived(q), keys.groups(q)],
-                [kind, keys.task_key_prefix(q), name, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP],
-                lambda reply: reply[1])
-        )
-
-    def cancel_all(self, q: str) -> int:
-        """Publish a cancel for every active task; returns how many were published."""
-        self._require_queue(q)
-        published, start, page = 0, 0, 100
-        while True:
-            ids = self.redis.lrange(keys.active(q), start, start + page - 1)
-            for task_id in ids:
-                self.redis.publish(keys.CANCEL_CHANNEL, task_id)
-            published += len(ids)
-            if len(ids) < page:
-                return published
-            start += page
-
-    def batch(self, q: str, action: str, ids: Sequence[str]) -> BatchResult:
-        """Apply ``delete``/``run``/``archive``/``cancel`` to each ID; per-ID outcome."""
-        actions: dict[str, Callable[[str, str], None]] = {
-            "delete": self.delete_task,
-            "run": self.run_task,
-            "archive": self.archive_task,
-            "cancel": self.cancel_task,
-        }
-        if action not in actions:
-            raise ValueError(f"unknown batch action {action!r}")
-        self._require_queue(q)
-        result = BatchResult()
-        for task_id in ids:
-            try:
-                actions[action](q, task_id)
-            except BrokerError as exc:
-                result.failed[task_id] = str(exc)
-            else:
-                result.succeeded.append(task_id)
-        return result
-
     # -- fleet --------------------------------------------------------------------------------
 
     def servers(self) -> list[ServerRecord]:
         """Live asynq servers (index entries past their expiry are pruned first)."""
         now = int(time.time())
         self.redis.zremrangebyscore(keys.SERVERS, "-inf", f"({now}")
-        names = [_text(n) for n in self.redis.zrange(keys.SERVERS, 0, -1)]
+        names = [text(n) for n in self.redis.zrange(keys.SERVERS, 0, -1)]
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.get(name)
@@ -486,11 +340,11 @@ class Inspector:
         now = int(time.time())
         self.redis.zremrangebyscore(keys.RUNQY_WORKERS, "-inf", now - WORKER_INDEX_MAX_AGE)
         indexed = [
-            (_text(m), int(s))
+            (text(m), int(s))
             for m, s in self.redis.zrange(keys.RUNQY_WORKERS, 0, -1, withscores=True)
         ]
         originals = [
-            _text(m)
+            text(m)
             for m in self.redis.zrange(keys.WORKERS, 0, -1)
             if not m.startswith(keys.WORKERS.encode() + b":")
         ]
@@ -529,7 +383,7 @@ class Inspector:
                 entry = json.loads(line)
             except ValueError:
                 entry = None
-            out.append(entry if isinstance(entry, dict) else {"text": _text(line)})
+            out.append(entry if isinstance(entry, dict) else {"text": text(line)})
         return out
 
 
@@ -561,11 +415,12 @@ def _queue_stats(q: str, counts: Any, memory: Any, now: float) -> QueueStats | r
     )
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (invalid UTF-8 replaced)."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _queue_keys(q: str) -> list[str]:
+def queue_keys(q: str) -> list[str]:
     """The per-queue keys in the order lua/_lib.lua's ``queue_keys`` expects."""
     return [
         keys.pending(q),
@@ -595,9 +450,9 @@ def _task_info(q: str, row: Sequence[Any], now: int) -> TaskInfo | None:
         msg = decode_task(raw)
     except MessageDecodeError:
         return None
-    state = _text(state or b"")
+    state = text(state or b"")
     retried = max(msg.retried, _int(hash_retried))  # 9.3: the original worker's larger count
-    error_msg = msg.error_msg or _text(hash_error or b"")
+    error_msg = msg.error_msg or text(hash_error or b"")
     if state == "pending":
         next_at: int | None = now
     elif state in ("scheduled", "retry") and score is not None:
@@ -605,7 +460,7 @@ def _task_info(q: str, row: Sequence[Any], now: int) -> TaskInfo | None:
     else:
         next_at = None
     return TaskInfo(
-        id=_text(task_id),
+        id=text(task_id),
         queue=q,
         type=msg.type,
         state=state,
@@ -705,7 +560,7 @@ class _HeartbeatFields:
 def _worker_record(
     worker_id: str, raw: dict[bytes, bytes], score: int | None, now: int, original: bool
 ) -> WorkerRecord:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {text(k): text(v) for k, v in raw.items()}
     parsed = _HeartbeatFields(fields)
     last_beat = parsed.integer("last_beat") or (score or 0)
     if fields.get("queue"):

@@ -18,8 +18,6 @@ SCHEDULERS = "asynq:schedulers"
 CANCEL_CHANNEL = "asynq:cancel"
 RUNQY_WORKERS = "runqy:workers"
 
-TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
-
 
 def queue_prefix(q: str) -> str:
     """``asynq:{q}:``, the prefix shared by every key of one queue."""

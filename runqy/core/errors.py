@@ -7,6 +7,8 @@ failure is the class; the web layer maps classes to HTTP statuses in one table
 
 from __future__ import annotations
 
+from runqy.broker import errors as broker_errors
+
 
 class DomainError(Exception):
     """Base class: an expected failure a caller can act on."""
@@ -45,3 +47,33 @@ class Unavailable(DomainError):
     """A dependency cannot serve the operation right now (``vaults_unavailable``, ...)."""
 
     default_code = "unavailable"
+
+
+class TooLarge(DomainError):
+    """The request asks for more than one call may carry (``batch_too_large``, ...)."""
+
+    default_code = "too_large"
+
+
+# Broker exception -> (domain class, code); the message is the exception's own text. The API,
+# the dashboard and the CLI all report broker failures through this one table.
+BROKER_ERRORS: tuple[tuple[type[Exception], type[DomainError], str], ...] = (
+    (broker_errors.QueueNotFoundError, NotFound, "queue_not_found"),
+    (broker_errors.TaskNotFoundError, NotFound, "task_not_found"),
+    (broker_errors.WorkerNotFoundError, NotFound, "worker_not_found"),
+    (broker_errors.TaskIdConflictError, Conflict, "task_id_conflict"),
+    (broker_errors.DuplicateTaskError, Conflict, "duplicate_task"),
+    (broker_errors.TaskStateError, Conflict, "task_state_conflict"),
+    (broker_errors.QueueNotEmptyError, Conflict, "queue_not_empty"),
+    (broker_errors.QueueBusyError, Conflict, "queue_busy"),
+    # The connection dropped before Redis answered: a dependency failure, not a bug.
+    (broker_errors.TaskOutcomeUnknownError, Unavailable, "redis_unavailable"),
+)
+
+
+def translated(exc: Exception) -> DomainError | None:
+    """The domain error a broker exception stands for, or None for an unexpected one."""
+    for cls, domain_cls, code in BROKER_ERRORS:
+        if isinstance(exc, cls):
+            return domain_cls(str(exc), code=code)
+    return None

@@ -1,49 +1,19 @@
-"""API-key authentication by role (admin, worker, client), compared in constant time.
-
-Every configured key is hashed once; a presented key is hashed and compared with *every*
-configured digest using ``hmac.compare_digest``, so timing does not reveal which role matched.
-"""
+"""API-key authentication of a request: the presented key and the role guard on views (the
+keys themselves and their constant-time comparison are in :mod:`runqy.web.keyring`)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 
 from runqy.web.errors import ApiError
-
-ADMIN, WORKER, CLIENT = "admin", "worker", "client"
+from runqy.web.keyring import ADMIN, CLIENT, WORKER, KeyRing
+from runqy.web.state import runqy_state
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-@dataclass(frozen=True)
-class KeyRing:
-    """The configured keys as (role, digest) pairs; empty keys give the role no key."""
-
-    entries: tuple[tuple[str, bytes], ...]
-
-    @classmethod
-    def build(cls, admin: str, worker: str | None, client: str | None) -> KeyRing:
-        pairs = [(ADMIN, admin), (WORKER, worker), (CLIENT, client)]
-        return cls(tuple((role, _digest(key)) for role, key in pairs if key))
-
-    def roles_for(self, presented: str) -> set[str]:
-        digest = _digest(presented)
-        roles = set()
-        for role, expected in self.entries:  # no early exit: constant work per request
-            if hmac.compare_digest(digest, expected):
-                roles.add(role)
-        return roles
 
 
 def presented_key() -> str | None:
@@ -67,7 +37,7 @@ def require_role(*allowed: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             key = presented_key()
-            ring: KeyRing = current_app.extensions["runqy"].keyring
+            ring: KeyRing = runqy_state().keyring
             roles = ring.roles_for(key) if key else set()
             if not roles:
                 raise ApiError(401, "unauthorized", "a valid API key is required "
@@ -80,3 +50,6 @@ def require_role(*allowed: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+__all__ = ["ADMIN", "CLIENT", "WORKER", "presented_key", "require_role"]

@@ -69,21 +69,6 @@ def unavailable_message(name: str, exc: BaseException) -> str:
     return f"{name}: {(os_reason(exc) or 'not available').lower()}"
 
 
-# Broker exception -> (status, code). The message is the exception's own text.
-BROKER_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
-    (broker_errors.QueueNotFoundError, 404, "queue_not_found"),
-    (broker_errors.TaskNotFoundError, 404, "task_not_found"),
-    (broker_errors.WorkerNotFoundError, 404, "worker_not_found"),
-    (broker_errors.TaskIdConflictError, 409, "task_id_conflict"),
-    (broker_errors.DuplicateTaskError, 409, "duplicate_task"),
-    (broker_errors.TaskStateError, 409, "task_state_conflict"),
-    (broker_errors.QueueNotEmptyError, 409, "queue_not_empty"),
-    (broker_errors.QueueBusyError, 409, "queue_busy"),
-    # The connection dropped before Redis answered: a dependency failure, not a server bug.
-    (broker_errors.TaskOutcomeUnknownError, 503, "redis_unavailable"),
-)
-
-
 # Domain exception class -> HTTP status; the code and messages are the exception's own.
 DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
     (domain.InvalidInput, 400),
@@ -91,6 +76,7 @@ DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
     (domain.NotFound, 404),
     (domain.Conflict, 409),
     (domain.Unavailable, 503),
+    (domain.TooLarge, 413),
 )
 
 
@@ -102,10 +88,9 @@ def domain_error_status(exc: domain.DomainError) -> int:
 
 
 def broker_error_status(exc: Exception) -> tuple[int, str]:
-    for cls, status, code in BROKER_ERRORS:
-        if isinstance(exc, cls):
-            return status, code
-    return 500, "internal_error"
+    """(status, code) of a broker exception, through the core's one table."""
+    error = domain.translated(exc)
+    return (500, "internal_error") if error is None else (domain_error_status(error), error.code)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",

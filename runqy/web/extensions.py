@@ -5,5 +5,8 @@ from __future__ import annotations
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-db = SQLAlchemy()
+from runqy.core.models import Base
+
+# Built on the core's declarative base: one metadata and one session for every table.
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

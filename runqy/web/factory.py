@@ -10,27 +10,26 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
 import redis
 from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
-from prometheus_client import CollectorRegistry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from runqy.config import InstanceSecrets, Settings, ensure_instance_dir, resolve_instance_secrets
+from runqy.config import Settings, ensure_instance_dir, resolve_instance_secrets
+from runqy.core.vaults import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
-from runqy.web.auth import KeyRing
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import db, migrate
-from runqy.web.queue_cache import QueueLookupCache
+from runqy.web.keyring import KeyRing
 from runqy.web.sessions import ScopedSessionInterface
-from runqy.web.vaults import VaultCipher
+from runqy.web.state import EXTENSION, RunqyState, runqy_state
 
 log = logging.getLogger("runqy.web")
 access_log = logging.getLogger("runqy.web.access")
@@ -47,41 +46,6 @@ def resource_dir(name: str) -> Path:
     return installed if installed.is_dir() else PACKAGE_DIR.parent / name
 
 
-@dataclass
-class RunqyState:
-    """Per-app runtime objects, at `app.extensions["runqy"]`."""
-
-    settings: Settings
-    secrets: InstanceSecrets
-    keyring: KeyRing
-    redis: redis.Redis
-    cipher: VaultCipher | None
-    started_at: float = field(default_factory=time.time)
-    waiters: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(1))
-    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    # Client-route queue lookups (name -> target or None); invalidated on every commit.
-    queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
-    _broker: Any = None
-    _inspector: Any = None
-
-    @property
-    def broker(self) -> Any:
-        if self._broker is None:
-            from runqy.broker import Broker
-
-            self._broker = Broker(self.redis)
-        return self._broker
-
-    @property
-    def inspector(self) -> Any:
-        if self._inspector is None:
-            from runqy.broker import Inspector
-
-            self._inspector = Inspector(self.redis)
-        return self._inspector
-
-
 def redis_client(url: str, threads: int) -> redis.Redis:
     # 2 s per call: a dependency that does not answer gives 503, never a hung thread.
     pool = redis.ConnectionPool.from_url(
@@ -95,7 +59,7 @@ def _clear_queue_cache(_session: Any) -> None:
     # Any commit may have changed a queue configuration: drop this app's cached lookups so the
     # change is visible to the very next request (other processes see it within a second).
     if has_app_context() and "runqy" in current_app.extensions:
-        current_app.extensions["runqy"].queue_cache.invalidate()
+        runqy_state().queue_cache.invalidate()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -242,7 +206,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     state.metrics_registry = create_registry(state.inspector)
     init_request_metrics(app, state.metrics_registry)
-    app.extensions["runqy"] = state
+    app.extensions[EXTENSION] = state
     register_error_handlers(app)
     _register_request_hooks(app, settings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runqy.web.inputs import is_int
+from runqy.core.values import is_int
 
 
 def _json_type(value: Any) -> str:

@@ -17,12 +17,12 @@ import redis
 import yaml
 
 from runqy.broker import keys
+from runqy.core.models import QueueConfig, SubQueue, Vault
+from runqy.core.values import MAX_RETRY, MAX_SECONDS, NAME_PART_RE, format_time, is_int
+from runqy.core.vaults import env_key_problem
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
 from runqy.web.input_schema import check_field_value
-from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, NAME_PART_RE, format_time, is_int
-from runqy.web.models import QueueConfig, SubQueue, Vault
-from runqy.web.vaults import env_key_problem
 
 TOP_KEYS = {"name", "description", "enabled", "sub_queues", "deployment", "input_schema",
             "task_defaults"}

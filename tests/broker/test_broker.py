@@ -272,12 +272,12 @@ def test_dequeue_is_fifo_and_activates_with_a_lease(redis_client, broker):
     assert redis_client.lrange(keys.active(Q), 0, -1) == [b"first"]
 
 
-def test_dequeue_tries_queues_in_order_and_skips_paused(redis_client, broker):
+def test_dequeue_tries_queues_in_order_and_skips_paused(redis_client, broker, admin):
     broker.enqueue(task("low", Q))
     broker.enqueue(task("high", Q2))
     assert broker.dequeue([Q2, Q]).msg.id == "high"
     broker.enqueue(task("high2", Q2))
-    broker.pause_queue(Q2)
+    admin.pause_queue(Q2)
     assert broker.dequeue([Q2, Q]).msg.id == "low"
     assert broker.dequeue([Q2, Q]) is None
     assert redis_client.llen(keys.pending(Q2)) == 1
@@ -659,41 +659,41 @@ def test_purge_completed_deletes_expired_tasks_and_their_runqy_keys(redis_client
 # -- queue control -----------------------------------------------------------------------------
 
 
-def test_pause_and_unpause_raise_precise_errors(redis_client, broker):
-    broker.pause_queue(Q)
+def test_pause_and_unpause_raise_precise_errors(redis_client, broker, admin):
+    admin.pause_queue(Q)
     assert abs(int(redis_client.get(keys.paused(Q))) - time.time()) <= 1
     with pytest.raises(QueueAlreadyPausedError):
-        broker.pause_queue(Q)
-    broker.unpause_queue(Q)
+        admin.pause_queue(Q)
+    admin.unpause_queue(Q)
     with pytest.raises(QueueNotPausedError):
-        broker.unpause_queue(Q)
+        admin.unpause_queue(Q)
 
 
-def test_delete_queue_refusals(redis_client, broker):
+def test_delete_queue_refusals(redis_client, broker, admin):
     with pytest.raises(QueueNotFoundError):
-        broker.delete_queue("missing.default")
+        admin.delete_queue("missing.default")
     broker.enqueue(task("p"))
     with pytest.raises(QueueNotEmptyError):
-        broker.delete_queue(Q)
+        admin.delete_queue(Q)
     broker.dequeue([Q])
     with pytest.raises(QueueBusyError):
-        broker.delete_queue(Q, force=True)
+        admin.delete_queue(Q, force=True)
     assert redis_client.sismember(keys.QUEUES, Q)
 
 
-def test_delete_empty_queue_keeps_completed_and_counters(redis_client, broker):
+def test_delete_empty_queue_keeps_completed_and_counters(redis_client, broker, admin):
     msg = active_task(broker, retention=600)
     broker.mark_complete(msg)
-    broker.delete_queue(Q)
+    admin.delete_queue(Q)
     assert not redis_client.sismember(keys.QUEUES, Q)
     assert redis_client.zcard(keys.completed(Q)) == 1
     assert redis_client.get(keys.processed_total(Q)) == b"1"
 
 
-def test_force_delete_queue_deletes_hashes_and_lookups(redis_client, broker):
+def test_force_delete_queue_deletes_hashes_and_lookups(redis_client, broker, admin):
     broker.enqueue(task("p"))
     broker.enqueue(task("s"), process_at=int(time.time()) + 60)
-    broker.delete_queue(Q, force=True)
+    admin.delete_queue(Q, force=True)
     assert not redis_client.exists(
         keys.task_key(Q, "p"), keys.task_key(Q, "s"), keys.pending(Q), keys.scheduled(Q)
     )
@@ -806,7 +806,7 @@ def _hash_tag(key: str) -> str | None:
     return key[start + 1 : end] if start != -1 and end > start + 1 else None
 
 
-def test_every_script_call_stays_in_one_hash_slot(redis_server):
+def test_every_script_call_stays_in_one_hash_slot(redis_server, admin):
     from runqy.broker import Inspector
 
     client = RecordingRedis(port=redis_server.port)
@@ -831,10 +831,10 @@ def test_every_script_call_stays_in_one_hash_slot(redis_server):
     broker.write_server_heartbeat(ServerInfo(host="h", pid=1, server_id="s"), [])
     inspector.queue_stats(Q)
     inspector.list_tasks(Q, "pending")
-    inspector.archive_task(Q, inspector.list_tasks(Q, "pending")[0].id)
-    inspector.run_all(Q, "archived")
-    inspector.delete_all(Q, "pending")
-    broker.delete_queue(Q2, force=True)
+    admin.archive_task(Q, inspector.list_tasks(Q, "pending")[0].id)
+    admin.run_all(Q, "archived")
+    admin.delete_all(Q, "pending")
+    admin.delete_queue(Q2, force=True)
     assert len(client.script_calls) > 15
     for call_keys, args in client.script_calls:
         tags = {_hash_tag(k) for k in call_keys}

@@ -12,7 +12,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from runqy.broker import Broker, Inspector, ServerInfo, TaskMessage, WorkerInfo, codec, retry_delay
+from runqy.broker import (
+    Admin,
+    Broker,
+    Inspector,
+    ServerInfo,
+    TaskMessage,
+    WorkerInfo,
+    codec,
+    retry_delay,
+)
 from tests.broker import golden
 from tests.broker.factories import task
 
@@ -90,15 +99,15 @@ def inspector_ops(broker: Broker, inspector: Inspector) -> Iterator[str]:
     q = "inference.default"
     broker.enqueue(go_task("t-insp", q), id_supplied=True)
     yield "after_enqueue"
-    broker.pause_queue(q)
+    Admin(inspector.redis).pause_queue(q)
     yield "after_pause_queue"
-    inspector.archive_task(q, "t-insp")
+    Admin(inspector.redis).archive_task(q, "t-insp")
     yield "after_archive_task"
-    inspector.run_task(q, "t-insp")
+    Admin(inspector.redis).run_task(q, "t-insp")
     yield "after_run_task"
-    inspector.delete_task(q, "t-insp")
+    Admin(inspector.redis).delete_task(q, "t-insp")
     yield "after_delete_task"
-    broker.unpause_queue(q)
+    Admin(inspector.redis).unpause_queue(q)
     yield "after_unpause_queue"
 
 

@@ -60,15 +60,15 @@ def test_queue_names_are_sorted(broker, inspector):
     assert inspector.queue_names() == ["a.default", "b.default"]
 
 
-def test_unknown_queue_is_not_found_for_every_read_and_action(inspector):
+def test_unknown_queue_is_not_found_for_every_read_and_action(inspector, admin):
     for call in (
         lambda: inspector.queue_stats("nope.default"),
         lambda: inspector.history("nope.default", 7),
         lambda: inspector.list_tasks("nope.default", "pending"),
         lambda: inspector.get_task("nope.default", "x"),
-        lambda: inspector.delete_task("nope.default", "x"),
-        lambda: inspector.run_all("nope.default", "retry"),
-        lambda: inspector.batch("nope.default", "delete", ["x"]),
+        lambda: admin.delete_task("nope.default", "x"),
+        lambda: admin.run_all("nope.default", "retry"),
+        lambda: admin.batch("nope.default", "delete", ["x"]),
     ):
         with pytest.raises(QueueNotFoundError):
             call()
@@ -83,9 +83,9 @@ def test_stats_of_an_empty_queue(broker, inspector):
     assert stats.memory_bytes == 0
 
 
-def test_stats_count_every_state(redis_client, broker, inspector):
+def test_stats_count_every_state(redis_client, broker, inspector, admin):
     populate(broker, redis_client)
-    broker.pause_queue(Q)
+    admin.pause_queue(Q)
     s = inspector.queue_stats(Q)
     assert (s.pending, s.active, s.scheduled, s.retry, s.archived, s.completed) == (
         2,
@@ -278,10 +278,10 @@ def test_find_task_uses_the_lookup_then_probes(redis_client, broker, inspector):
     assert not redis_client.exists(keys.reverse_lookup("stale"))
 
 
-def test_delete_task_removes_lock_lookup_and_mirror(redis_client, broker, inspector):
+def test_delete_task_removes_lock_lookup_and_mirror(redis_client, broker, inspector, admin):
     broker.enqueue(task("u"), unique_ttl=300)
     redis_client.set(keys.result_mirror("u"), b"r")
-    inspector.delete_task(Q, "u")
+    admin.delete_task(Q, "u")
     assert not redis_client.exists(
         keys.task_key(Q, "u"),
         keys.pending(Q),
@@ -290,12 +290,12 @@ def test_delete_task_removes_lock_lookup_and_mirror(redis_client, broker, inspec
         keys.result_mirror("u"),
     )
     with pytest.raises(TaskNotFoundError):
-        inspector.delete_task(Q, "u")
+        admin.delete_task(Q, "u")
 
 
-def test_delete_task_drops_an_emptied_group(redis_client, broker, inspector):
+def test_delete_task_drops_an_emptied_group(redis_client, broker, inspector, admin):
     broker.enqueue(task("g"), group="ga")
-    inspector.delete_task(Q, "g")
+    admin.delete_task(Q, "g")
     assert not redis_client.exists(keys.group(Q, "ga"), keys.groups(Q))
 
 
@@ -310,7 +310,7 @@ def test_delete_task_drops_an_emptied_group(redis_client, broker, inspector):
         ("cancel_task", "pending"),
     ],
 )
-def test_actions_refuse_the_wrong_state(redis_client, broker, inspector, action, state):
+def test_actions_refuse_the_wrong_state(redis_client, broker, admin, action, state):
     if state == "active":
         make_active(broker, "t")
     elif state == "archived":
@@ -318,114 +318,116 @@ def test_actions_refuse_the_wrong_state(redis_client, broker, inspector, action,
     else:
         broker.enqueue(task("t"))
     with pytest.raises(TaskStateError) as err:
-        getattr(inspector, action)(Q, "t")
+        getattr(admin, action)(Q, "t")
     assert err.value.state == state
     assert redis_client.hget(keys.task_key(Q, "t"), "state") == state.encode()
 
 
-def test_run_and_archive_of_a_completed_task_keep_its_lookup(redis_client, broker, inspector):
+def test_run_and_archive_of_a_completed_task_keep_its_lookup(
+    redis_client, broker, inspector, admin
+):
     broker.mark_complete(make_active(broker, "c", retention=60))
     assert redis_client.ttl(keys.reverse_lookup("c")) > 0
-    inspector.archive_task(Q, "c")
+    admin.archive_task(Q, "c")
     assert redis_client.ttl(keys.reverse_lookup("c")) == -1
     assert redis_client.zscore(keys.archived(Q), "c") is not None
     assert not redis_client.exists(keys.completed(Q))
-    inspector.run_task(Q, "c")
+    admin.run_task(Q, "c")
     assert inspector.get_task(Q, "c").state == "pending"
     assert redis_client.lrange(keys.pending(Q), 0, -1) == [b"c"]
 
 
-def test_run_task_from_a_group(redis_client, broker, inspector):
+def test_run_task_from_a_group(redis_client, broker, inspector, admin):
     broker.enqueue(task("g"), group="ga")
-    inspector.run_task(Q, "g")
+    admin.run_task(Q, "g")
     assert redis_client.hget(keys.task_key(Q, "g"), "state") == b"pending"
     assert not redis_client.exists(keys.groups(Q))
 
 
-def test_inspector_archive_trims_the_zset_but_keeps_hashes(redis_client, broker, inspector):
+def test_inspector_archive_trims_the_zset_but_keeps_hashes(redis_client, broker, inspector, admin):
     redis_client.zadd(keys.archived(Q), {"ancient": int(time.time()) - 91 * 86400})
     redis_client.hset(keys.task_key(Q, "ancient"), mapping={"msg": b"", "state": "archived"})
     broker.enqueue(task("p"))
-    inspector.archive_task(Q, "p")
+    admin.archive_task(Q, "p")
     assert redis_client.zrange(keys.archived(Q), 0, -1) == [b"p"]
     assert redis_client.exists(keys.task_key(Q, "ancient"))
 
 
-def test_cancel_task_publishes_for_an_active_task(redis_client, broker, inspector):
+def test_cancel_task_publishes_for_an_active_task(redis_client, broker, inspector, admin):
     make_active(broker, "a")
     pubsub = redis_client.pubsub()
     pubsub.subscribe(keys.CANCEL_CHANNEL)
     pubsub.get_message(timeout=5)
-    inspector.cancel_task(Q, "a")
+    admin.cancel_task(Q, "a")
     assert pubsub.get_message(timeout=5)["data"] == b"a"
     pubsub.close()
     with pytest.raises(TaskNotFoundError):
-        inspector.cancel_task(Q, "missing")
+        admin.cancel_task(Q, "missing")
 
 
 # -- bulk --------------------------------------------------------------------------------------
 
 
-def test_delete_all_removes_hashes_locks_and_lookups(redis_client, broker, inspector):
+def test_delete_all_removes_hashes_locks_and_lookups(redis_client, broker, inspector, admin):
     at = int(time.time()) + 600
     broker.enqueue(task("s1"), process_at=at, unique_ttl=60)
     broker.enqueue(task("s2", payload=b"2"), process_at=at)
     broker.enqueue(task("p"))
-    assert inspector.delete_all(Q, "scheduled") == 2
+    assert admin.delete_all(Q, "scheduled") == 2
     assert not redis_client.exists(
         keys.scheduled(Q), keys.task_key(Q, "s1"), keys.reverse_lookup("s1")
     )
     assert not redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
-    assert inspector.delete_all(Q, "pending") == 1
-    assert inspector.delete_all(Q, "pending") == 0
+    assert admin.delete_all(Q, "pending") == 1
+    assert admin.delete_all(Q, "pending") == 0
     with pytest.raises(ValueError):
-        inspector.delete_all(Q, "active")
+        admin.delete_all(Q, "active")
 
 
-def test_bulk_actions_on_groups(redis_client, broker, inspector):
+def test_bulk_actions_on_groups(redis_client, broker, inspector, admin):
     for i, g in enumerate(["ga", "ga", "gb"]):
         broker.enqueue(task(f"g{i}"), group=g)
-    assert inspector.run_all(Q, "aggregating", group="ga") == 2
+    assert admin.run_all(Q, "aggregating", group="ga") == 2
     assert redis_client.smembers(keys.groups(Q)) == {b"gb"}
-    assert inspector.archive_all(Q, "aggregating") == 1
+    assert admin.archive_all(Q, "aggregating") == 1
     assert not redis_client.exists(keys.groups(Q))
-    assert inspector.delete_all(Q, "archived") == 1
+    assert admin.delete_all(Q, "archived") == 1
 
 
-def test_run_all_and_archive_all(redis_client, broker, inspector):
+def test_run_all_and_archive_all(redis_client, broker, inspector, admin):
     for i in range(3):
         broker.retry(make_active(broker, f"r{i}"), "boom", int(time.time()) + 60)
     redis_client.zadd(keys.retry(Q), {"ghost": 1})
-    assert inspector.run_all(Q, "retry") == 3
+    assert admin.run_all(Q, "retry") == 3
     assert redis_client.llen(keys.pending(Q)) == 3 and not redis_client.exists(keys.retry(Q))
-    assert inspector.archive_all(Q, "pending") == 3
+    assert admin.archive_all(Q, "pending") == 3
     assert redis_client.zcard(keys.archived(Q)) == 3
     assert inspector.queue_stats(Q).archived == 3
     with pytest.raises(ValueError):
-        inspector.run_all(Q, "pending")
+        admin.run_all(Q, "pending")
 
 
-def test_cancel_all_publishes_every_active_task(redis_client, broker, inspector):
+def test_cancel_all_publishes_every_active_task(redis_client, broker, inspector, admin):
     for i in range(3):
         make_active(broker, f"a{i}")
     pubsub = redis_client.pubsub()
     pubsub.subscribe(keys.CANCEL_CHANNEL)
     pubsub.get_message(timeout=5)
-    assert inspector.cancel_all(Q) == 3
+    assert admin.cancel_all(Q) == 3
     got = {pubsub.get_message(timeout=5)["data"] for _ in range(3)}
     assert got == {b"a0", b"a1", b"a2"}
     pubsub.close()
 
 
-def test_batch_reports_each_id(broker, inspector):
+def test_batch_reports_each_id(broker, inspector, admin):
     make_active(broker, "a")
     broker.enqueue(task("p2"))
-    result = inspector.batch(Q, "delete", ["p2", "a", "missing"])
+    result = admin.batch(Q, "delete", ["p2", "a", "missing"])
     assert result.succeeded == ["p2"]
     assert set(result.failed) == {"a", "missing"}
     assert "active" in result.failed["a"]
     with pytest.raises(ValueError):
-        inspector.batch(Q, "explode", ["p"])
+        admin.batch(Q, "explode", ["p"])
 
 
 # -- fleet -------------------------------------------------------------------------------------

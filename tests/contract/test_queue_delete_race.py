@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from runqy.broker import Broker
+from runqy.broker import Admin, Broker
 from runqy.broker.codec import TaskMessage
 
 Q = "imgs.default"
@@ -40,7 +40,7 @@ class EnqueueBeforeSrem(redis.Redis):
 def test_a_task_enqueued_during_a_queue_delete_stays_visible(redis_server, redis_client):
     Broker(redis_client).enqueue(message(b'{"early":1}'))
     racing = EnqueueBeforeSrem(Broker(redis_client), port=redis_server.port)
-    Broker(racing).delete_queue(Q, force=True)
+    Admin(racing).delete_queue(Q, force=True)
     assert racing.raced
     assert redis_client.llen(f"asynq:{{{Q}}}:pending") == 1
     assert redis_client.sismember("asynq:queues", Q)
@@ -48,6 +48,6 @@ def test_a_task_enqueued_during_a_queue_delete_stays_visible(redis_server, redis
 
 def test_a_deleted_queue_without_late_tasks_leaves_the_queue_set(redis_server, redis_client):
     Broker(redis_client).enqueue(message(b'{"early":1}'))
-    Broker(redis_client).delete_queue(Q, force=True)
+    Admin(redis_client).delete_queue(Q, force=True)
     assert not redis_client.sismember("asynq:queues", Q)
     assert not redis_client.keys(f"asynq:{{{Q}}}:*")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from runqy.broker import Broker, TaskMessage, keys
+from runqy.broker import Admin, Broker, TaskMessage, keys
 from tests.broker.factories import task
 
 ALPHA = "metrics.alpha"
@@ -111,7 +111,7 @@ def build_known_dataset(client: redis.Redis) -> KnownDataset:
     client.hset(keys.task_key(ALPHA, oldest), "pending_since",
                 str(time.time_ns() - int(OLDEST_PENDING_AGE * 1e9)))
     paused = fill_queue(broker, PAUSED, pending=5)
-    broker.pause_queue(PAUSED)
+    Admin(client).pause_queue(PAUSED)
     paused.paused = True
     # A queue in the queue set whose pending list has the wrong type: reading it fails.
     client.sadd(keys.QUEUES, BROKEN)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from runqy.core.models import QueueConfig
 from runqy.web.config_watch import ConfigWatcher
 from runqy.web.extensions import db
-from runqy.web.models import QueueConfig
 from tests.support.polling import poll_until
 
 YAML = """

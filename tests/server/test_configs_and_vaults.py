@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from runqy.core.models import VaultEntry
 from runqy.web.extensions import db
-from runqy.web.models import VaultEntry
 from tests.server.conftest import ADMIN, VAULT_KEY, WORKER, configure, deployment
 
 GOOD_YAML = """

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from runqy import RunqyClient
-from runqy.broker import Inspector, keys
+from runqy.broker import Admin, Inspector, keys
 from runqy.worker.runner import Worker
 from tests.worker.harness import (
     APPS,
@@ -101,7 +101,7 @@ def test_git_deployment_priority_retry_and_permanent_failure(server: LiveServer,
     assert (info.state, info.retried, info.error) == ("archived", 0, "PermanentError: nope")
     retried = client.get_task(raising.task_id)
     assert (retried.state, retried.retried, retried.error) == ("retry", 1, "ValueError: bad")
-    Inspector(redis_client).run_task("e2e.high", raising.task_id)  # skip the asynq backoff
+    Admin(redis_client).run_task("e2e.high", raising.task_id)  # skip the asynq backoff
     final = client.wait(raising.task_id, timeout=20)
     assert (final.state, final.retried, final.error) == ("archived", 1, "ValueError: bad")
     worker.signal(signal.SIGTERM)
@@ -130,7 +130,7 @@ def test_task_process_kill9_is_retried_and_the_process_restarted(server: LiveSer
     poll_until(lambda: heartbeat(redis_client, "e2e-worker").get("healthy") == "true",
                timeout=10, what="healthy=true once the process is back")
     assert worker.children() and worker.children() != victims
-    Inspector(redis_client).run_task("kill.default", task.task_id)
+    Admin(redis_client).run_task("kill.default", task.task_id)
     done = client.wait(task.task_id, timeout=30)
     assert (done.state, done.result) == ("completed", {"retried": 1})
     poll_until(lambda: json.loads(heartbeat(redis_client, "e2e-worker")["recovery"])["state"]
@@ -173,7 +173,7 @@ def test_worker_kill9_is_recovered_by_another_worker_and_sigterm_requeues(
     poll_until(lambda: client.get_task(task.task_id).state == "retry", timeout=30,
                what="recovered by the second worker", alive=second.popen, detail=second.stderr)
     assert client.get_task(task.task_id).error == "asynq: task lease expired"
-    Inspector(redis_client).run_task("dead.default", task.task_id)
+    Admin(redis_client).run_task("dead.default", task.task_id)
     assert client.wait(task.task_id, timeout=30).result == {"retried": 1}
     # SIGTERM mid-task: the unfinished task goes back to pending, nothing is lost.
     slow = client.enqueue("dead", {"op": "sleep", "seconds": 60})

@@ -17,6 +17,7 @@ from dataclasses import replace
 import pytest
 
 from runqy.broker import (
+    Admin,
     Broker,
     EnqueueRequest,
     Inspector,
@@ -236,13 +237,13 @@ def test_strict_priority_order_and_paused_queues(redis_server, redis_client, dep
     high = [enqueue(c, "app.high", {"op": "stamp", "value": i}) for i in range(100)]
     low = [enqueue(c, "app.low", {"op": "stamp", "value": i}) for i in range(100)]
     held = enqueue(c, "app.paused", {"op": "stamp", "value": -1})
-    Broker(c).pause_queue("app.paused")
+    Admin(c).pause_queue("app.paused")
     settings = fast_settings(deployment_dir, concurrency=1)
     with running_worker(settings, registration(redis_server.url, subs=subs)):
         poll_until(lambda: all(task_info(c, "app.low", t).state == "completed" for t in low),
                    timeout=60, what="all 200 tasks completed")
         assert task_info(c, "app.paused", held).state == "pending"
-        Broker(c).unpause_queue("app.paused")
+        Admin(c).unpause_queue("app.paused")
         wait_state(c, held, "completed", queue="app.paused")
     high_stamps = [json.loads(task_info(c, "app.high", t).result) for t in high]
     low_stamps = [json.loads(task_info(c, "app.low", t).result) for t in low]
@@ -357,7 +358,7 @@ def test_one_shot_failure_count_cancel_paused_queue_and_sigkill(redis_server, re
     settings = fast_settings(deployment_dir, initial_delay=0.05)
     reg = registration(redis_server.url, subs={Q: 1, "app.paused": 5}, mode="one_shot")
     held = enqueue(c, "app.paused", {"op": "echo", "value": 0})
-    Broker(c).pause_queue("app.paused")
+    Admin(c).pause_queue("app.paused")
     with running_worker(settings, reg) as runner:
         pool = runner.worker.pools[0]
         crashed = enqueue(c, Q, {"op": "exit", "code": 3}, retry=3)

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
 from runqy import __version__
-from runqy.broker import keys
-from runqy.broker.errors import (
-    QueueAlreadyPausedError,
-    QueueNotFoundError,
-    QueueNotPausedError,
-)
+from runqy.broker.states import LISTED_STATES
 from runqy.config import mask_url_password
+from runqy.core import queues
+from runqy.core.values import format_time, parent_of
 from runqy.web.api import api_bp
-from runqy.web.api.common import admin_route, state
-from runqy.web.errors import ApiError
-from runqy.web.extensions import db
-from runqy.web.inputs import format_time, normalize_queue, parent_of, query_bool, query_int
-from runqy.web.models import QueueConfig
+from runqy.web.api.common import admin_route
+from runqy.web.inputs import query_bool, query_int
+from runqy.web.state import core, runqy_state
 
-STATE_COUNTS = ("pending", "active", "scheduled", "retry", "archived", "completed")
-
-
-def configured_queue_names() -> set[str]:
-    names = set()
-    for config in db.session.query(QueueConfig).filter_by(enabled=True):
-        names.update(f"{config.name}.{s.name}" for s in config.sub_queues if s.enabled)
-    return names
-
-
-def resolve_admin_queue(raw: str) -> str:
-    """Exact name when Redis knows it (Go producers' `default`), else the normalized name."""
-    known = set(state().inspector.queue_names())
-    if raw in known:
-        return raw
-    name = normalize_queue(raw)
-    if name not in known and name not in configured_queue_names():
-        raise ApiError(404, "queue_not_found", f"queue '{name}' is unknown")
-    return name
+STATE_COUNTS = LISTED_STATES
 
 
 def stats_object(name: str, stats: Any, configured: bool) -> dict[str, Any]:
@@ -63,19 +39,19 @@ def stats_object(name: str, stats: Any, configured: bool) -> dict[str, Any]:
     return obj
 
 
-def _queue_stats(name: str, configured: bool) -> dict[str, Any]:
-    try:
-        stats = state().inspector.queue_stats(name)
-    except QueueNotFoundError:
-        stats = None
-    return stats_object(name, stats, configured)
+def summary_object(summary: queues.QueueSummary) -> dict[str, Any]:
+    if summary.error is None:
+        return stats_object(summary.name, summary.stats, summary.configured)
+    return {"queue": summary.name, "parent": parent_of(summary.name),
+            "configured": summary.configured, "paused": None, "size": None,
+            **dict.fromkeys(STATE_COUNTS), "error": summary.error}
 
 
 @api_bp.get("/api/system")
 @admin_route
 def system() -> Any:
     """Server version, mode, Redis and database."""
-    st = state()
+    st = runqy_state()
     info = st.redis.info()
     settings = st.settings
     return {
@@ -100,75 +76,39 @@ def system() -> Any:
 @admin_route
 def list_queues() -> Any:
     """Every runtime queue with its statistics."""
-    configured = configured_queue_names()
-    names = sorted(set(state().inspector.queue_names()) | configured)
-    queues = []
-    for name in names:
-        try:
-            queues.append(_queue_stats(name, name in configured))
-        except Exception as exc:  # noqa: BLE001 - one unreadable queue must not fail the list
-            entry = {"queue": name, "parent": parent_of(name), "configured": name in configured,
-                     "paused": None, "size": None, **dict.fromkeys(STATE_COUNTS)}
-            entry["error"] = str(exc)
-            queues.append(entry)
-    return {"queues": queues, "count": len(queues)}
+    listed = [summary_object(summary) for summary in queues.list_queues(core())]
+    return {"queues": listed, "count": len(listed)}
 
 
 @api_bp.get("/api/queues/<queue>")
 @admin_route
 def queue_detail(queue: str) -> Any:
     """One queue's statistics and daily history."""
-    name = resolve_admin_queue(queue)
+    summary = queues.queue_summary(core(), queue)
     days = query_int("days", 7, 1, 90)
-    stats = _queue_stats(name, name in configured_queue_names())
-    try:
-        history = state().inspector.history(name, days)
-    except QueueNotFoundError:
-        history = []
-    return {"queue": stats, "history": [
+    return {"queue": summary_object(summary), "history": [
         {"date": day.date, "processed": day.processed, "failed": day.failed,
-         "succeeded": day.processed - day.failed} for day in reversed(history)]}
-
-
-def _set_paused(queue: str, paused: bool) -> Any:
-    name = resolve_admin_queue(queue)
-    broker = state().broker
-    state().redis.sadd(keys.QUEUES, name)
-    with contextlib.suppress(QueueAlreadyPausedError, QueueNotPausedError):  # idempotent
-        broker.pause_queue(name) if paused else broker.unpause_queue(name)
-    return {"queue": name, "paused": paused}
+         "succeeded": day.processed - day.failed}
+        for day in reversed(queues.history(core(), summary.name, days))]}
 
 
 @api_bp.post("/api/queues/<queue>/pause")
 @admin_route
 def pause_queue(queue: str) -> Any:
     """Pause a queue (idempotent)."""
-    return _set_paused(queue, True)
+    return {"queue": queues.set_paused(core(), queue, True), "paused": True}
 
 
 @api_bp.post("/api/queues/<queue>/unpause")
 @admin_route
 def unpause_queue(queue: str) -> Any:
     """Resume a paused queue (idempotent)."""
-    return _set_paused(queue, False)
+    return {"queue": queues.set_paused(core(), queue, False), "paused": False}
 
 
 @api_bp.delete("/api/queues/<queue>")
 @admin_route
 def delete_queue(queue: str) -> Any:
     """Delete a queue's tasks and disable its configuration."""
-    name = resolve_admin_queue(queue)
-    force = query_bool("force")
-    # A configured queue never enqueued to has nothing in Redis to remove.
-    with contextlib.suppress(QueueNotFoundError):
-        state().broker.delete_queue(name, force=force)
-    config_disabled = False
-    if "." in name:
-        parent, sub = name.split(".", 1)
-        config = db.session.query(QueueConfig).filter_by(name=parent).one_or_none()
-        for row in config.sub_queues if config else []:
-            if row.name == sub and row.enabled:
-                row.enabled = False
-                config_disabled = True
-        db.session.commit()
-    return {"queue": name, "deleted": True, "config_disabled": config_disabled}
+    deleted = queues.delete_queue(core(), queue, force=query_bool("force"))
+    return {"queue": deleted.name, "deleted": True, "config_disabled": deleted.config_disabled}

@@ -7,10 +7,12 @@ from typing import Any
 
 from runqy.broker import WorkerRecord
 from runqy.broker.errors import WorkerNotFoundError
+from runqy.core.values import format_time, is_int
 from runqy.web.api import api_bp
-from runqy.web.api.common import admin_route, state
+from runqy.web.api.common import admin_route
 from runqy.web.errors import ApiError
-from runqy.web.inputs import format_time, is_int, query_int
+from runqy.web.inputs import query_int
+from runqy.web.state import runqy_state
 
 _GO_MAP_ENTRY = re.compile(r"([^\s:\[\]]+):(\d+)")
 
@@ -62,7 +64,7 @@ def _worker_not_found(worker_id: str) -> ApiError:
 @admin_route
 def list_workers() -> Any:
     """Every runqy worker with its heartbeat."""
-    workers = sorted(state().inspector.runqy_workers(), key=lambda w: w.worker_id)
+    workers = sorted(runqy_state().inspector.runqy_workers(), key=lambda w: w.worker_id)
     return {"workers": [worker_object(w) for w in workers], "count": len(workers)}
 
 
@@ -71,7 +73,7 @@ def list_workers() -> Any:
 def get_worker(worker_id: str) -> Any:
     """One worker's heartbeat."""
     try:
-        return worker_object(state().inspector.runqy_worker(worker_id))
+        return worker_object(runqy_state().inspector.runqy_worker(worker_id))
     except WorkerNotFoundError:
         raise _worker_not_found(worker_id) from None
 
@@ -82,7 +84,7 @@ def worker_logs(worker_id: str) -> Any:
     """A worker's recent log lines."""
     limit = query_int("n", 200, 1, 500)
     since = query_int("since", -1, -1, 2**62)
-    inspector = state().inspector
+    inspector = runqy_state().inspector
     lines = inspector.worker_logs(worker_id, limit=limit)
     if not lines:
         try:

@@ -14,27 +14,28 @@ from typing import Any
 
 from runqy.broker import EnqueueRequest, keys
 from runqy.broker.codec import TaskMessage
-from runqy.broker.errors import BrokerError, TaskNotFoundError, TaskOutcomeUnknownError
-from runqy.web.api import api_bp
-from runqy.web.api.common import state, task_object
-from runqy.web.auth import CLIENT, require_role
-from runqy.web.errors import ApiError, broker_error_status, invalid_request
-from runqy.web.extensions import db
-from runqy.web.input_schema import apply_input_schema
-from runqy.web.inputs import (
+from runqy.broker.errors import BrokerError, TaskOutcomeUnknownError
+from runqy.core import tasks
+from runqy.core.errors import DomainError
+from runqy.core.models import QueueConfig
+from runqy.core.values import (
     MAX_RETRY,
     as_int,
     as_seconds,
     as_time,
     check_task_id,
     format_time,
-    json_body,
     normalize_queue,
-    query_bool,
-    query_int,
     reject_unknown,
 )
-from runqy.web.models import QueueConfig
+from runqy.web.api import api_bp
+from runqy.web.api.common import task_object
+from runqy.web.auth import CLIENT, require_role
+from runqy.web.errors import ApiError, broker_error_status, invalid_request
+from runqy.web.extensions import db
+from runqy.web.input_schema import apply_input_schema
+from runqy.web.inputs import json_body, query_bool, query_int
+from runqy.web.state import core, runqy_state
 
 OPTION_KEYS = ("timeout", "max_retry", "retention", "process_in", "process_at", "unique_ttl",
                "task_id", "deadline")
@@ -74,7 +75,7 @@ def new_task_id() -> str:
 def resolve_queue(raw: Any) -> QueueTarget:
     """The enabled sub-queue for a client name, or 404 (cached briefly: the hot path)."""
     name = normalize_queue(raw)
-    target = state().queue_cache.get(name, _load_queue_target)
+    target = runqy_state().queue_cache.get(name, _load_queue_target)
     if target is None:
         raise ApiError(404, "queue_not_found", f"queue '{name}' is not configured")
     return target
@@ -85,7 +86,7 @@ def _load_queue_target(name: str) -> QueueTarget | None:
     config = db.session.query(QueueConfig).filter_by(name=parent, enabled=True).one_or_none()
     if config is None or not any(s.name == sub and s.enabled for s in config.sub_queues):
         return None
-    settings = state().settings
+    settings = runqy_state().settings
     defaults = config.task_defaults or {}
     return QueueTarget(
         name=name,
@@ -201,7 +202,7 @@ def add_task() -> Any:
         options = {"timeout": body["timeout"]} if "timeout" in body else {}
     target = resolve_queue(body["queue"])
     req, stored = build_job(target, data, resolve_options(target, options, {}, int(time.time())))
-    result = state().broker.enqueue(req.msg, process_at=req.process_at,
+    result = runqy_state().broker.enqueue(req.msg, process_at=req.process_at,
                                     unique_ttl=req.unique_ttl, id_supplied=req.id_supplied)
     return {"info": _info_of_new_task(req, result, stored), "data": stored}
 
@@ -217,7 +218,7 @@ def add_batch() -> Any:
     jobs = body["jobs"]
     if not isinstance(jobs, list) or not jobs:
         raise invalid_request("'jobs' must be a non-empty list")
-    limit = state().settings.max_batch_size
+    limit = runqy_state().settings.max_batch_size
     if len(jobs) > limit:
         raise ApiError(413, "batch_too_large", f"{len(jobs)} jobs; the limit is {limit}")
     fallback = {key: body[key] for key in ("timeout", "max_retry", "retention") if key in body}
@@ -236,11 +237,11 @@ def add_batch() -> Any:
                                    resolve_options(target, job, fallback, now))
             else:
                 req, _ = build_job(target, job, shared)
-        except ApiError as exc:
+        except (ApiError, DomainError) as exc:
             errors.append({"index": index, "code": exc.code, "message": "; ".join(exc.messages)})
             continue
         requests.append((index, req))
-    results = state().broker.enqueue_many([req for _, req in requests]) if requests else []
+    results = runqy_state().broker.enqueue_many([req for _, req in requests]) if requests else []
     task_ids = []
     for (index, req), result in zip(requests, results, strict=True):
         if isinstance(result, TaskOutcomeUnknownError):
@@ -261,17 +262,16 @@ def get_task(task_id: str) -> Any:
     """Read a task's status and result; `?wait=true&timeout=N` long-polls."""
     wait = query_bool("wait")
     timeout = query_int("timeout", 30, 1, 120) if wait else 0
-    inspector = state().inspector
     if not wait:
-        return {"info": task_object(_find(inspector, task_id))}
-    waiters = state().waiters
+        return {"info": task_object(tasks.find_task(core(), task_id))}
+    waiters = runqy_state().waiters
     if not waiters.acquire(blocking=False):
         raise ApiError(429, "too_many_waiters", "too many long-polls are open; retry shortly",
                        headers={"Retry-After": "1"})
     try:
         deadline = time.monotonic() + timeout
         while True:
-            info = _find(inspector, task_id)
+            info = tasks.find_task(core(), task_id)
             if info.state in FINAL_STATES:
                 return {"info": task_object(info)}
             if time.monotonic() >= deadline:
@@ -280,12 +280,3 @@ def get_task(task_id: str) -> Any:
             time.sleep(WAIT_POLL_SECONDS)
     finally:
         waiters.release()
-
-
-def _find(inspector: Any, task_id: str) -> Any:
-    try:
-        check_task_id(task_id)
-        return inspector.find_task(task_id)
-    except (ApiError, TaskNotFoundError):
-        raise ApiError(404, "task_not_found", f"task {task_id} not found") from None
-

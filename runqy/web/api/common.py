@@ -1,4 +1,4 @@
-"""Helpers every API view uses: the runqy state, admin guard, and the task object (5.1)."""
+"""Helpers every API view uses: the admin guard and the task object (5.1)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, request
+from flask import request
 
+from runqy.core.values import format_time
 from runqy.web.auth import ADMIN, require_role
 from runqy.web.errors import ApiError
-from runqy.web.factory import RunqyState
-from runqy.web.inputs import decode_user_bytes, format_time
+from runqy.web.inputs import decode_user_bytes
+from runqy.web.state import runqy_state
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def state() -> RunqyState:
-    return current_app.extensions["runqy"]
 
 
 def admin_route(view: F) -> F:
@@ -26,7 +23,7 @@ def admin_route(view: F) -> F:
     @require_role(ADMIN)
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if state().settings.read_only and request.method not in ("GET", "HEAD"):
+        if runqy_state().settings.read_only and request.method not in ("GET", "HEAD"):
             raise ApiError(403, "read_only", "the server is in read-only mode")
         return view(*args, **kwargs)
 

@@ -7,20 +7,13 @@ from typing import Any
 
 from flask import request
 
+from runqy.core.models import QueueConfig, SubQueue
+from runqy.core.values import NAME_PART_RE, as_bool, as_int, format_time, reject_unknown
 from runqy.web.api import api_bp
-from runqy.web.api.common import admin_route, state
+from runqy.web.api.common import admin_route
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
-from runqy.web.inputs import (
-    NAME_PART_RE,
-    as_bool,
-    as_int,
-    format_time,
-    json_body,
-    query_bool,
-    reject_unknown,
-)
-from runqy.web.models import QueueConfig, SubQueue
+from runqy.web.inputs import json_body, query_bool
 from runqy.web.queue_configs import (
     ConfigDirError,
     apply_config_dir,
@@ -34,6 +27,7 @@ from runqy.web.queue_configs import (
     validate_or_raise,
     vault_warnings,
 )
+from runqy.web.state import runqy_state
 
 
 def _saved(config: QueueConfig, doc: dict[str, Any], status: int = 200) -> Any:
@@ -42,7 +36,7 @@ def _saved(config: QueueConfig, doc: dict[str, Any], status: int = 200) -> Any:
         warnings.append(f"'{config.name}' comes from a YAML file; the next reload overwrites it")
     # Redis first: when it fails (503) the uncommitted change is rolled back, so a retry is
     # not met by queue_config_exists; a failed commit after it leaves only an empty queue name.
-    register_queues(state().redis, enabled_queue_names(config))
+    register_queues(runqy_state().redis, enabled_queue_names(config))
     db.session.commit()
     return {"queue": serialize(config), "warnings": warnings}, status
 
@@ -180,12 +174,12 @@ def disable_sub_queue(name: str, sub: str) -> Any:
 @admin_route
 def reload_configs() -> Any:
     """Reload the queue YAML directory (all or nothing)."""
-    directory = state().settings.config_dir
+    directory = runqy_state().settings.config_dir
     if directory is None:
         raise ApiError(409, "config_dir_unset", "no YAML directory is configured "
                        "(QUEUE_WORKERS_DIR or runqy serve --config DIR)")
     try:
-        result = apply_config_dir(directory, state().redis)
+        result = apply_config_dir(directory, runqy_state().redis)
     except ConfigDirError as exc:
         db.session.rollback()
         raise ApiError(422, "invalid_config", *exc.problems) from None

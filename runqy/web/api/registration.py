@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from runqy.core.models import QueueConfig, Vault
+from runqy.core.values import as_string, normalize_queue, reject_unknown
 from runqy.web.api import api_bp
-from runqy.web.api.common import state
 from runqy.web.auth import WORKER, require_role
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
-from runqy.web.inputs import as_string, json_body, normalize_queue, reject_unknown
-from runqy.web.models import QueueConfig, Vault
+from runqy.web.inputs import json_body
+from runqy.web.state import runqy_state
 
 REGISTER_KEYS = {"queue", "hostname", "os", "version", "worker_id"}
 
@@ -32,7 +33,7 @@ def redis_block(url: str) -> dict[str, Any]:
 def _decrypted_vaults(names: list[str]) -> dict[str, dict[str, str]]:
     if not names:
         return {}
-    cipher = state().cipher
+    cipher = runqy_state().cipher
     if cipher is None:
         raise ApiError(503, "vaults_disabled", "this queue uses vaults but "
                        "RUNQY_VAULT_MASTER_KEY is not set (generate one: openssl rand -base64 32)")
@@ -81,7 +82,7 @@ def register_worker() -> Any:
         if token is None:
             raise ApiError(409, "vault_missing",
                            f"vault '{token_vault}' has no entry '{token_key}' for git_token")
-    settings = state().settings
+    settings = runqy_state().settings
     dep_out = {key: deployment.get(key) for key in (
         "git_url", "branch", "path", "code_path", "startup_cmd", "mode", "startup_timeout_secs",
         "redis_storage", "requirements_file", "env")}

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from runqy.core.models import QueueConfig, Vault, VaultEntry
+from runqy.core.values import as_bool, as_string, format_time, reject_unknown
+from runqy.core.vaults import MASK, VaultCipher, env_key_problem, vault_name_problem
 from runqy.web.api import api_bp
-from runqy.web.api.common import admin_route, state
+from runqy.web.api.common import admin_route
 from runqy.web.errors import ApiError, invalid_request
 from runqy.web.extensions import db
-from runqy.web.inputs import as_bool, as_string, format_time, json_body, query_bool, reject_unknown
-from runqy.web.models import QueueConfig, Vault, VaultEntry
-from runqy.web.vaults import MASK, VaultCipher, env_key_problem, vault_name_problem
+from runqy.web.inputs import json_body, query_bool
+from runqy.web.state import runqy_state
 
 
 def _cipher() -> VaultCipher:
-    cipher = state().cipher
+    cipher = runqy_state().cipher
     if cipher is None:
         raise ApiError(503, "vaults_disabled", "vaults are off: set RUNQY_VAULT_MASTER_KEY "
                        "(generate one with: openssl rand -base64 32)")

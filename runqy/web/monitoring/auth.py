@@ -27,8 +27,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
+from runqy.core.models import utcnow
 from runqy.web.extensions import db
-from runqy.web.models import AdminUser, utcnow
+from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import (
     PUBLIC_ENDPOINTS,

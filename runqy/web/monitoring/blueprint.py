@@ -14,7 +14,8 @@ from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from runqy.broker.errors import BrokerError
-from runqy.web.errors import broker_error_status, dependency_failure
+from runqy.core.errors import DomainError
+from runqy.web.errors import broker_error_status, dependency_failure, domain_error_status
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
 from runqy.web.monitoring.presenters import register_filters
@@ -98,3 +99,10 @@ def broker_failed(exc: BrokerError) -> tuple[str, int]:
     if status == 404:
         return message_page("Not found", str(exc), 404)
     return message_page("Not possible", str(exc), status if status != 500 else 400)
+
+
+@bp.errorhandler(DomainError)
+def domain_failed(exc: DomainError) -> tuple[str, int]:
+    status = domain_error_status(exc)
+    title = "Not found" if status == 404 else "Not possible"
+    return message_page(title, str(exc), status)

@@ -12,8 +12,9 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from runqy.core.models import QueueConfig, Vault, VaultEntry
+from runqy.core.vaults import MASK, env_key_problem, vault_name_problem
 from runqy.web.extensions import db
-from runqy.web.models import QueueConfig, Vault, VaultEntry
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
@@ -25,7 +26,6 @@ from runqy.web.queue_configs import (
     serialize,
     validate_config,
 )
-from runqy.web.vaults import MASK, env_key_problem, vault_name_problem
 
 SETTINGS_COOKIE_AGE = 365 * 86400
 NEW_CONFIG_TEMPLATE = {

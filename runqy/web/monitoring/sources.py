@@ -14,10 +14,11 @@ from flask import current_app
 
 from runqy.broker import Broker, Inspector, TaskInfo, keys
 from runqy.config import Settings
-from runqy.web.factory import RunqyState
+from runqy.core.runtime import Runtime
+from runqy.core.vaults import VaultCipher
 from runqy.web.monitoring.history import HistoryCache
 from runqy.web.monitoring.throttle import LoginThrottle
-from runqy.web.vaults import VaultCipher
+from runqy.web.state import runqy_state
 
 
 @dataclass
@@ -32,28 +33,28 @@ def dashboard_state() -> DashboardState:
     return current_app.extensions["monitoring"]
 
 
-def state() -> RunqyState:
-    return current_app.extensions["runqy"]
+def core() -> Runtime:
+    return runqy_state().core
 
 
 def settings() -> Settings:
-    return state().settings
+    return runqy_state().settings
 
 
 def redis_client() -> redis.Redis:
-    return state().redis
+    return runqy_state().redis
 
 
 def inspector() -> Inspector:
-    return state().inspector
+    return runqy_state().inspector
 
 
 def broker() -> Broker:
-    return state().broker
+    return runqy_state().broker
 
 
 def cipher() -> VaultCipher | None:
-    return state().cipher
+    return runqy_state().cipher
 
 
 def read_only() -> bool:

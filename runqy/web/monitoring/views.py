@@ -13,16 +13,16 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from runqy import __version__
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo, WorkerRecord
+from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
 from runqy.config import mask_url_password
+from runqy.core.models import QueueConfig, Vault
 from runqy.web.extensions import db
-from runqy.web.models import AdminUser, QueueConfig, Vault
+from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
-from runqy.web.monitoring.actions import BULK_ACTIONS, ROW_ACTIONS
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
 
-TASK_STATES = ("pending", "active", "scheduled", "retry", "archived", "completed")
 # Tasks waiting in an aggregation group (wire-format.md 6.6): a tab only when the queue has some.
 AGGREGATING = "aggregating"
 HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
@@ -202,8 +202,7 @@ def queue_detail(queue: str) -> str:
     stats = inspector.queue_stats(queue)
     state = request.args.get("state", "pending")
     # The tab shows while the queue has aggregating tasks, and stays while it is open.
-    states = TASK_STATES + (AGGREGATING,) if stats.aggregating or state == AGGREGATING \
-        else TASK_STATES
+    states = TASK_STATES if stats.aggregating or state == AGGREGATING else LISTED_STATES
     if state not in states:
         state = "pending"
     groups = None
@@ -227,7 +226,7 @@ def queue_detail(queue: str) -> str:
     return render_live("monitoring/partials/queue_detail.html", title=f"Queue {queue}",
                        section="monitoring.queues", page_template="monitoring/queue_detail.html",
                        queue=queue, stats=stats, state=state, states=states, needle=needle,
-                       listing=listing, count=count, row_actions=ROW_ACTIONS[state],
+                       listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
                        workers=inspector.runqy_workers(),
                        since=sources.task_since(queue, state, listing.tasks))
@@ -236,7 +235,7 @@ def queue_detail(queue: str) -> str:
 def render_task(task: TaskInfo) -> str:
     return render_live("monitoring/partials/task.html", title=f"Task {task.id}",
                        section="monitoring.queues", task=task,
-                       row_actions=ROW_ACTIONS.get(task.state, ()))
+                       row_actions=TASK_ACTIONS.get(task.state, ()))
 
 
 @bp.get("/tasks/<task_id>")

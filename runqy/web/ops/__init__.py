@@ -12,19 +12,16 @@ from markupsafe import escape
 from sqlalchemy import text
 
 from runqy import __version__
+from runqy.core.values import format_time
 from runqy.metrics import render
 from runqy.web.auth import presented_key
 from runqy.web.errors import ApiError, dependency_failure, unavailable_message
 from runqy.web.extensions import db
-from runqy.web.inputs import format_time
 from runqy.web.ops.openapi import openapi_document
+from runqy.web.state import runqy_state
 
 ops_bp = Blueprint("ops", __name__)
 log = logging.getLogger("runqy.web")
-
-
-def _state() -> Any:
-    return current_app.extensions["runqy"]
 
 
 @ops_bp.get("/health")
@@ -47,7 +44,7 @@ def _probe(name: str, check: Any) -> tuple[dict[str, Any], str | None]:
 @ops_bp.get("/healthz")
 def healthz() -> Any:
     """Readiness: Redis and the database answer."""
-    redis_status, redis_error = _probe("redis", _state().redis.ping)
+    redis_status, redis_error = _probe("redis", runqy_state().redis.ping)
     db_status, db_error = _probe("database", lambda: db.session.execute(text("SELECT 1")))
     body: dict[str, Any] = {"status": "ok", "redis": redis_status, "database": db_status,
                             "timestamp": format_time(time.time())}
@@ -63,13 +60,13 @@ def healthz() -> Any:
 @ops_bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics (Bearer token when RUNQY_METRICS_TOKEN is set)."""
-    token = _state().settings.metrics_token
+    token = runqy_state().settings.metrics_token
     if token:
         given = presented_key() or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise ApiError(401, "unauthorized", "a valid metrics token is required "
                            "(Authorization: Bearer <RUNQY_METRICS_TOKEN>)")
-    body, content_type = render(_state().metrics_registry, request.headers.get("Accept"))
+    body, content_type = render(runqy_state().metrics_registry, request.headers.get("Accept"))
     return Response(body, content_type=content_type)
 
 
@@ -103,6 +100,6 @@ def docs() -> Response:
 @ops_bp.get("/")
 def index() -> Response:
     """Redirect to the dashboard, or to /docs with --no-ui."""
-    if _state().settings.no_ui:
+    if runqy_state().settings.no_ui:
         return redirect(url_for("ops.docs"), 302)
     return redirect(current_app.config["RUNQY_MONITORING_PREFIX"] + "/", 302)

@@ -12,8 +12,9 @@ from typing import Any
 from flask import Flask
 
 from runqy import __version__
-from runqy.web.api.admin_tasks import TASK_STATES
-from runqy.web.inputs import MAX_RETRY, MAX_SECONDS, MAX_TIME, TASK_ID_RE
+from runqy.broker.states import ACTIONS, LISTED_STATES, bulk_states
+from runqy.core.tasks import BATCH_LIMIT
+from runqy.core.values import MAX_RETRY, MAX_SECONDS, MAX_TIME, TASK_ID_RE
 
 DOCUMENTED_BLUEPRINTS = ("api", "ops")
 _DURATION = {"type": "integer", "minimum": 0, "maximum": MAX_SECONDS,
@@ -45,10 +46,12 @@ REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
         "queue": {"type": "string"}, "hostname": {"type": "string"}, "os": {"type": "string"},
         "version": {"type": "string"}, "worker_id": {"type": "string"}}},
     "api.batch_action": {"type": "object", "required": ["action", "task_ids"], "properties": {
-        "action": {"enum": ["delete", "run", "archive", "cancel"]},
-        "task_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 1000}}},
+        "action": {"enum": list(ACTIONS)},
+        "task_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                     "maxItems": BATCH_LIMIT}}},
     "api.all_action": {"type": "object", "required": ["action", "state"], "properties": {
-        "action": {"enum": ["delete", "run", "archive", "cancel"]}, "state": {"type": "string"}}},
+        "action": {"enum": list(ACTIONS)},
+        "state": {"enum": sorted({s for a in ACTIONS for s in bulk_states(a, LISTED_STATES)})}}},
     "api.create_config": _QUEUE_CONFIG,
     "api.replace_config": _QUEUE_CONFIG,
     "api.patch_config": {"type": "object", "description": "JSON merge patch (RFC 7396)"},
@@ -73,7 +76,7 @@ def _int_range(low: int, high: int) -> dict[str, Any]:
 
 
 _FLAG = {"type": "boolean"}
-_STATES = list(TASK_STATES)
+_STATES = list(LISTED_STATES)
 # The query parameters each handler reads, with the ranges it enforces (http-api.md 5.4, 7).
 QUERY_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
     "api.get_task": {"wait": _FLAG, "timeout": _int_range(1, 120)},

@@ -12,7 +12,7 @@ import re
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runqy.web.errors import ApiError
+from runqy.core.errors import Unavailable
 
 VAULT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ENTRY_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -36,8 +36,8 @@ class VaultCipher:
         try:
             return self._aead.decrypt(blob[:NONCE_SIZE], blob[NONCE_SIZE:], None).decode("utf-8")
         except (InvalidTag, ValueError, UnicodeDecodeError):
-            raise ApiError(503, "vaults_unavailable", "a vault value could not be decrypted "
-                           "(was RUNQY_VAULT_MASTER_KEY changed?)") from None
+            raise Unavailable("a vault value could not be decrypted (was RUNQY_VAULT_MASTER_KEY "
+                              "changed?)", code="vaults_unavailable") from None
 
 
 def vault_name_problem(name: object) -> str | None:

@@ -1,0 +1,35 @@
+"""What every core operation runs against: one Redis, one database session, the vault cipher
+and the configuration folder. The server builds one per app; the CLI's local mode builds its
+own from the instance's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import redis
+from sqlalchemy.orm import Session, scoped_session
+
+from runqy.broker import Admin, Broker, Inspector
+from runqy.core.vaults import VaultCipher
+
+
+@dataclass
+class Runtime:
+    redis: redis.Redis
+    session: Session | scoped_session
+    cipher: VaultCipher | None = None
+    config_dir: Path | None = None
+
+    @cached_property
+    def broker(self) -> Broker:
+        return Broker(self.redis)
+
+    @cached_property
+    def inspector(self) -> Inspector:
+        return Inspector(self.redis)
+
+    @cached_property
+    def admin(self) -> Admin:
+        return Admin(self.redis)

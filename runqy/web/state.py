@@ -1,0 +1,60 @@
+"""The application state: one ``RunqyState`` per app, and the one accessor views use."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import redis
+from flask import current_app
+from prometheus_client import CollectorRegistry
+
+from runqy.broker import Broker, Inspector
+from runqy.config import InstanceSecrets, Settings
+from runqy.core.runtime import Runtime
+from runqy.core.vaults import VaultCipher
+from runqy.web.extensions import db
+from runqy.web.keyring import KeyRing
+from runqy.web.queue_cache import QueueLookupCache
+
+EXTENSION = "runqy"
+
+
+@dataclass
+class RunqyState:
+    """Per-app runtime objects, at ``app.extensions[EXTENSION]``."""
+
+    settings: Settings
+    secrets: InstanceSecrets
+    keyring: KeyRing
+    redis: redis.Redis
+    cipher: VaultCipher | None
+    started_at: float = field(default_factory=time.time)
+    waiters: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(1))
+    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Client-route queue lookups (name -> target or None); invalidated on every commit.
+    queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
+    core: Runtime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+
+    @property
+    def broker(self) -> Broker:
+        return self.core.broker
+
+    @property
+    def inspector(self) -> Inspector:
+        return self.core.inspector
+
+
+def runqy_state() -> RunqyState:
+    """The current app's state."""
+    return current_app.extensions[EXTENSION]
+
+
+def core() -> Runtime:
+    """What the core operations of the current app run against."""
+    return runqy_state().core
