@@ -114,9 +114,9 @@ def serve(sqlite: bool, debug: bool, embedded_redis: bool | None, **flags: Any) 
 def run_server(settings: Settings) -> None:
     """Bootstrap, print the banner, serve until SIGINT/SIGTERM, stop the embedded Redis."""
     from runqy.config import ConfigError as SettingsError
+    from runqy.core.queue_configs import ConfigDirError
     from runqy.embedded_redis import EmbeddedRedisError
     from runqy.web import bootstrap
-    from runqy.web.queue_configs import ConfigDirError
     from runqy.web.serving import WorkerExitedError, serve
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from runqy.web.extensions import db
-from runqy.web.queue_configs import ConfigDirError, apply_config_dir
+from runqy.core.queue_configs import ConfigDirError, apply_config_dir
+from runqy.web.state import EXTENSION
 
 log = logging.getLogger("runqy.web.config_watch")
 POLL_SECONDS = 0.25
@@ -54,11 +54,12 @@ class ConfigWatcher:
         self.reloads_attempted += 1
         with self.app.app_context():
             try:
-                result = apply_config_dir(self.directory, self.app.extensions["runqy"].redis)
+                result = apply_config_dir(self.app.extensions[EXTENSION].core, self.directory)
                 log.info("queue configuration reloaded: %s", result)
             except ConfigDirError as exc:
-                db.session.rollback()
                 log.error("queue configuration not reloaded: %s", "; ".join(exc.problems))
+            except Exception:  # the watcher must survive any fault and see the next edit
+                log.exception("queue configuration not reloaded")
 
     def start(self) -> None:
         # Snapshot before returning, so a change made right after start() is seen as a change.

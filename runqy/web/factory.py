@@ -222,10 +222,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.session_interface = ScopedSessionInterface(app.session_interface,
                                                    f"{prefix}{MONITORING_PREFIX}")
     if settings.config_dir is not None:
-        from runqy.web.queue_configs import apply_config_dir
+        from runqy.core.queue_configs import apply_config_dir
 
         with app.app_context():
-            apply_config_dir(settings.config_dir, state.redis)
+            apply_config_dir(state.core, settings.config_dir)
     return app
 
 

@@ -392,7 +392,7 @@ def test_queue_config_editor_creates_and_disables_a_parent_queue(server, page, r
         "sub_queues[0]: priority must be an integer 1-1000")
     page.goto(server.url("/monitoring/queue-configs"))
     row.locator("text=Disable").click()
-    expect(row.locator(".badge")).to_have_text("disabled")
+    expect(row.locator("td.status .badge")).to_have_text("disabled")
     assert dialogs == ["Disable queue configuration inference? "
                        "Workers can no longer register for it."]
 

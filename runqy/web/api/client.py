@@ -17,6 +17,7 @@ from runqy.broker.codec import TaskMessage
 from runqy.broker.errors import BrokerError, TaskOutcomeUnknownError
 from runqy.core import tasks
 from runqy.core.errors import DomainError
+from runqy.core.input_schema import apply_input_schema
 from runqy.core.models import QueueConfig
 from runqy.core.values import (
     MAX_RETRY,
@@ -33,7 +34,6 @@ from runqy.web.api.common import task_object
 from runqy.web.auth import CLIENT, require_role
 from runqy.web.errors import ApiError, broker_error_status, invalid_request
 from runqy.web.extensions import db
-from runqy.web.input_schema import apply_input_schema
 from runqy.web.inputs import json_body, query_bool, query_int
 from runqy.web.state import core, runqy_state
 

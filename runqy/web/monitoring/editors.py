@@ -1,8 +1,8 @@
 """Dashboard editors for what lives in the database: queue configurations, vaults, UI settings.
 
-Queue configurations go through the server core's `validate_config`/`save_config`, so a form is
-held to the same rules as the API and the YAML loader. Vault values are encrypted with the app's
-cipher and never rendered back (secret entries show a mask).
+Every change goes through the core (:mod:`runqy.core.queue_configs`, :mod:`runqy.core.vaults`),
+so a form gets the API's rules, ordering and refusals (a vault in use is deleted only with
+"Delete anyway"). Secret vault entries are never rendered back (they show a mask).
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from runqy.core.models import QueueConfig, Vault, VaultEntry
-from runqy.core.vaults import MASK, env_key_problem, vault_name_problem
+from runqy.core import queue_configs as config_ops
+from runqy.core import vaults as vault_ops
+from runqy.core.errors import DomainError
+from runqy.core.models import QueueConfig, Vault
+from runqy.core.queue_configs import serialize
 from runqy.web.extensions import db
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
 from runqy.web.monitoring.forms import QueueConfigForm, SettingsForm, VaultEntryForm, VaultForm
-from runqy.web.queue_configs import (
-    enabled_queue_names,
-    register_queues,
-    save_config,
-    serialize,
-    validate_config,
-)
 
 SETTINGS_COOKIE_AGE = 365 * 86400
 NEW_CONFIG_TEMPLATE = {
@@ -92,38 +88,34 @@ def queue_config_edit(name: str | None = None) -> str | BaseResponse | tuple[str
 
 
 def save_from_form(name: str, body: str, existing: QueueConfig | None) -> list[str]:
-    """Validate and store one document; the problems to show, or [] when saved."""
-    if existing is None and db.session.query(QueueConfig).filter_by(name=name).count():
-        return [f"A queue configuration named {name} already exists."]
+    """Validate and store one document through the core; the problems to show, or []."""
     try:
         raw = json.loads(body)
     except ValueError as exc:
         return [f"The configuration is not valid JSON: {exc}"]
     if not isinstance(raw, dict):
         return ["The configuration must be a JSON object."]
-    deployment = raw.get("deployment")
-    if existing is not None and isinstance(deployment, dict) and deployment.get("git_token") == \
-            "****":  # noqa: S105 - the mask shown in the editor means "keep the stored token"
-        deployment["git_token"] = (existing.deployment or {}).get("git_token")
-    result = validate_config(raw, name)
-    problems = result.problems + [f"unknown field '{key}'" for key in result.unknown]
-    if problems:
-        return problems
-    config = save_config(result.doc, "api", existing)
-    db.session.commit()
-    register_queues(sources.redis_client(), enabled_queue_names(config))
+    try:
+        if existing is None:
+            config_ops.create_config(sources.core(), {**raw, "name": name})
+        else:
+            config_ops.replace_config(sources.core(), name, raw)
+    except DomainError as exc:
+        if exc.code == "queue_config_exists":
+            return [f"A queue configuration named {name} already exists."]
+        return exc.messages
     return []
 
 
 @bp.post("/queue-configs/<name>/toggle")
 def queue_config_toggle(name: str) -> BaseResponse:
-    config = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
-    if config is not None:
-        config.enabled = not config.enabled
-        db.session.commit()
-        if config.enabled:
-            register_queues(sources.redis_client(), enabled_queue_names(config))
-        flash(f"Queue configuration {name} {'enabled' if config.enabled else 'disabled'}.", "ok")
+    rt = sources.core()
+    config = config_ops.find_config(rt, name)
+    if config.enabled:
+        config_ops.disable_config(rt, name)
+    else:
+        config_ops.restore_config(rt, name)
+    flash(f"Queue configuration {name} {'enabled' if config.enabled else 'disabled'}.", "ok")
     return go(url_for("monitoring.queue_configs"))
 
 
@@ -131,76 +123,67 @@ def queue_config_toggle(name: str) -> BaseResponse:
 def vaults() -> str | BaseResponse | tuple[str, int]:
     form = VaultForm()
     status = 200
-    if sources.cipher() is not None and form.validate_on_submit():
+    rt = sources.core()
+    if rt.cipher is not None and form.validate_on_submit():
         name = form.name.data.strip()
-        problem = vault_name_problem(name)
-        if problem is None and db.session.query(Vault).filter_by(name=name).count():
-            problem = f"vault '{name}' exists"
-        if problem is None:
-            db.session.add(Vault(name=name, description=form.description.data or None))
-            db.session.commit()
+        try:
+            vault_ops.create_vault(rt, name, form.description.data or None)
+        except DomainError as exc:
+            form.name.errors = [str(exc)]
+            status = 422
+        else:
             flash(f"Vault {name} created.", "ok")
             return redirect(url_for("monitoring.vault_detail", name=name), code=303)
-        form.name.errors = [problem]
-        status = 422
     listing = db.session.query(Vault).order_by(Vault.name).all()
     return render_template("monitoring/vaults.html", title="Vaults", form=form, vaults=listing,
-                           enabled=sources.cipher() is not None), status
-
-
-def find_vault_or_none(name: str) -> Vault | None:
-    return db.session.query(Vault).filter_by(name=name).one_or_none()
+                           enabled=rt.cipher is not None), status
 
 
 @bp.route("/vaults/<name>", methods=["GET", "POST"])
 def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
-    vault = find_vault_or_none(name)
-    cipher = sources.cipher()
-    if vault is None or cipher is None:
+    rt = sources.core()
+    try:
+        vault = vault_ops.find_vault(rt, name)
+    except DomainError:
         return render_template("monitoring/message.html", title="Vault unavailable",
                                message=f"No vault {name}, or vaults are off."), 404
+    cipher = vault_ops.cipher_of(rt)
     form = VaultEntryForm()
     status = 200
     if form.validate_on_submit():
         key = form.key.data.strip()
-        problem = env_key_problem(key)
-        if problem is None:
-            entry = next((e for e in vault.entries if e.key == key), None)
-            if entry is None:
-                entry = VaultEntry(key=key, value_encrypted=b"")
-                vault.entries.append(entry)
-            entry.value_encrypted = cipher.encrypt(form.value.data)
-            entry.is_secret = form.is_secret.data
-            db.session.commit()
+        try:
+            vault_ops.set_entry(rt, name, key, form.value.data, form.is_secret.data)
+        except DomainError as exc:
+            form.key.errors = [str(exc)]
+            status = 422
+        else:
             flash(f"Entry {key} set.", "ok")
             return redirect(url_for("monitoring.vault_detail", name=name), code=303)
-        form.key.errors = [problem]
-        status = 422
-    shown = [(e, MASK if e.is_secret else cipher.decrypt(e.value_encrypted))
-             for e in vault.entries]
-    users = [c.name for c in db.session.query(QueueConfig).filter_by(enabled=True)
-             if name in c.vault_names]
+    shown = [(e, vault_ops.shown_value(e, cipher)) for e in vault.entries]
     return render_template("monitoring/vault.html", title=f"Vault {name}",
                            section="monitoring.vaults", vault=vault, entries=shown, form=form,
-                           users=users), status
+                           users=vault_ops.vault_users(rt, name)), status
 
 
 @bp.post("/vaults/<name>/entries/<key>/delete")
 def vault_entry_delete(name: str, key: str) -> BaseResponse:
-    vault = find_vault_or_none(name)
-    entry = next((e for e in vault.entries if e.key == key), None) if vault else None
-    if entry is not None:
-        vault.entries.remove(entry)
-        db.session.commit()
+    try:
+        vault_ops.delete_entry(sources.core(), name, key)
+    except DomainError as exc:
+        flash(f"Entry {key} not removed: {exc}", "error")
+    else:
         flash(f"Entry {key} removed.", "ok")
     return go(url_for("monitoring.vault_detail", name=name))
 
 
 @bp.post("/vaults/<name>/delete")
 def vault_delete(name: str) -> BaseResponse:
-    vault = find_vault_or_none(name)
-    if vault is not None:
-        db.session.delete(vault)
-        db.session.commit()
-        flash(f"Vault {name} deleted.", "ok")
+    force = request.form.get("force") == "true"
+    try:
+        vault_ops.delete_vault(sources.core(), name, force=force)
+    except DomainError as exc:
+        flash(f"Vault {name} not deleted: {exc}", "error")
+        return go(url_for("monitoring.vault_detail", name=name))
+    flash(f"Vault {name} deleted.", "ok")
     return go(url_for("monitoring.vaults"))

@@ -1,8 +1,11 @@
-"""Queue configurations: validation, serialization, storage, and the YAML directory loader.
+"""Queue configurations: validation, serialization, the operations on them, and the YAML
+directory loader.
 
-A configuration describes one parent queue (http-api.md section 7.4). The API and the YAML
-loader both go through :func:`validate_config` and :func:`save_config`, so a file and a request
-are held to the same rules.
+A configuration describes one parent queue (http-api.md section 7.4). The API, the dashboard,
+the CLI and the YAML loader all go through the operations here, so a file, a form and a request
+are held to the same rules and the same ordering: every change registers its queues in Redis
+first and commits after, so a Redis failure leaves nothing half-saved (the uncommitted change
+is rolled back and a retry is not met by ``queue_config_exists``).
 """
 
 from __future__ import annotations
@@ -13,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
 import yaml
+from sqlalchemy.orm import Session, scoped_session
 
-from runqy.broker import keys
+from runqy.core.errors import Conflict, InvalidConfig, InvalidInput, NotFound
+from runqy.core.input_schema import check_field_value
 from runqy.core.models import QueueConfig, SubQueue, Vault
+from runqy.core.runtime import Runtime
 from runqy.core.values import MAX_RETRY, MAX_SECONDS, NAME_PART_RE, format_time, is_int
 from runqy.core.vaults import env_key_problem
-from runqy.web.errors import ApiError, invalid_request
-from runqy.web.extensions import db
-from runqy.web.input_schema import check_field_value
 
 TOP_KEYS = {"name", "description", "enabled", "sub_queues", "deployment", "input_schema",
             "task_defaults"}
@@ -71,18 +73,19 @@ def _validate_sub_queues(raw: Any, problems: list[str], unknown: list[str]) -> l
         if not isinstance(item, dict):
             problems.append(f"{where}: must be an object")
             continue
-        unknown.extend(f"{where}.{key}" for key in sorted(set(item) - SUB_QUEUE_KEYS))
+        unknown.extend(f"{where}.{key}" for key in unknown_keys(item, SUB_QUEUE_KEYS))
         name, priority = item.get("name"), item.get("priority", 1)
         enabled = item.get("enabled", True)
         if not isinstance(name, str) or not NAME_PART_RE.fullmatch(name) or len(name) > 64:
             problems.append(f"{where}: name {name!r} must be letters, digits, '_' and '-'")
         elif name in seen:
             problems.append(f"{where}: duplicate sub-queue name {name!r}")
+        else:
+            seen.add(name)
         if not is_int(priority) or not 1 <= priority <= 1000:
             problems.append(f"{where}: priority must be an integer 1-1000")
         if not isinstance(enabled, bool):
             problems.append(f"{where}: enabled must be true or false")
-        seen.add(name)
         result.append({"name": name, "priority": priority, "enabled": enabled})
     return result
 
@@ -91,7 +94,7 @@ def _validate_deployment(raw: Any, problems: list[str], unknown: list[str]) -> d
     if not isinstance(raw, dict):
         problems.append("deployment: is required and must be an object")
         return {}
-    unknown.extend(f"deployment.{key}" for key in sorted(set(raw) - DEPLOYMENT_KEYS))
+    unknown.extend(f"deployment.{key}" for key in unknown_keys(raw, DEPLOYMENT_KEYS))
     dep = {key: raw.get(key) for key in DEPLOYMENT_KEYS}
     if not isinstance(dep["startup_cmd"], str) or not dep["startup_cmd"].strip():
         problems.append("deployment: startup_cmd is required")
@@ -148,7 +151,7 @@ def _validate_schema(raw: Any, problems: list[str]) -> list[dict[str, Any]] | No
         if not isinstance(item, dict):
             problems.append(f"{where}: must be an object")
             continue
-        extra = sorted(set(item) - SCHEMA_FIELD_KEYS)
+        extra = unknown_keys(item, SCHEMA_FIELD_KEYS)
         if extra:
             problems.append(f"{where}: unknown key(s) {', '.join(extra)}")
         name, types = item.get("name"), item.get("type")
@@ -182,7 +185,7 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
     if not isinstance(raw, dict):
         problems.append("task_defaults: must be an object")
         return {}
-    unknown.extend(f"task_defaults.{key}" for key in sorted(set(raw) - TASK_DEFAULT_KEYS))
+    unknown.extend(f"task_defaults.{key}" for key in unknown_keys(raw, TASK_DEFAULT_KEYS))
     result = {}
     for key in TASK_DEFAULT_KEYS & set(raw):
         value = raw[key]
@@ -196,6 +199,11 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
     return result
 
 
+def unknown_keys(raw: dict[Any, Any], allowed: set[str]) -> list[str]:
+    """The keys not in ``allowed``, as text, sorted (YAML maps may mix key types)."""
+    return sorted(str(key) for key in raw if key not in allowed)
+
+
 def validate_config(raw: dict[str, Any], name: str) -> Validated:
     """Check a full document for parent `name`; returns the normalized form and problems."""
     problems: list[str] = []
@@ -205,7 +213,7 @@ def validate_config(raw: dict[str, Any], name: str) -> Validated:
     except (TypeError, ValueError):
         problems.append("values must be JSON: finite numbers, strings, true/false, null, "
                         "lists and objects (no .inf, .nan or dates)")
-    unknown = sorted(set(raw) - TOP_KEYS - OUTPUT_ONLY_KEYS)
+    unknown = unknown_keys(raw, TOP_KEYS | OUTPUT_ONLY_KEYS)
     if raw.get("name", name) != name:
         problems.append(f"name {raw.get('name')!r} does not match {name!r}")
     if not NAME_PART_RE.fullmatch(name) or len(name) > 64:
@@ -228,12 +236,16 @@ def validate_config(raw: dict[str, Any], name: str) -> Validated:
     return Validated(doc, problems, unknown)
 
 
-def validate_or_raise(raw: dict[str, Any], name: str) -> dict[str, Any]:
+def validate_or_raise(raw: Any, name: str) -> dict[str, Any]:
+    """The normalized document; InvalidInput for unknown fields, InvalidConfig for broken
+    rules."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("the configuration must be a JSON object")
     result = validate_config(raw, name)
     if result.unknown:
-        raise invalid_request(*(f"unknown field '{key}'" for key in result.unknown))
+        raise InvalidInput(*(f"unknown field '{key}'" for key in result.unknown))
     if result.problems:
-        raise ApiError(422, "invalid_config", *result.problems)
+        raise InvalidConfig(*result.problems)
     return result.doc
 
 
@@ -279,7 +291,7 @@ def document_of(config: QueueConfig) -> dict[str, Any]:
     return doc
 
 
-def save_config(doc: dict[str, Any], source: str,
+def save_config(session: Session | scoped_session, doc: dict[str, Any], source: str,
                 existing: QueueConfig | None = None) -> QueueConfig:
     """Insert or replace a validated document (no commit).
 
@@ -290,7 +302,7 @@ def save_config(doc: dict[str, Any], source: str,
         doc["deployment"]["git_token"] = (existing.deployment or {}).get("git_token") \
             if existing is not None else None
     if existing is None:
-        db.session.add(config)
+        session.add(config)
     config.description = doc["description"]
     config.enabled = doc["enabled"]
     config.source = source
@@ -312,14 +324,14 @@ def save_config(doc: dict[str, Any], source: str,
     return config
 
 
-def vault_warnings(doc: dict[str, Any]) -> list[str]:
+def vault_warnings(session: Session | scoped_session, doc: dict[str, Any]) -> list[str]:
     names = list(doc.get("deployment", {}).get("vaults") or [])
     token = doc.get("deployment", {}).get("git_token")
     if isinstance(token, str) and token.startswith("vault://"):
         names.append(token[len("vault://"):].split("/", 1)[0])
     if not names:
         return []
-    existing = {v.name for v in db.session.query(Vault).filter(Vault.name.in_(names))}
+    existing = {v.name for v in session.query(Vault).filter(Vault.name.in_(names))}
     return [f"vault '{name}' does not exist" for name in dict.fromkeys(names)
             if name not in existing]
 
@@ -330,27 +342,135 @@ def enabled_queue_names(config: QueueConfig) -> list[str]:
     return [f"{config.name}.{s.name}" for s in config.sub_queues if s.enabled]
 
 
-def register_queues(client: redis.Redis, names: list[str]) -> None:
-    """Add full names to the asynq queue set so dashboards and `asynq` list them at once."""
-    if names:
-        client.sadd(keys.QUEUES, *names)
-
-
-def find_config(name: str) -> QueueConfig:
-    config = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
+def find_config(rt: Runtime, name: str) -> QueueConfig:
+    config = rt.session.query(QueueConfig).filter_by(name=name).one_or_none()
     if config is None:
-        raise ApiError(404, "queue_config_not_found", f"queue configuration '{name}' not found")
+        raise NotFound(f"queue configuration '{name}' not found", code="queue_config_not_found")
+    return config
+
+
+def list_configs(rt: Runtime, include_disabled: bool = False) -> list[QueueConfig]:
+    query = rt.session.query(QueueConfig).order_by(QueueConfig.name)
+    return list(query if include_disabled else query.filter_by(enabled=True))
+
+
+@dataclass(frozen=True)
+class Saved:
+    config: QueueConfig
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _commit(rt: Runtime, config: QueueConfig, doc: dict[str, Any] | None,
+            created: bool = False, yaml_warning: bool = True) -> Saved:
+    """Register the enabled queues in Redis, then commit; on any failure roll back."""
+    warnings = vault_warnings(rt.session, doc) if doc is not None else []
+    if yaml_warning and config.source == "yaml":
+        warnings.append(f"'{config.name}' comes from a YAML file; the next reload overwrites it")
+    try:
+        rt.admin.register_queues(enabled_queue_names(config))
+        rt.session.commit()
+    except BaseException:
+        rt.session.rollback()
+        raise
+    return Saved(config, created, warnings)
+
+
+def create_config(rt: Runtime, raw: Any, replace: bool = False) -> Saved:
+    """Create a configuration (``replace``: overwrite one of the same name)."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        raise InvalidInput("'name' is required and must be a string")
+    doc = validate_or_raise(raw, name)
+    existing = rt.session.query(QueueConfig).filter_by(name=name).one_or_none()
+    if existing is not None and not replace:
+        raise Conflict(f"queue configuration '{name}' exists", code="queue_config_exists")
+    config = save_config(rt.session, doc, "api", existing)
+    return _commit(rt, config, doc, created=existing is None, yaml_warning=False)
+
+
+def replace_config(rt: Runtime, name: str, raw: Any) -> Saved:
+    config = find_config(rt, name)
+    doc = validate_or_raise(raw, name)
+    save_config(rt.session, doc, config.source, config)
+    return _commit(rt, config, doc)
+
+
+def patch_config(rt: Runtime, name: str, patch: Any) -> Saved:
+    """Apply a JSON merge patch (RFC 7396); lists (sub-queues, schema, vaults) are replaced
+    whole."""
+    if not isinstance(patch, dict):
+        raise InvalidInput("the patch must be a JSON object")
+    config = find_config(rt, name)
+    merged = merge_patch(document_of(config), patch)
+    for whole in ("sub_queues", "input_schema"):
+        if whole in patch and patch[whole] is not None:
+            merged[whole] = patch[whole]
+    patched_dep = patch.get("deployment")
+    if isinstance(patched_dep, dict) and patched_dep.get("vaults") is not None:
+        merged["deployment"]["vaults"] = patched_dep["vaults"]
+    doc = validate_or_raise(merged, name)
+    save_config(rt.session, doc, config.source, config)
+    return _commit(rt, config, doc)
+
+
+def disable_config(rt: Runtime, name: str) -> QueueConfig:
+    """Soft delete: the configuration and its sub-queues stop being served."""
+    config = find_config(rt, name)
+    config.enabled = False
+    for sub in config.sub_queues:
+        sub.enabled = False
+    rt.session.commit()
+    return config
+
+
+def restore_config(rt: Runtime, name: str, sub: str | None = None) -> Saved:
+    """Re-enable a configuration, with all its sub-queues or only ``sub``."""
+    config = find_config(rt, name)
+    subs = [s for s in config.sub_queues if sub is None or s.name == sub]
+    if sub is not None and not subs:
+        raise NotFound(f"sub-queue '{name}.{sub}' not found", code="queue_config_not_found")
+    config.enabled = True
+    for row in subs:
+        row.enabled = True
+    return _commit(rt, config, document_of(config), yaml_warning=False)
+
+
+def put_sub_queue(rt: Runtime, name: str, sub: str, priority: int, enabled: bool) -> Saved:
+    """Add or update one sub-queue (``created`` tells which)."""
+    config = find_config(rt, name)
+    if not NAME_PART_RE.fullmatch(sub) or len(sub) > 64:
+        raise InvalidConfig(f"sub-queue name {sub!r} is invalid")
+    if not 1 <= priority <= 1000:
+        raise InvalidConfig("priority must be 1-1000")
+    row = next((s for s in config.sub_queues if s.name == sub), None)
+    if row is None:
+        if len(config.sub_queues) >= 32:
+            raise InvalidConfig("a queue has at most 32 sub-queues")
+        config.sub_queues.append(SubQueue(name=sub, priority=priority, enabled=enabled))
+    else:
+        row.priority, row.enabled = priority, enabled
+    return _commit(rt, config, document_of(config), created=row is None)
+
+
+def disable_sub_queue(rt: Runtime, name: str, sub: str) -> QueueConfig:
+    config = find_config(rt, name)
+    row = next((s for s in config.sub_queues if s.name == sub), None)
+    if row is None:
+        raise NotFound(f"sub-queue '{name}.{sub}' not found", code="queue_config_not_found")
+    row.enabled = False
+    rt.session.commit()
     return config
 
 
 # ---- YAML directory -------------------------------------------------------------------------
 
 
-class ConfigDirError(Exception):
-    """One or more YAML files are invalid; `problems` holds `file: reason` messages."""
+class ConfigDirError(InvalidConfig):
+    """One or more YAML files are invalid; ``problems`` holds ``file: reason`` messages."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__(*problems)
         self.problems = problems
 
 
@@ -362,7 +482,7 @@ def read_config_dir(directory: Path) -> dict[str, dict[str, Any]]:
     for path in files:
         try:
             content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        except (yaml.YAMLError, UnicodeDecodeError, OSError, ValueError, RecursionError) as exc:
             problems.append(f"{path.name}: not valid YAML ({exc.__class__.__name__})")
             continue
         queues = content.get("queues") if isinstance(content, dict) else None
@@ -389,19 +509,32 @@ def read_config_dir(directory: Path) -> dict[str, dict[str, Any]]:
     return docs
 
 
-def apply_config_dir(directory: Path, client: redis.Redis) -> dict[str, list[str]]:
-    """Reload: upsert every YAML queue, disable YAML-sourced ones that vanished; commit."""
+def apply_config_dir(rt: Runtime, directory: Path) -> dict[str, list[str]]:
+    """Reload: upsert every YAML queue, disable YAML-sourced ones that vanished; all or nothing
+    (ConfigDirError, nothing changed, when any file is invalid)."""
     docs = read_config_dir(directory)
     reloaded, disabled, names = [], [], []
-    for name, doc in docs.items():
-        existing = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
-        config = save_config(doc, "yaml", existing)
-        reloaded.append(name)
-        names.extend(enabled_queue_names(config))
-    for config in db.session.query(QueueConfig).filter_by(source="yaml", enabled=True):
-        if config.name not in docs:
-            config.enabled = False
-            disabled.append(config.name)
-    register_queues(client, names)  # before the commit, as for API saves
-    db.session.commit()
+    try:
+        for name, doc in docs.items():
+            existing = rt.session.query(QueueConfig).filter_by(name=name).one_or_none()
+            config = save_config(rt.session, doc, "yaml", existing)
+            reloaded.append(name)
+            names.extend(enabled_queue_names(config))
+        for config in rt.session.query(QueueConfig).filter_by(source="yaml", enabled=True):
+            if config.name not in docs:
+                config.enabled = False
+                disabled.append(config.name)
+        rt.admin.register_queues(names)  # before the commit, as for every save
+        rt.session.commit()
+    except BaseException:
+        rt.session.rollback()
+        raise
     return {"reloaded": sorted(reloaded), "disabled": sorted(disabled)}
+
+
+def reload_config_dir(rt: Runtime) -> dict[str, list[str]]:
+    """Reload the configured YAML directory (Conflict ``config_dir_unset`` without one)."""
+    if rt.config_dir is None:
+        raise Conflict("no YAML directory is configured (QUEUE_WORKERS_DIR or runqy serve "
+                       "--config DIR)", code="config_dir_unset")
+    return apply_config_dir(rt, rt.config_dir)
