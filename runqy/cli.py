@@ -34,10 +34,12 @@ def _flag_help(text: str, env: str) -> str:
 
 def _env_only_epilog() -> str:
     from runqy.config import ENV_VARS
+    from runqy.serving_limits import LIMITS_HELP
 
     names = ", ".join(name for var in ENV_VARS for name in var.names)
-    return ("Every setting can also come from the environment or from .env in the working "
-            f"directory (flags win, then the environment, then .env). Variables: {names}.")
+    return (f"Connections: {LIMITS_HELP}\n\nEvery setting can also come from the environment "
+            "or from .env in the working directory (flags win, then the environment, then "
+            f".env). Variables: {names}.")
 
 
 @main.command(epilog=_env_only_epilog())

@@ -12,8 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
+import time
+import types
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,29 +26,41 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from runqy.config import Settings
+from runqy.serving_limits import (
+    CLEANUP_INTERVAL,
+    HARD_CONNECTION_LIMIT,
+    KEEPALIVE_TIMEOUT,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    REQUEST_TIMEOUT,
+)
 from runqy.web.extensions import db
 
 log = logging.getLogger("runqy.web")
-
-# Seconds: waitress must not cut a long-poll (up to 120 s) short.
-CHANNEL_TIMEOUT = 180
-
 
 def waitress_options(settings: Settings) -> dict[str, Any]:
     """The waitress adjustments `runqy serve` uses."""
     return {
         "threads": settings.threads,
-        "channel_timeout": CHANNEL_TIMEOUT,
+        "connection_limit": HARD_CONNECTION_LIMIT,
+        "channel_timeout": KEEPALIVE_TIMEOUT,
+        "cleanup_interval": CLEANUP_INTERVAL,
+        "max_request_header_size": MAX_HEADER_BYTES,
         "ident": "runqy",
         # poll() costs less per loop turn than select() and has no 1,024-descriptor limit.
         "asyncore_use_poll": True,
     }
 
 
-class TaskFlushedChannel(HTTPChannel):
-    """waitress's channel, minus the main loop's busy-wait while a task writes its answer.
+class RunqyChannel(HTTPChannel):
+    """waitress's channel with request deadlines, and without the main loop's busy-wait while
+    a task writes its answer.
 
-    A task thread flushes its own output as it writes it. Between appending to the output
+    Deadlines: `request_deadline` is when the current request's headers must be complete
+    (REQUEST_TIMEOUT after its first byte, or after the connection opened); once they are,
+    the body may pause at most REQUEST_TIMEOUT. The server's maintenance closes late ones.
+
+    Flushing: a task thread flushes its own output as it writes it. Between appending to the output
     buffer and sending it, the buffer is non-empty, so the stock `writable()` makes the main
     loop poll, fail to take the task's lock and poll again: measured at 25-40 loop turns and
     ~500 µs of CPU per API request under load, in the thread every request needs. While a
@@ -54,6 +70,28 @@ class TaskFlushedChannel(HTTPChannel):
 
     HELP_FLUSH_BYTES = 65536
 
+    def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any,
+                 map: Any = None) -> None:
+        super().__init__(server, sock, addr, adj, map)
+        self.request_deadline = self.creation_time + REQUEST_TIMEOUT
+        make_room(server)
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and not self.requests:
+            self.request_deadline = time.time() + REQUEST_TIMEOUT
+        return bool(super().received(data))
+
+    def overdue(self, now: float) -> bool:
+        """Whether this connection is to be closed for a late request or a long idle spell."""
+        if self.requests:
+            return False  # a request is running: its answer decides
+        partial = self.request
+        if partial is not None and partial.headers_finished:
+            return now - self.last_activity > REQUEST_TIMEOUT
+        if partial is not None or self.last_activity == self.creation_time:
+            return now > self.request_deadline
+        return now - self.last_activity > KEEPALIVE_TIMEOUT
+
     def writable(self) -> bool:
         pending = self.total_outbufs_len
         if (pending and pending < self.HELP_FLUSH_BYTES and self.requests
@@ -62,15 +100,45 @@ class TaskFlushedChannel(HTTPChannel):
         return bool(super().writable())
 
 
+def make_room(server: Any) -> None:
+    """Past MAX_CONNECTIONS, close the longest-idle connection (no request running) of the
+    client address that holds the most: one client's idle or half-sent connections then
+    cannot keep anyone else out, while requests in progress are never cut."""
+    channels = server.active_channels
+    if len(channels) <= MAX_CONNECTIONS:
+        return
+    idle = [ch for ch in channels.values() if not ch.requests and not ch.will_close]
+    if not idle:
+        return
+    per_address = Counter(_host(ch.addr) for ch in idle)
+    greediest = per_address.most_common(1)[0][0]
+    victim = min((ch for ch in idle if _host(ch.addr) == greediest),
+                 key=lambda ch: ch.last_activity)
+    victim.will_close = True
+
+
+def _host(addr: Any) -> Any:
+    return addr[0] if isinstance(addr, tuple) else addr
+
+
+def _maintenance(server: Any, now: float) -> None:
+    """Replaces waitress's maintenance (one idle timeout for all) with RunqyChannel's
+    deadlines."""
+    for channel in list(server.active_channels.values()):
+        if isinstance(channel, RunqyChannel) and channel.overdue(now):
+            channel.will_close = True
+
+
 def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
-    """A waitress server with runqy's options and channel (`.run()` serves until closed);
-    `where` is host/port or sockets."""
+    """A waitress server with runqy's options, channel and deadlines (`.run()` serves until
+    closed); `where` is host/port or sockets."""
     server = create_server(app, **where, **waitress_options(settings))
     # A host name with several addresses gives one listening server per address.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
         if isinstance(listener, BaseWSGIServer):
-            listener.channel_class = TaskFlushedChannel
+            listener.channel_class = RunqyChannel
+            listener.maintenance = types.MethodType(_maintenance, listener)
     return server
 
 
@@ -78,6 +146,17 @@ def quiet_waitress_queue_log() -> None:
     """waitress logs "Task queue depth is N" at WARNING for every request that waits for a
     thread: under load that is one log line per request, costing more than the request."""
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def raise_descriptor_limit() -> None:
+    """Lift the soft open-files limit (often 1,024) towards what HARD_CONNECTION_LIMIT
+    connections can take (up to three descriptors each, plus Redis and database pools)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3 * HARD_CONNECTION_LIMIT + 256
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class WorkerExitedError(RuntimeError):
@@ -92,6 +171,7 @@ def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -
     in the child).
     """
     quiet_waitress_queue_log()
+    raise_descriptor_limit()
     if settings.workers == 1:
         start_background()
         make_server(app, settings, host=settings.host, port=settings.port).run()
