@@ -118,11 +118,19 @@ def run_server(settings: Settings) -> None:
     from runqy.config import ConfigError as SettingsError
     from runqy.core.queue_configs import ConfigDirError
     from runqy.embedded_redis import EmbeddedRedisError
+    from runqy.instance_lock import InstanceLockedError, lock_instance
     from runqy.web import bootstrap
-    from runqy.web.serving import WorkerExitedError, serve
+    from runqy.web.serving import ListenError, WorkerExitedError, listen, serve
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
     os.umask(0o077)
+    # Lock the folder and bind the port before starting anything (the embedded Redis above
+    # all): either failure is then one line and exit status 1, with nothing to undo.
+    try:
+        lock_instance(settings.instance_dir)  # held (descriptor left open) until exit
+        listeners = listen(settings.host, settings.port)
+    except (InstanceLockedError, ListenError) as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         booted = bootstrap(settings)
     except (EmbeddedRedisError, SettingsError) as exc:
@@ -147,7 +155,7 @@ def run_server(settings: Settings) -> None:
     try:
         click.echo(banner(booted.app), err=False)
         sys.stdout.flush()
-        serve(booted.app, settings, start_watcher)
+        serve(booted.app, settings, listeners, start_watcher)
     except KeyboardInterrupt:
         pass  # waitress returns by itself on most signals; both paths end below
     except WorkerExitedError as exc:

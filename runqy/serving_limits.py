@@ -17,6 +17,8 @@ REQUEST_TIMEOUT = 10
 # Seconds an idle keep-alive connection stays open. A request in progress (a long-poll waits
 # up to 120 s) is never cut: waitress only times out connections with no request running.
 KEEPALIVE_TIMEOUT = 30
+# Connections the kernel queues for accept() (waitress's default).
+LISTEN_BACKLOG = 1024
 # Seconds between two checks of these timeouts.
 CLEANUP_INTERVAL = 1
 # Request header bytes accepted (waitress's default, 256 KiB, times 1,000 connections is too

@@ -10,6 +10,7 @@ every child when it is told to stop or when a child dies.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import resource
@@ -30,6 +31,7 @@ from runqy.serving_limits import (
     CLEANUP_INTERVAL,
     HARD_CONNECTION_LIMIT,
     KEEPALIVE_TIMEOUT,
+    LISTEN_BACKLOG,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
     REQUEST_TIMEOUT,
@@ -163,8 +165,40 @@ class WorkerExitedError(RuntimeError):
     """A worker process of `--workers N` ended by itself; the server stopped the others."""
 
 
-def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -> None:
-    """Serve `app` until SIGINT/SIGTERM (KeyboardInterrupt), in `settings.workers` processes.
+class ListenError(RuntimeError):
+    """The HTTP port cannot be listened on (in use, not permitted, unknown host): one line."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on every address `host` resolves to, before anything else starts, so
+    that a busy port stops start-up with one line and the banner follows a bound socket."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            listeners.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        for sock in listeners:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(f"port {port} on {host} is already in use") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return listeners
+
+
+def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
+          start_background: Callable[[], Any]) -> None:
+    """Serve `app` on `listeners` (from `listen`) until SIGINT/SIGTERM (KeyboardInterrupt),
+    in `settings.workers` processes.
 
     `start_background` starts this process's helper threads; with workers it runs in the
     parent after the children are forked (a thread running during fork() can leave locks held
@@ -174,17 +208,17 @@ def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -
     raise_descriptor_limit()
     if settings.workers == 1:
         start_background()
-        make_server(app, settings, host=settings.host, port=settings.port).run()
+        make_server(app, settings, sockets=listeners).run()
         return
-    listener = socket.create_server((settings.host, settings.port), backlog=1024)
     children: list[int] = []
     try:
         for _ in range(settings.workers):
             pid = os.fork()
             if pid == 0:
-                _run_child(app, listener, settings)
+                _run_child(app, listeners, settings)
             children.append(pid)
-        listener.close()
+        for sock in listeners:
+            sock.close()
         log.info("serving with %d worker processes: %s", len(children), children)
         start_background()
         pid, status = os.wait()
@@ -195,8 +229,8 @@ def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -
         _stop_children(children)
 
 
-def _run_child(app: Flask, listener: socket.socket, settings: Settings) -> None:
-    """A forked worker: serve on the inherited socket, never return into the parent's code."""
+def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings) -> None:
+    """A forked worker: serve on the inherited sockets, never return into the parent's code."""
     code = 0
     try:
         # Pooled database connections were opened by the parent; sharing them across
@@ -204,7 +238,7 @@ def _run_child(app: Flask, listener: socket.socket, settings: Settings) -> None:
         with app.app_context():
             db.engine.dispose(close=False)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-        make_server(app, settings, sockets=[listener]).run()
+        make_server(app, settings, sockets=listeners).run()
     except KeyboardInterrupt:
         pass
     except BaseException:
