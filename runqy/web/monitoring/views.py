@@ -12,9 +12,10 @@ from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from runqy import __version__
-from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo, WorkerRecord
+from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
 from runqy.config import mask_url_password
+from runqy.core import workers
 from runqy.core.models import QueueConfig, Vault
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
@@ -68,17 +69,6 @@ def totals_of(stats: Sequence[QueueStats]) -> dict[str, int]:
     return totals
 
 
-@dataclass
-class FleetSummary:
-    workers: list[WorkerRecord]
-    healthy: int
-
-    @classmethod
-    def read(cls, inspector: Inspector) -> FleetSummary:
-        workers = inspector.runqy_workers()
-        return cls(workers, sum(1 for w in workers if w.healthy and not w.stale))
-
-
 def chart_history(inspector: Inspector, stats: Sequence[QueueStats],
                   days: int) -> tuple[list[DayCount], str | None, str]:
     """(buckets, notice, source): Prometheus when configured and answering, else Redis."""
@@ -101,7 +91,7 @@ def overview() -> str:
     days, notice, source = chart_history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
-        totals=totals_of(stats), fleet=FleetSummary.read(inspector),
+        totals=totals_of(stats), fleet=workers.fleet(sources.core()),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
         chart=history_chart(days), history_source=source, history_notice=notice,
         history_processed=sum(d.processed for d in days),
@@ -228,7 +218,7 @@ def queue_detail(queue: str) -> str:
                        queue=queue, stats=stats, state=state, states=states, needle=needle,
                        listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
-                       workers=inspector.runqy_workers(),
+                       workers=workers.fleet(sources.core()).workers,
                        since=sources.task_since(queue, state, listing.tasks))
 
 
@@ -248,19 +238,18 @@ def task_detail(queue: str, task_id: str) -> str:
     return render_task(sources.inspector().get_task(queue, task_id))
 
 
-@bp.get("/workers")
-def workers() -> str:
-    inspector = sources.inspector()
+@bp.get("/workers", endpoint="workers")
+def workers_page() -> str:
     return render_live("monitoring/partials/workers.html", title="Workers",
-                       fleet=FleetSummary.read(inspector), servers=inspector.servers())
+                       fleet=workers.fleet(sources.core()), servers=sources.inspector().servers())
 
 
 @bp.get("/workers/<worker_id>")
 def worker_detail(worker_id: str) -> str:
-    inspector = sources.inspector()
+    rt = sources.core()
     return render_live("monitoring/partials/worker.html", title=f"Worker {worker_id}",
-                       section="monitoring.workers", worker=inspector.runqy_worker(worker_id),
-                       logs=inspector.worker_logs(worker_id, limit=200))
+                       section="monitoring.workers", worker=workers.worker_record(rt, worker_id),
+                       logs=workers.worker_logs(rt, worker_id))
 
 
 @bp.get("/system")
