@@ -70,6 +70,8 @@ def main() -> None:
             redis_url=server.url, instance_path=Path(tempfile.mkdtemp()) / "instance",
             api_key="bench-admin-key-0123456789"))
 
+        inspector = Inspector(client)
+
         def page() -> int:
             url, found = f"/monitoring/search/step?q={NEEDLE}&queue={QUEUE}", 0
             while url:
@@ -80,9 +82,8 @@ def main() -> None:
             return found
 
         def broker() -> int:
-            return len(search(client, [QUEUE], ["retry", "archived"], NEEDLE, budget=1e9).matches)
-
-        inspector = Inspector(client)
+            step = search(inspector, [QUEUE], ["retry", "archived"], NEEDLE, budget=1e9)
+            return len(step.matches)
 
         def peer() -> int:
             found = 0

@@ -96,17 +96,18 @@ class _Needle:
         return any(self.text in value.lower() for value in wanted)
 
 
-def search(client: redis.Redis, queues: Sequence[str], states: Sequence[str], needle: str,
+def search(inspector: Inspector, queues: Sequence[str], states: Sequence[str], needle: str,
            field: str = "any", cursor: SearchCursor | None = None, *, budget: float = 0.4,
            max_matches: int = 200) -> SearchStep:
     """Tasks of ``queues`` x ``states`` whose ``field`` contains ``needle`` (case-insensitive),
-    from ``cursor`` on, until ``budget`` seconds have passed or ``max_matches`` were found."""
+    from ``cursor`` on, until ``budget`` seconds have passed or ``max_matches`` were found;
+    read through the inspector's Redis client."""
     if unknown := set(states) - set(SEARCHABLE_STATES):
         raise ValueError(f"cannot search states {sorted(unknown)}")
     test = _Needle(needle, field)
     containers = [(q, s) for q in queues for s in states]
     cursor = cursor or SearchCursor()
-    inspector = Inspector(client)
+    client = inspector.redis
     deadline = time.monotonic() + budget
     found: list[tuple[str, str]] = []
     chunks = _chunks(client, containers, cursor)

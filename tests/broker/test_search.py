@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from runqy.broker import keys
+from runqy.broker import Inspector, keys
 from runqy.broker.search import CHUNK, SearchCursor, search
 from tests.broker.factories import task
 from tests.dashboard.archive_fill import fill_archived, task_id
@@ -18,8 +18,8 @@ def test_error_text_in_many_chunks_resumed_from_the_cursor(redis_client):
     found, cursor, steps = [], None, 0
     while True:
         # a budget of zero stops after every chunk: each step resumes where the last stopped
-        step = search(redis_client, ["bulk"], ["retry", "archived"], "quota", cursor=cursor,
-                      budget=0)
+        step = search(Inspector(redis_client), ["bulk"], ["retry", "archived"], "quota",
+                      cursor=cursor, budget=0)
         found += [m.id for m in step.matches]
         cursor, steps = SearchCursor.parse(step.cursor.token()), steps + 1
         if step.done:
@@ -38,7 +38,7 @@ def test_fields_states_and_queues(broker, redis_client):
                  int(time.time()) + 60)
 
     def ids(needle, field="any", states=("pending", "retry"), queues=("alpha", "beta")):
-        step = search(redis_client, queues, states, needle, field, budget=5)
+        step = search(Inspector(redis_client), queues, states, needle, field, budget=5)
         assert step.done
         return sorted(m.id for m in step.matches)
 
@@ -56,5 +56,5 @@ def test_fields_states_and_queues(broker, redis_client):
 def test_error_kept_in_the_hash_by_an_original_go_worker(redis_client):
     fill_archived(redis_client, "legacy", 3, [], "ok")
     redis_client.hset(keys.task_key("legacy", task_id(1)), "error_msg", "worker OOM killed")
-    step = search(redis_client, ["legacy"], ["archived"], "oom", "error")
+    step = search(Inspector(redis_client), ["legacy"], ["archived"], "oom", "error")
     assert [m.id for m in step.matches] == [task_id(1)]

@@ -80,7 +80,7 @@ def search_step() -> str:
     form = SearchForm.from_args(known)
     cursor = SearchCursor.parse(request.args.get("cursor"))
     shown = int(request.args["shown"]) if request.args.get("shown", "").isdigit() else 0
-    step = search(sources.redis_client(), form.queues(known), form.states, form.needle,
+    step = search(sources.inspector(), form.queues(known), form.states, form.needle,
                   form.field, cursor, budget=STEP_BUDGET, max_matches=PAGE_MATCHES)
     before, shown = shown, shown + len(step.matches)
     return render_template(
