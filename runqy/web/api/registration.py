@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from runqy.core.models import QueueConfig, Vault
 from runqy.core.values import as_string, normalize_queue, reject_unknown
+from runqy.redis_connection import SENTINEL, SINGLE, RedisTopology
 from runqy.web.api import api_bp
 from runqy.web.auth import WORKER, require_role
 from runqy.web.errors import ApiError, invalid_request
@@ -18,7 +19,17 @@ REGISTER_KEYS = {"queue", "hostname", "os", "version", "worker_id"}
 
 
 def redis_block(url: str) -> dict[str, Any]:
-    """The `redis` block: the same connection as a URL and as parts."""
+    """The `redis` block: the same connection as a URL and as parts.
+
+    For Sentinel and Cluster the URL (``redis-sentinel://``, ``redis-cluster://``) carries the
+    whole topology and ``mode`` names it; ``addr`` lists the sentinels or the known nodes.
+    """
+    topology = RedisTopology.from_url(url)
+    if topology.kind != SINGLE:
+        return {"url": url, "mode": topology.kind,
+                "addr": ",".join(f"{h}:{p}" for h, p in topology.nodes),
+                "password": topology.password, "db": topology.db, "use_tls": topology.tls,
+                **({"master": topology.master} if topology.kind == SENTINEL else {})}
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = parts.port or 6379
