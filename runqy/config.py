@@ -14,6 +14,7 @@ import dataclasses
 import os
 import re
 import secrets
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,11 +119,26 @@ ENV_VARS: tuple[_Var, ...] = (
     _Var("default_max_retry", ("RUNQY_DEFAULT_MAX_RETRY",), _parse_int),
     _Var("default_retention", ("RUNQY_DEFAULT_RETENTION",), _parse_int),
     _Var("threads", ("RUNQY_THREADS",), _parse_int),
-    _Var("workers", ("RUNQY_WORKERS",), _parse_int),
+    _Var("processes", ("RUNQY_PROCESSES", "RUNQY_WORKERS"), _parse_int),
     _Var("max_waiters", ("RUNQY_MAX_WAITERS",), _parse_int),
     _Var("no_ui", ("RUNQY_NO_UI",), parse_bool),
     _Var("log_level", ("RUNQY_LOG_LEVEL",), _parse_log_level),
 )
+
+
+# Renamed settings: the old flag (override key) and the old variable still work, with one
+# warning per process.
+RENAMED_FLAGS = {"workers": "processes"}
+RENAMED_VARS = {"RUNQY_WORKERS": "RUNQY_PROCESSES"}
+_warned: set[str] = set()
+
+
+def warn_renamed(old: str, new: str) -> None:
+    if old not in _warned:
+        _warned.add(old)
+        warnings.warn(f"{old} is deprecated and will be removed; use {new} (the number of "
+                      "server processes; task workers are `runqy worker`)", FutureWarning,
+                      stacklevel=3)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -197,8 +213,9 @@ class Settings:
     default_max_retry: int = 3
     default_retention: int = 86_400
     threads: int = 32
-    # Server processes sharing the listening socket (`runqy serve --workers N`).
-    workers: int = 1
+    # Server (waitress) processes sharing the listening socket (`runqy serve --processes N`);
+    # "workers" are the task workers everywhere else.
+    processes: int = 1
     max_waiters: int | None = None
     no_ui: bool = False
     log_level: str = "info"
@@ -226,8 +243,17 @@ class Settings:
                     values[var.field] = var.parse(raw)
                 except ValueError as exc:
                     raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+                if name in RENAMED_VARS:
+                    warn_renamed(name, RENAMED_VARS[name])
                 break
-        for key, value in (overrides or {}).items():
+        overrides = dict(overrides or {})
+        for old, new in RENAMED_FLAGS.items():
+            given = overrides.pop(old, None)
+            if given is not None:
+                warn_renamed(f"--{old}", f"--{new}")
+                if overrides.get(new) is None:
+                    overrides[new] = given
+        for key, value in overrides.items():
             if value is not None:
                 values[key] = value
         for key in ("redis_url", "database_url", "api_key", "worker_api_key", "client_api_key",
@@ -250,7 +276,7 @@ class Settings:
             raise ConfigError(f"QUEUE_WORKERS_DIR {self.config_dir} is not a directory")
         if self.url_prefix and (not self.url_prefix.startswith("/") or self.url_prefix == "/"):
             raise ConfigError("RUNQY_URL_PREFIX must start with '/' (for example /runqy)")
-        for name in ("port", "threads", "workers", "max_body_size", "max_payload_size",
+        for name in ("port", "threads", "processes", "max_body_size", "max_payload_size",
                      "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
