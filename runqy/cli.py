@@ -51,10 +51,12 @@ def _flag_help(text: str, env: str) -> str:
 
 def _env_only_epilog() -> str:
     from runqy.config import ENV_VARS
+    from runqy.serving_limits import LIMITS_HELP
 
     names = ", ".join(name for var in ENV_VARS for name in var.names)
-    return ("Every setting can also come from the environment or from .env in the working "
-            f"directory (flags win, then the environment, then .env). Variables: {names}.")
+    return (f"Connections: {LIMITS_HELP}\n\nEvery setting can also come from the environment "
+            "or from .env in the working directory (flags win, then the environment, then "
+            f".env). Variables: {names}.")
 
 
 @main.command(epilog=_env_only_epilog())
@@ -133,11 +135,19 @@ def run_server(settings: Settings) -> None:
     from runqy.config import ConfigError as SettingsError
     from runqy.core.queue_configs import ConfigDirError
     from runqy.embedded_redis import EmbeddedRedisError
+    from runqy.instance_lock import InstanceLockedError, lock_instance
     from runqy.web import bootstrap
-    from runqy.web.serving import WorkerExitedError, serve
+    from runqy.web.serving import ListenError, WorkerExitedError, listen, serve
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
     os.umask(0o077)
+    # Lock the folder and bind the port before starting anything (the embedded Redis above
+    # all): either failure is then one line and exit status 1, with nothing to undo.
+    try:
+        lock_instance(settings.instance_dir)  # held (descriptor left open) until exit
+        listeners = listen(settings.host, settings.port)
+    except (InstanceLockedError, ListenError) as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         booted = bootstrap(settings)
     except (EmbeddedRedisError, SettingsError) as exc:
@@ -162,7 +172,7 @@ def run_server(settings: Settings) -> None:
     try:
         click.echo(banner(booted.app), err=False)
         sys.stdout.flush()
-        serve(booted.app, settings, start_watcher)
+        serve(booted.app, settings, listeners, start_watcher)
     except KeyboardInterrupt:
         pass  # waitress returns by itself on most signals; both paths end below
     except WorkerExitedError as exc:

@@ -274,6 +274,31 @@ class Inspector:
         self.require_queue(q)
         return sorted(text(g) for g in self.redis.smembers(keys.groups(q)))
 
+    def group_sizes(self, q: str, names: Sequence[str]) -> dict[str, int]:
+        """Aggregating tasks in each named group of ``q``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(keys.group(q, name))
+        return dict(zip(names, pipe.execute(), strict=True))
+
+    def pending_since(self, q: str, task_ids: Sequence[str]) -> dict[str, int]:
+        """Unix seconds since each pending task waits (its ``pending_since``, in nanoseconds or,
+        from the original runqy worker, seconds); tasks without one are left out."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hget(keys.task_key(q, task_id), "pending_since")
+        since = {}
+        for task_id, raw in zip(task_ids, pipe.execute(), strict=True):
+            if raw and raw.isdigit():
+                value = int(raw)
+                since[task_id] = (value if value < _PENDING_SINCE_SECONDS_BELOW
+                                  else value // 1_000_000_000)
+        return since
+
+    def server_info(self) -> dict[str, Any]:
+        """The Redis server's INFO (version, memory, clients, ...)."""
+        return self.redis.info()
+
     def get_task(self, q: str, task_id: str) -> TaskInfo:
         self.require_queue(q)
         return self._get_task(q, task_id)

@@ -10,10 +10,15 @@ every child when it is told to stop or when a child dies.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import resource
 import signal
 import socket
+import time
+import types
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,29 +27,42 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from runqy.config import Settings
+from runqy.serving_limits import (
+    CLEANUP_INTERVAL,
+    HARD_CONNECTION_LIMIT,
+    KEEPALIVE_TIMEOUT,
+    LISTEN_BACKLOG,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    REQUEST_TIMEOUT,
+)
 from runqy.web.extensions import db
 
 log = logging.getLogger("runqy.web")
-
-# Seconds: waitress must not cut a long-poll (up to 120 s) short.
-CHANNEL_TIMEOUT = 180
-
 
 def waitress_options(settings: Settings) -> dict[str, Any]:
     """The waitress adjustments `runqy serve` uses."""
     return {
         "threads": settings.threads,
-        "channel_timeout": CHANNEL_TIMEOUT,
+        "connection_limit": HARD_CONNECTION_LIMIT,
+        "channel_timeout": KEEPALIVE_TIMEOUT,
+        "cleanup_interval": CLEANUP_INTERVAL,
+        "max_request_header_size": MAX_HEADER_BYTES,
         "ident": "runqy",
         # poll() costs less per loop turn than select() and has no 1,024-descriptor limit.
         "asyncore_use_poll": True,
     }
 
 
-class TaskFlushedChannel(HTTPChannel):
-    """waitress's channel, minus the main loop's busy-wait while a task writes its answer.
+class RunqyChannel(HTTPChannel):
+    """waitress's channel with request deadlines, and without the main loop's busy-wait while
+    a task writes its answer.
 
-    A task thread flushes its own output as it writes it. Between appending to the output
+    Deadlines: `request_deadline` is when the current request's headers must be complete
+    (REQUEST_TIMEOUT after its first byte, or after the connection opened); once they are,
+    the body may pause at most REQUEST_TIMEOUT. The server's maintenance closes late ones.
+
+    Flushing: a task thread flushes its own output as it writes it. Between appending to the output
     buffer and sending it, the buffer is non-empty, so the stock `writable()` makes the main
     loop poll, fail to take the task's lock and poll again: measured at 25-40 loop turns and
     ~500 µs of CPU per API request under load, in the thread every request needs. While a
@@ -54,6 +72,28 @@ class TaskFlushedChannel(HTTPChannel):
 
     HELP_FLUSH_BYTES = 65536
 
+    def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any,
+                 map: Any = None) -> None:
+        super().__init__(server, sock, addr, adj, map)
+        self.request_deadline = self.creation_time + REQUEST_TIMEOUT
+        make_room(server)
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and not self.requests:
+            self.request_deadline = time.time() + REQUEST_TIMEOUT
+        return bool(super().received(data))
+
+    def overdue(self, now: float) -> bool:
+        """Whether this connection is to be closed for a late request or a long idle spell."""
+        if self.requests:
+            return False  # a request is running: its answer decides
+        partial = self.request
+        if partial is not None and partial.headers_finished:
+            return now - self.last_activity > REQUEST_TIMEOUT
+        if partial is not None or self.last_activity == self.creation_time:
+            return now > self.request_deadline
+        return now - self.last_activity > KEEPALIVE_TIMEOUT
+
     def writable(self) -> bool:
         pending = self.total_outbufs_len
         if (pending and pending < self.HELP_FLUSH_BYTES and self.requests
@@ -62,15 +102,45 @@ class TaskFlushedChannel(HTTPChannel):
         return bool(super().writable())
 
 
+def make_room(server: Any) -> None:
+    """Past MAX_CONNECTIONS, close the longest-idle connection (no request running) of the
+    client address that holds the most: one client's idle or half-sent connections then
+    cannot keep anyone else out, while requests in progress are never cut."""
+    channels = server.active_channels
+    if len(channels) <= MAX_CONNECTIONS:
+        return
+    idle = [ch for ch in channels.values() if not ch.requests and not ch.will_close]
+    if not idle:
+        return
+    per_address = Counter(_host(ch.addr) for ch in idle)
+    greediest = per_address.most_common(1)[0][0]
+    victim = min((ch for ch in idle if _host(ch.addr) == greediest),
+                 key=lambda ch: ch.last_activity)
+    victim.will_close = True
+
+
+def _host(addr: Any) -> Any:
+    return addr[0] if isinstance(addr, tuple) else addr
+
+
+def _maintenance(server: Any, now: float) -> None:
+    """Replaces waitress's maintenance (one idle timeout for all) with RunqyChannel's
+    deadlines."""
+    for channel in list(server.active_channels.values()):
+        if isinstance(channel, RunqyChannel) and channel.overdue(now):
+            channel.will_close = True
+
+
 def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
-    """A waitress server with runqy's options and channel (`.run()` serves until closed);
-    `where` is host/port or sockets."""
+    """A waitress server with runqy's options, channel and deadlines (`.run()` serves until
+    closed); `where` is host/port or sockets."""
     server = create_server(app, **where, **waitress_options(settings))
     # A host name with several addresses gives one listening server per address.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
         if isinstance(listener, BaseWSGIServer):
-            listener.channel_class = TaskFlushedChannel
+            listener.channel_class = RunqyChannel
+            listener.maintenance = types.MethodType(_maintenance, listener)
     return server
 
 
@@ -80,31 +150,75 @@ def quiet_waitress_queue_log() -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+def raise_descriptor_limit() -> None:
+    """Lift the soft open-files limit (often 1,024) towards what HARD_CONNECTION_LIMIT
+    connections can take (up to three descriptors each, plus Redis and database pools)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3 * HARD_CONNECTION_LIMIT + 256
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class WorkerExitedError(RuntimeError):
     """A worker process of `--workers N` ended by itself; the server stopped the others."""
 
 
-def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -> None:
-    """Serve `app` until SIGINT/SIGTERM (KeyboardInterrupt), in `settings.workers` processes.
+class ListenError(RuntimeError):
+    """The HTTP port cannot be listened on (in use, not permitted, unknown host): one line."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on every address `host` resolves to, before anything else starts, so
+    that a busy port stops start-up with one line and the banner follows a bound socket."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            listeners.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        for sock in listeners:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(f"port {port} on {host} is already in use") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return listeners
+
+
+def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
+          start_background: Callable[[], Any]) -> None:
+    """Serve `app` on `listeners` (from `listen`) until SIGINT/SIGTERM (KeyboardInterrupt),
+    in `settings.workers` processes.
 
     `start_background` starts this process's helper threads; with workers it runs in the
     parent after the children are forked (a thread running during fork() can leave locks held
     in the child).
     """
     quiet_waitress_queue_log()
+    raise_descriptor_limit()
     if settings.workers == 1:
         start_background()
-        make_server(app, settings, host=settings.host, port=settings.port).run()
+        make_server(app, settings, sockets=listeners).run()
         return
-    listener = socket.create_server((settings.host, settings.port), backlog=1024)
     children: list[int] = []
     try:
         for _ in range(settings.workers):
             pid = os.fork()
             if pid == 0:
-                _run_child(app, listener, settings)
+                _run_child(app, listeners, settings)
             children.append(pid)
-        listener.close()
+        for sock in listeners:
+            sock.close()
         log.info("serving with %d worker processes: %s", len(children), children)
         start_background()
         pid, status = os.wait()
@@ -115,8 +229,8 @@ def serve(app: Flask, settings: Settings, start_background: Callable[[], Any]) -
         _stop_children(children)
 
 
-def _run_child(app: Flask, listener: socket.socket, settings: Settings) -> None:
-    """A forked worker: serve on the inherited socket, never return into the parent's code."""
+def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings) -> None:
+    """A forked worker: serve on the inherited sockets, never return into the parent's code."""
     code = 0
     try:
         # Pooled database connections were opened by the parent; sharing them across
@@ -124,7 +238,7 @@ def _run_child(app: Flask, listener: socket.socket, settings: Settings) -> None:
         with app.app_context():
             db.engine.dispose(close=False)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-        make_server(app, settings, sockets=[listener]).run()
+        make_server(app, settings, sockets=listeners).run()
     except KeyboardInterrupt:
         pass
     except BaseException:

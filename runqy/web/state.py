@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from runqy.broker import Broker, Inspector
 from runqy.config import InstanceSecrets, Settings
+from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.runtime import Runtime
 from runqy.core.vaults import VaultCipher
 from runqy.web.extensions import db
@@ -37,9 +38,11 @@ class RunqyState:
     # Client-route queue lookups (name -> target or None); invalidated on every commit.
     queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
     core: Runtime = field(init=False)
+    enqueuer: Enqueuer = field(init=False)
 
     def __post_init__(self) -> None:
         self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+        self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
     @property
     def broker(self) -> Broker:

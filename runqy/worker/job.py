@@ -10,9 +10,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runqy.broker import Dequeued, TaskMessage
+from runqy.worker.process import encode_json
 
 if TYPE_CHECKING:
     from runqy.worker.process import TaskProcess
@@ -63,26 +64,38 @@ class Job:
         return f"task timed out after {round(self.deadline - self.started_at):d} s"
 
     def request_line(self, max_size: int) -> bytes:
-        """The compact JSON request line, or RequestTooLarge before anything is sent."""
+        """The compact JSON request line, or RequestTooLarge before anything is sent.
+
+        A payload that is JSON on one line is spliced in as it is (never decoded and
+        re-encoded), so any JSON a producer wrote, lone surrogate escapes included, reaches the
+        task process unchanged.
+        """
         msg = self.msg
-        request: dict[str, Any] = {
-            "task_id": msg.id, "type": msg.type, "queue": self.queue,
-            "payload": None, "retried": msg.retried, "max_retry": msg.retry,
-            "retry_count": msg.retried, "deadline": self.deadline,
-        }
-        raw = msg.payload
-        try:
-            text = raw.decode("utf-8")
-            try:
-                request["payload"] = json.loads(text) if text.strip() else text
-            except ValueError:
-                request["payload"] = text
-        except UnicodeDecodeError:
-            request["payload"] = base64.b64encode(raw).decode("ascii")
-            request["payload_encoding"] = "base64"
-        line = json.dumps(request, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        head = encode_json({
+            "task_id": msg.id, "type": msg.type, "queue": self.queue, "retried": msg.retried,
+            "max_retry": msg.retry, "retry_count": msg.retried, "deadline": self.deadline,
+        })
+        line = head[:-1] + b',"payload":' + _payload_json(msg.payload) + b"}\n"
         if len(line) - 1 > max_size:
             raise RequestTooLarge(
                 f"payload too large for the task protocol ({len(line) - 1} > {max_size} bytes)"
             )
         return line
+
+
+def _payload_json(raw: bytes) -> bytes:
+    """The payload as a JSON value (6.2): its own bytes when they are JSON, else UTF-8 text as a
+    string, else base64 (the caller adds ``payload_encoding``)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return b'"' + base64.b64encode(raw) + b'","payload_encoding":"base64"'
+    if not text.strip():
+        return encode_json(text)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return encode_json(text)
+    if b"\n" in raw or b"\r" in raw:
+        return encode_json(value)  # JSON spread over lines: one line on the wire
+    return raw

@@ -1,14 +1,21 @@
 """One supervised task process and the line protocol spoken with it (worker-protocol.md 5-6).
 
 `TaskProcess` starts the child in its own process group, performs the readiness handshake,
-sends one request at a time and classifies every stdout and stderr line. Reader threads never
-stop on a bad line: oversized stdout lines are discarded without buffering and fail only the
-task in flight.
+sends one request at a time and classifies every stdout and stderr line. One reader thread per
+process polls both pipes and always drains stderr before it handles stdout, so every stderr
+line carries the task that was running when its bytes arrived (a task's stderr is in its pipe
+before its response is in the stdout pipe). The reader never stops on a bad line: oversized
+lines are discarded without buffering, failing only the task in flight (stdout) or cut (stderr).
+
+The child dies with the worker: it asks the kernel for SIGKILL when the worker thread that
+started it goes away (``PR_SET_PDEATHSIG``), whatever kills the worker, kill -9 included.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import select
@@ -23,7 +30,25 @@ from typing import Any
 
 LogSink = Callable[[str, str, "str | None"], None]
 _READ_CHUNK = 1 << 16
-_STDERR_CATCH_UP = 0.05  # seconds a new task waits at most for the last one's stderr
+_PR_SET_PDEATHSIG = 1
+# Resolved once in the worker: the child must not load libraries between fork and exec.
+_prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """The child's pre-exec step: SIGKILL when the starting thread exits (Linux).
+
+    The check after prctl closes the race where the worker died before the request took
+    effect.
+    """
+
+    def arm() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return arm
 
 
 class StartupError(Exception):
@@ -63,6 +88,16 @@ class Reply:
     reason: str = ""
 
 
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; values holding lone surrogates (a Go payload's ``"\\udcff"``)
+    cannot be UTF-8, so they keep JSON's ``\\u`` escapes instead of failing."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
 def outcome_from_response(message: Mapping[str, Any]) -> Outcome:
     """Classify a response object by the first matching row of 6.3."""
     error = message.get("error")
@@ -75,9 +110,7 @@ def outcome_from_response(message: Mapping[str, Any]) -> Outcome:
         return Outcome(Verdict.PERMANENT, error="protocol error: 'retry' must be a boolean")
     if error is None:
         try:
-            result = json.dumps(
-                message.get("result"), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode()
+            result = encode_json(message.get("result"))
         except ValueError as exc:
             return Outcome(Verdict.PERMANENT, error=f"result is not JSON-serialisable: {exc}")
         return Outcome(Verdict.SUCCESS, result=result)
@@ -125,7 +158,7 @@ class TaskProcess:
         # lag behind the response that ended the task.
         self._log_task_id: str | None = None
         self._reply: Reply | None = None
-        self._readers: list[threading.Thread] = []
+        self._reader: threading.Thread | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -151,18 +184,16 @@ class TaskProcess:
 
     def start(self) -> None:
         try:
-            self.popen = subprocess.Popen(
+            self.popen = subprocess.Popen(  # noqa: PLW1509 - preexec_fn only calls prctl
                 self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
             )
         except OSError as exc:
             raise StartupError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc
         self.started_at = time.monotonic()
-        for target in (self._read_stdout, self._read_stderr):
-            thread = threading.Thread(target=target, daemon=True, name=f"proc-{self.pid}")
-            thread.start()
-            self._readers.append(thread)
+        self._reader = threading.Thread(target=self._read, daemon=True, name=f"proc-{self.pid}")
+        self._reader.start()
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the ready line; raise StartupError (and stop the process) otherwise."""
@@ -204,8 +235,8 @@ class TaskProcess:
                 self._signal_group(signal.SIGKILL)
                 popen.wait()
         self._signal_group(signal.SIGKILL)  # whatever the task started in its group
-        for reader in self._readers:
-            reader.join(2)
+        if self._reader is not None:
+            self._reader.join(2)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -228,7 +259,6 @@ class TaskProcess:
         self, task_id: str, line: bytes, time_limit: float, *, close_stdin: bool = False
     ) -> Reply:
         """Send one request line and wait for its reply, the exit, the time limit or an abort."""
-        self._let_stderr_catch_up()
         with self._cond:
             self._task_id = task_id
             self._log_task_id = task_id
@@ -255,26 +285,6 @@ class TaskProcess:
             self._reply = None
             return reply
 
-    def _let_stderr_catch_up(self) -> None:
-        """Let the stderr reader tag what the last task wrote before the next one starts.
-
-        A task's stderr lines are in their pipe before its response (the process writes them
-        first), but the stderr thread may not have read them yet when the next task follows at
-        once; they would then be tagged with the next task. Bounded, and free when the pipe is
-        empty.
-        """
-        stderr = self.popen.stderr if self.popen is not None else None
-        if stderr is None or stderr.closed:
-            return
-        poller = select.poll()
-        poller.register(stderr.fileno(), select.POLLIN)
-        if not _readable(poller):
-            return
-        limit = time.monotonic() + _STDERR_CATCH_UP
-        while _readable(poller) and time.monotonic() < limit:
-            time.sleep(0.0005)
-        time.sleep(0.001)  # the reader has the bytes; let it take the GIL and tag them
-
     def abort(self, task_id: str, reason: str) -> bool:
         """Make the running attempt of `task_id` return ABORTED now; False if it is not here."""
         with self._cond:
@@ -298,42 +308,35 @@ class TaskProcess:
             self._cond.notify_all()
             return True
 
-    def _read_stdout(self) -> None:
-        fd = self.popen.stdout.fileno()  # type: ignore[union-attr]
-        buffer = bytearray()
-        discarding = False
+    def _read(self) -> None:
+        """Read both pipes until stdout closes (the exit), then stderr until it closes."""
+        assert self.popen is not None and self.popen.stdout and self.popen.stderr
+        out, err = self.popen.stdout.fileno(), self.popen.stderr.fileno()
+        stdout = _Lines(self.max_line, self._stdout_line, lambda _cut: self._oversize())
+        stderr = _Lines(self.max_line, self._stderr_line, self._stderr_line)
+        poller, err_only = select.poll(), select.poll()
+        poller.register(out, select.POLLIN)
+        poller.register(err, select.POLLIN)
+        err_only.register(err, select.POLLIN)
+        err_open = True
         while True:
-            try:
-                chunk = os.read(fd, _READ_CHUNK)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            start = 0
-            while True:
-                newline = chunk.find(b"\n", start)
-                if newline < 0:
+            ready = {fd for fd, _ in poller.poll()}
+            if err_open:
+                # Everything the task wrote to stderr before its response is logged first,
+                # under the task's ID.
+                err_open = _drain(err, stderr, err_only)
+                if not err_open:
+                    poller.unregister(err)
+            if out in ready:
+                chunk = _read_chunk(out)
+                if not chunk:
                     break
-                if discarding:
-                    discarding = False
-                else:
-                    buffer += chunk[start:newline]
-                    if len(buffer) > self.max_line:
-                        self._oversize()
-                    else:
-                        self._stdout_line(bytes(buffer))
-                buffer.clear()
-                start = newline + 1
-            if not discarding:
-                buffer += chunk[start:]
-                if len(buffer) > self.max_line:
-                    # Drop the rest of this line as it arrives instead of buffering it.
-                    buffer.clear()
-                    discarding = True
-                    self._oversize()
-        if buffer and not discarding:
-            self._stdout_line(bytes(buffer))
+                stdout.feed(chunk)
+        stdout.close()
         self._finish()
+        while err_open:
+            err_only.poll()
+            err_open = _drain(err, stderr, err_only)
 
     def _oversize(self) -> None:
         reply = Reply(
@@ -376,21 +379,8 @@ class TaskProcess:
                 self._startup_error = str(message.get("error") or message.get("status"))
             self._cond.notify_all()
 
-    def _read_stderr(self) -> None:
-        fd = self.popen.stderr.fileno()  # type: ignore[union-attr]
-        with open(fd, "rb", buffering=_READ_CHUNK, closefd=False) as stream:
-            cut = False
-            while True:
-                try:
-                    line = stream.readline(self.max_line)
-                except (OSError, ValueError):
-                    break
-                if not line:
-                    break
-                if not cut:
-                    text = line.rstrip(b"\r\n").decode("utf-8", "replace")
-                    self.on_log("stderr", text, self._log_task_id)
-                cut = not line.endswith(b"\n")  # the rest of a cut line is dropped
+    def _stderr_line(self, raw: bytes) -> None:
+        self.on_log("stderr", raw.rstrip(b"\r").decode("utf-8", "replace"), self._log_task_id)
 
     def _finish(self) -> None:
         code = self.popen.wait()  # type: ignore[union-attr]
@@ -403,5 +393,66 @@ class TaskProcess:
             self.on_exit(self)
 
 
-def _readable(poller: select.poll) -> bool:
-    return any(events & select.POLLIN for _, events in poller.poll(0))
+class _Lines:
+    """Splits one pipe's bytes into lines; a line over ``limit`` is cut to its first ``limit``
+    bytes and handed to ``on_cut`` once, and the rest of it is dropped as it arrives."""
+
+    def __init__(self, limit: int, on_line: Callable[[bytes], None],
+                 on_cut: Callable[[bytes], None]) -> None:
+        self.limit = limit
+        self.on_line = on_line
+        self.on_cut = on_cut
+        self.buffer = bytearray()
+        self.discarding = False
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
+            if self.discarding:
+                self.discarding = False
+            else:
+                self.buffer += chunk[start:newline]
+                self._hand_over()
+            self.buffer.clear()
+            start = newline + 1
+        if not self.discarding:
+            self.buffer += chunk[start:]
+            if len(self.buffer) > self.limit:
+                self._hand_over()
+                self.buffer.clear()
+                self.discarding = True
+
+    def _hand_over(self) -> None:
+        if len(self.buffer) > self.limit:
+            self.on_cut(bytes(self.buffer[: self.limit]))
+        else:
+            self.on_line(bytes(self.buffer))
+
+    def close(self) -> None:
+        """A last line without a newline still counts (6.1)."""
+        if self.buffer and not self.discarding:
+            self.on_line(bytes(self.buffer))
+        self.buffer.clear()
+
+
+_DRAIN_CHUNKS = 16  # at most 1 MiB of stderr per turn, so stdout is never starved
+
+
+def _read_chunk(fd: int) -> bytes:
+    try:
+        return os.read(fd, _READ_CHUNK)
+    except OSError:
+        return b""
+
+
+def _drain(fd: int, lines: _Lines, check: select.poll) -> bool:
+    """Read what the pipe (alone in ``check``) holds now; False once it is closed."""
+    for _ in range(_DRAIN_CHUNKS):
+        if not check.poll(0):
+            return True
+        chunk = _read_chunk(fd)
+        if not chunk:
+            lines.close()
+            return False
+        lines.feed(chunk)
+    return True

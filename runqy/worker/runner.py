@@ -246,17 +246,23 @@ class Worker:
         self.stop_requested.wait()
 
     def shutdown(self) -> int:
-        """Drain, requeue, stop the processes, deregister; the exit code (8.3)."""
+        """Drain, requeue, stop the processes, deregister; the exit code (8.3).
+
+        Every Redis write from the requeue on shares one budget (``shutdown_redis_budget``,
+        5 s): with Redis down the worker keeps trying that long, then exits 1 and leaves the
+        unfinished tasks to their leases.
+        """
         processor = self.processor
         if processor is None:
             return 0
         self.status = "stopping"
         processor.draining.set()
-        self.beat()
+        threading.Thread(target=self.beat, name="stopping-beat", daemon=True).start()
         limit = time.monotonic() + self.settings.shutdown_timeout
         while processor.in_flight() and time.monotonic() < limit:
             if self.force_stop.wait(min(0.05, max(0.0, limit - time.monotonic()))):
                 break
+        give_up = time.monotonic() + self.settings.timings.shutdown_redis_budget
         if processor.abort_all(SHUTDOWN):
             self.warn("shutdown timeout reached; requeueing the unfinished tasks")
         for pool in self.pools:
@@ -265,21 +271,42 @@ class Worker:
         self.status = "stopped"
         self._beats_stopped.set()
         if self._beat_thread is not None:
-            self._beat_thread.join(5)
-        self._deregister()
-        return 1 if processor.requeue_failed else 0
+            self._beat_thread.join(max(0.0, give_up - time.monotonic()))
+        deregistered = self._deregister(give_up)
+        return 1 if processor.requeue_failed or not deregistered else 0
 
-    def _deregister(self) -> None:
-        processor = self.processor
-        assert processor is not None
-        try:
-            processor.link.up.set()  # a final attempt even if the last call failed
-            self.beat()
-            info, _ = self._server_info("stopped")
-            processor.broker.clear_server_heartbeat(info)
-            processor.broker.remove_worker(self.settings.worker_id)
-        except REDIS_ERRORS as exc:
-            log.error("could not deregister from Redis: %s", exc)
+    def _deregister(self, give_up: float) -> bool:
+        """Last beat, then leave both worker lists; retried until ``give_up`` (monotonic).
+
+        Runs in its own thread so that no Redis call (connect timeouts, client retries) can
+        hold the exit past the budget. True when it was written.
+        """
+        done = threading.Event()
+
+        def attempt() -> None:
+            processor = self.processor
+            assert processor is not None
+            while True:
+                try:
+                    processor.link.up.set()  # a final attempt even if the last call failed
+                    self.beat()
+                    info, _ = self._server_info("stopped")
+                    processor.broker.clear_server_heartbeat(info)
+                    processor.broker.remove_worker(self.settings.worker_id)
+                    done.set()
+                    return
+                except REDIS_ERRORS as exc:
+                    if time.monotonic() + 0.2 >= give_up:
+                        log.error("could not deregister from Redis: %s", exc)
+                        return
+                    time.sleep(0.2)
+
+        threading.Thread(target=attempt, name="deregister", daemon=True).start()
+        if not done.wait(max(0.0, give_up - time.monotonic())):
+            log.error("Redis unreachable at shutdown; exiting with the tasks left to their "
+                      "leases")
+            return False
+        return True
 
     def run(self) -> int:
         """Bootstrap, serve until stopped, shut down; the process exit code."""
@@ -302,4 +329,4 @@ class Worker:
             self.processor.stop_loops()
             self.status = "stopped"
             self._beats_stopped.set()
-            self._deregister()
+            self._deregister(time.monotonic() + self.settings.timings.shutdown_redis_budget)

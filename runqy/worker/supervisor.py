@@ -8,9 +8,11 @@ into an `Outcome` (7.1-7.3). `Recovery` is the restart backoff and breaker of 7.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from runqy.worker.deployment import PreparedDeployment
@@ -274,9 +276,11 @@ class Slot:
         ):
             pool.recovery.success()
         job = pool.source.next_task(pool.parent)
-        line = None if job is None else self._refused_before_start(job)
-        if job is not None and line is not None:
-            self._attempt(job, process, line)
+        if job is not None:
+            with self._holding(job):
+                line = self._refused_before_start(job)
+                if line is not None:
+                    self._attempt(job, process, line)
 
     def _one_shot_round(self) -> None:
         pool = self.pool
@@ -285,19 +289,22 @@ class Slot:
             pool.wait(left)
             return
         job = pool.source.next_task(pool.parent)
-        line = None if job is None else self._refused_before_start(job)
-        if job is None or line is None:
+        if job is None:
             return
-        process = self._start_process()
-        if process is None:
-            pool.source.requeue(job)
-            return
-        self.process = process
-        try:
-            self._attempt(job, process, line)
-        finally:
-            self.process = None
-            process.stop()
+        with self._holding(job):
+            line = self._refused_before_start(job)
+            if line is None:
+                return
+            process = self._start_process()
+            if process is None:
+                pool.source.requeue(job)
+                return
+            self.process = process
+            try:
+                self._attempt(job, process, line)
+            finally:
+                self.process = None
+                process.stop()
 
     # -- processes -----------------------------------------------------------------------------
 
@@ -323,6 +330,23 @@ class Slot:
             process.stop()
 
     # -- attempts ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _holding(self, job: Job) -> Iterator[None]:
+        """Any failure while this slot holds ``job`` ends the task (retried, or archived once
+        its retries are used up, with the error), so it is never left active with its lease
+        renewed; the error then reaches the slot loop's log."""
+        try:
+            yield
+        except Exception as exc:
+            if job.process is not None:
+                self._restart_on_purpose(job.process)
+            try:
+                self.pool.source.finish(job, Outcome(Verdict.RETRY, error=f"worker error: {exc!r}"))
+            except Exception:  # the outcome write itself failed: the lease recoverer decides
+                log.exception("could not end task %s after a slot error", job.task_id)
+                self.pool.source.drop(job)
+            raise
 
     def _refused_before_start(self, job: Job) -> bytes | None:
         """Fail a task that must not be sent (6.5, 7.3); None when it was refused."""

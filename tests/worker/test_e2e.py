@@ -68,6 +68,15 @@ def git_repo_with(app: Path, tmp_path: Path) -> str:
     return f"file://{bare}"
 
 
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def states(client: RunqyClient, ids) -> list[str]:
     return [client.get_task(t).state for t in ids]
 
@@ -168,7 +177,14 @@ def test_worker_kill9_is_recovered_by_another_worker_and_sigterm_requeues(
     task = client.enqueue("dead", {"op": "sleep-first", "seconds": 60}, max_retry=3)
     poll_until(lambda: client.get_task(task.task_id).state == "active", timeout=30,
                what="task active on the first worker", alive=first.popen, detail=first.stderr)
-    first.kill_all()
+    # kill -9 of the worker alone: its busy task process must not keep running the task (it
+    # would run twice once recovered); the kernel kills it with its worker.
+    busy = first.children()
+    assert busy
+    first.popen.kill()
+    first.popen.wait()
+    poll_until(lambda: not any(_running(pid) for pid in busy), timeout=3,
+               what="task process gone with its worker")
     second = workers(["dead"], worker_id="second", extra=short_lease)
     poll_until(lambda: client.get_task(task.task_id).state == "retry", timeout=30,
                what="recovered by the second worker", alive=second.popen, detail=second.stderr)

@@ -57,7 +57,8 @@ def test_row50_sigterm_while_idle_exits_quickly_and_deregisters(redis_server, re
     worker_id = settings.worker_id
     poll_until(lambda: redis_client.zscore(keys.RUNQY_WORKERS, worker_id) is not None,
                timeout=10, what="worker registered in runqy:workers")
-    assert Inspector(redis_client).servers()
+    poll_until(lambda: Inspector(redis_client).servers(), timeout=10,
+               what="asynq server heartbeat written")
     started = time.monotonic()
     assert runner.stop() == 0
     assert time.monotonic() - started < 2 + settings.timings.stop_grace
@@ -181,3 +182,24 @@ def test_heartbeat_says_bootstrapping_until_the_processes_are_ready(redis_server
         watcher.join()
     assert (b"bootstrapping", b"false") in seen
     assert (b"running", b"false") not in seen
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
+def test_sigterm_while_redis_is_down_tries_for_the_budget_then_exits_1(
+        redis_server, redis_client, deployment_dir, busy):
+    """worker-protocol.md 8.3: with Redis down at shutdown the worker tries for the shutdown
+    budget (5 s; 1 s here), then exits 1; a running task is left to its lease."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, shutdown_timeout=0.5)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    if busy:
+        slow = enqueue(c, Q, {"op": "sleep", "seconds": 60})
+        poll_until(lambda: active(c, slow), timeout=10, what="task active")
+    stop_redis_keeping_data(redis_server)
+    started = time.monotonic()
+    assert runner.stop() == 1
+    budget = settings.timings.shutdown_redis_budget
+    assert time.monotonic() - started < 0.5 + budget + settings.timings.stop_grace + 1
+    redis_server.start()
+    if busy:
+        assert task_info(c, Q, slow).state == "active"  # its lease will bring it back

@@ -5,6 +5,7 @@ Real child processes, no Redis (rows 16, 17, 54, 55 of worker-protocol.md sectio
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -82,3 +83,23 @@ def test_response_classification_rows_23_to_26():
     assert (bad.verdict, bad.error) == (Verdict.PERMANENT,
                                         "protocol error: 'retry' must be a boolean")
     assert outcome_from_response({"task_id": "t", "error": 5}).verdict is Verdict.PERMANENT
+
+
+def test_row45_every_stderr_line_carries_the_task_that_wrote_it():
+    """Tasks back to back, each writing to stderr just before its response: every line is
+    tagged with its own task, never the next one."""
+    logs: list = []
+    process = behave("ok", logs)
+    process.start()
+    process.wait_ready(20)
+    ids = [f"t{i}" for i in range(40)]
+    for task_id in ids:
+        line = json.dumps({"task_id": task_id, "payload": {"op": "stderr"}}).encode() + b"\n"
+        assert process.run_task(task_id, line, time_limit=10).kind is ReplyKind.RESPONSE
+    process.stop()
+    assert [tag for src, text, tag in logs if text == "to stderr"] == ids
+
+
+def test_a_result_with_a_lone_surrogate_is_stored_with_its_escape():
+    outcome = outcome_from_response({"task_id": "t", "result": {"v": "\udcff"}})
+    assert (outcome.verdict, outcome.result) == (Verdict.SUCCESS, b'{"v":"\\udcff"}')

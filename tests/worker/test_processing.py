@@ -75,6 +75,8 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
             "too_big": enqueue(c, Q, {"op": "echo", "value": "v" * (1024 * 1024 + 10)}),
             "noeol": enqueue(c, Q, {"op": "noeol"}),
             "stderr": enqueue(c, Q, {"op": "stderr"}),
+            # A Go producer's JSON with a lone surrogate escape: no valid UTF-8 can hold it.
+            "surrogate": enqueue(c, Q, b'{"op": "echo", "value": "\\udcff"}'),
             "slow": enqueue(c, Q, {"op": "sleep", "seconds": 60}, timeout=1, retry=2),
         }
         if mode == "one_shot":
@@ -103,6 +105,8 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
         assert big.error_msg.startswith("payload too large for the task protocol (")
         assert json.loads(wait_state(c, ids["noeol"], "completed").result) == "ok"
         wait_state(c, ids["stderr"], "completed")
+        surrogate = wait_state(c, ids["surrogate"], "completed")
+        assert json.loads(surrogate.result)["echo"] == "\udcff"
         assert wait_state(c, ids["slow"], "retry").error_msg == "task timed out after 1 s"
         if mode == "one_shot":
             crashed = wait_state(c, ids["exit"], "retry")
@@ -116,10 +120,8 @@ def test_outcomes_in_both_modes(redis_server, redis_client, deployment_dir, mode
 
         poll_until(lambda: logged("to stderr", queue="app", task_id=ids["stderr"]), timeout=10,
                    what="stderr line in the worker log list")
-        # Row 41 asks for the line in the logs as stderr. Its task tag is not asserted here: a
-        # line the stderr reader has buffered but not yet logged when the next task starts can
-        # still get that task's ID (a known race; row 45's tag is checked just above).
-        poll_until(lambda: logged("x"), timeout=10,
+        # Row 41: the line is in the logs as stderr, tagged with its own task.
+        poll_until(lambda: logged("x", task_id=ids["noeol"]), timeout=10,
                    what="print(end='') output as its own stderr line")
 
 

@@ -2,13 +2,14 @@
 every dashboard request passes (login, CSRF, read-only). Failed logins are throttled per client
 address (`throttle`).
 
-Sessions are Flask's signed cookie made permanent for seven days at login; Flask-Login loads the
-`AdminUser` from it. Passwords are hashed by the model (werkzeug scrypt).
+Sessions are Flask's signed cookie made permanent for seven days at login; it carries the token
+of a server-side session (`runqy.web.admin_sessions`), which Flask-Login loads the `AdminUser`
+through, so logout, "sign out everywhere" and password changes revoke cookies. Passwords are
+hashed by the model (werkzeug scrypt).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -28,6 +29,13 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.core.models import utcnow
+from runqy.web.admin_sessions import (
+    SESSION_LIFETIME,
+    end_all_sessions,
+    end_session,
+    open_session,
+    session_user,
+)
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
@@ -39,10 +47,9 @@ from runqy.web.monitoring.blueprint import (
     csrf,
     message_page,
 )
-from runqy.web.monitoring.forms import LoginForm, SetupForm
+from runqy.web.monitoring.forms import ChangePasswordForm, LoginForm, SetupForm
 from runqy.web.monitoring.sources import DashboardState
 
-SESSION_LIFETIME = timedelta(days=7)
 login_manager = LoginManager()
 login_manager.login_view = "monitoring.login"
 login_manager.login_message = "Please log in to continue."
@@ -81,8 +88,8 @@ def _bind_extensions(setup_state: BlueprintSetupState) -> None:
 
 
 @login_manager.user_loader
-def load_admin(user_id: str) -> AdminUser | None:
-    return db.session.get(AdminUser, int(user_id)) if user_id.isdigit() else None
+def load_admin(session_token: str) -> AdminUser | None:
+    return session_user(session_token)
 
 
 @login_manager.unauthorized_handler
@@ -178,15 +185,49 @@ def login() -> BaseResponse | str | tuple[str, int]:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> BaseResponse:
+    end_session(current_user.session_token)
+    db.session.commit()
+    return _signed_out("Logged out.")
+
+
+@bp.route("/sessions/end-all", methods=["POST"])
+def sign_out_everywhere() -> BaseResponse:
+    ended = end_all_sessions(current_user.id)
+    db.session.commit()
+    return _signed_out(f"Signed out everywhere ({ended} session{'s' if ended != 1 else ''}).")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> BaseResponse | str | tuple[str, int]:
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        admin: AdminUser = current_user._get_current_object()
+        if admin.check_password(form.current.data):
+            admin.set_password(form.password.data)
+            end_all_sessions(admin.id)
+            db.session.commit()
+            return _signed_out("Password changed: every session was signed out. Log in with "
+                               "the new password.")
+        form.current.errors = [*form.current.errors, "This is not the current password."]
+        status = 400
+    elif form.is_submitted():
+        status = 400
+    return render_template("monitoring/password.html", form=form,
+                           title="Change password"), status
+
+
+def _signed_out(message: str) -> BaseResponse:
     logout_user()
     session.clear()
-    flash("Logged out.", "ok")
+    flash(message, "ok")
     return redirect(url_for("monitoring.login"))
 
 
 def start_session(admin: AdminUser) -> None:
     session.clear()
     session.permanent = True
-    login_user(admin)
+    open_session(admin)
     admin.last_login_at = utcnow()
     db.session.commit()
+    login_user(admin)

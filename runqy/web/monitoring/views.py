@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from runqy import __version__
-from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo, WorkerRecord
+from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
-from runqy.config import mask_url_password
-from runqy.core.models import QueueConfig, Vault
+from runqy.core import tasks, workers
+from runqy.core.models import QueueConfig
+from runqy.core.system import system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
@@ -68,17 +68,6 @@ def totals_of(stats: Sequence[QueueStats]) -> dict[str, int]:
     return totals
 
 
-@dataclass
-class FleetSummary:
-    workers: list[WorkerRecord]
-    healthy: int
-
-    @classmethod
-    def read(cls, inspector: Inspector) -> FleetSummary:
-        workers = inspector.runqy_workers()
-        return cls(workers, sum(1 for w in workers if w.healthy and not w.stale))
-
-
 def chart_history(inspector: Inspector, stats: Sequence[QueueStats],
                   days: int) -> tuple[list[DayCount], str | None, str]:
     """(buckets, notice, source): Prometheus when configured and answering, else Redis."""
@@ -101,7 +90,7 @@ def overview() -> str:
     days, notice, source = chart_history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
-        totals=totals_of(stats), fleet=FleetSummary.read(inspector),
+        totals=totals_of(stats), fleet=workers.fleet(sources.core()),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
         chart=history_chart(days), history_source=source, history_notice=notice,
         history_processed=sum(d.processed for d in days),
@@ -190,10 +179,10 @@ class GroupChoice:
     current: str | None
 
     @classmethod
-    def read(cls, inspector: Inspector, queue: str, wanted: str | None) -> GroupChoice:
-        names = inspector.groups(queue)
-        current = wanted if wanted in names else (names[0] if names else None)
-        return cls(sources.group_sizes(queue, names), current)
+    def read(cls, queue: str, wanted: str | None) -> GroupChoice:
+        sizes = tasks.group_sizes(sources.core(), queue)
+        current = wanted if wanted in sizes else next(iter(sizes), None)
+        return cls(sizes, current)
 
 
 @bp.get("/queues/<queue>")
@@ -207,7 +196,7 @@ def queue_detail(queue: str) -> str:
         state = "pending"
     groups = None
     if state == AGGREGATING:
-        groups = GroupChoice.read(inspector, queue, request.args.get("group"))
+        groups = GroupChoice.read(queue, request.args.get("group"))
         count = groups.sizes.get(groups.current, 0) if groups.current else 0
     else:
         count = getattr(stats, state)
@@ -228,8 +217,8 @@ def queue_detail(queue: str) -> str:
                        queue=queue, stats=stats, state=state, states=states, needle=needle,
                        listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
-                       workers=inspector.runqy_workers(),
-                       since=sources.task_since(queue, state, listing.tasks))
+                       workers=workers.fleet(sources.core()).workers,
+                       since=tasks.since(sources.core(), queue, state, listing.tasks))
 
 
 def render_task(task: TaskInfo) -> str:
@@ -248,32 +237,23 @@ def task_detail(queue: str, task_id: str) -> str:
     return render_task(sources.inspector().get_task(queue, task_id))
 
 
-@bp.get("/workers")
-def workers() -> str:
-    inspector = sources.inspector()
+@bp.get("/workers", endpoint="workers")
+def workers_page() -> str:
     return render_live("monitoring/partials/workers.html", title="Workers",
-                       fleet=FleetSummary.read(inspector), servers=inspector.servers())
+                       fleet=workers.fleet(sources.core()), servers=sources.inspector().servers())
 
 
 @bp.get("/workers/<worker_id>")
 def worker_detail(worker_id: str) -> str:
-    inspector = sources.inspector()
+    rt = sources.core()
     return render_live("monitoring/partials/worker.html", title=f"Worker {worker_id}",
-                       section="monitoring.workers", worker=inspector.runqy_worker(worker_id),
-                       logs=inspector.worker_logs(worker_id, limit=200))
+                       section="monitoring.workers", worker=workers.worker_record(rt, worker_id),
+                       logs=workers.worker_logs(rt, worker_id))
 
 
 @bp.get("/system")
 def system() -> str | BaseResponse:
-    info = sources.redis_client().info()
-    settings = sources.settings()
-    database = {
-        "kind": settings.database_kind,
-        "url": mask_url_password(settings.database_uri()),
-        "admins": db.session.query(AdminUser).count(),
-        "queue_configs": db.session.query(QueueConfig).filter_by(enabled=True).count(),
-        "vaults": db.session.query(Vault).count(),
-    }
-    return render_live("monitoring/partials/system.html", title="System", info=info,
-                       database=database, version=__version__,
-                       redis_url=mask_url_password(settings.redis_connection_url()))
+    info = system_info(sources.core(), sources.settings())
+    database = {**info.database, "admins": db.session.query(AdminUser).count()}
+    return render_live("monitoring/partials/system.html", title="System", info=info.redis,
+                       database=database, version=info.version, redis_url=info.redis_url)

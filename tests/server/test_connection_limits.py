@@ -1,0 +1,91 @@
+"""Connection exhaustion: one client's idle and half-sent connections cannot starve another."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+import pytest
+
+from runqy.web import serving
+from tests.server.conftest import CLIENT, configure
+from tests.support.polling import poll_until
+
+ATTACKER = "127.0.0.2"  # another loopback address: another client to the server
+HALF_SENT = b"POST /queue/add HTTP/1.1\r\nHost: runqy\r\nContent-Le"
+
+
+def _connect(port: int, source: str) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+@pytest.fixture()
+def descriptors():
+    """Enough descriptors for both ends of 1,100 connections in this one process."""
+    serving.raise_descriptor_limit()
+
+
+@pytest.mark.timeout(120)
+def test_idle_and_half_sent_connections_do_not_starve_another_client(
+        app, live_server, descriptors):
+    configure(app.test_client(), "imgs")
+    port = live_server.effective_port
+    held = []
+    try:
+        for n in range(serving.MAX_CONNECTIONS + 100):
+            sock = _connect(port, ATTACKER)
+            if n % 2:
+                sock.sendall(HALF_SENT)
+            held.append(sock)
+        poll_until(lambda: len(live_server.active_channels) >= serving.MAX_CONNECTIONS,
+                   timeout=30, what="the server to accept the attacker's connections")
+        # Each request below must be answered within 1 s (the client's timeout).
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn.request("GET", "/health")
+        health = conn.getresponse()
+        assert health.status == 200, health.read()
+        health.read()
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn.request("POST", "/queue/add", json.dumps({"queue": "imgs", "data": {"n": 1}}),
+                     {**CLIENT, "Content-Type": "application/json"})
+        added = conn.getresponse()
+        assert added.status == 200, added.read()
+        assert json.loads(added.read())["info"]["queue"] == "imgs.default"
+        conn.close()
+        # Room was made by closing the attacker's connections, not by refusing anyone.
+        poll_until(lambda: sum(_closed_by_server(sock) for sock in held) >= 100, timeout=10,
+                   what="the attacker's oldest connections to be closed")
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_half_sent_request_times_out_but_a_complete_one_is_answered(
+        app, live_server, monkeypatch):
+    monkeypatch.setattr(serving, "REQUEST_TIMEOUT", 1)
+    port = live_server.effective_port
+    half = _connect(port, ATTACKER)
+    idle = _connect(port, ATTACKER)
+    half.sendall(HALF_SENT)
+    try:
+        poll_until(lambda: _closed_by_server(half) and _closed_by_server(idle), timeout=10,
+                   what="the server to close the unfinished connections")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        half.close()
+        idle.close()
