@@ -16,7 +16,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from runqy.config import ConfigError, Settings, mask_url_password
-from runqy.core import queue_configs, queues, tasks, vaults
+from runqy.core import queue_configs, queues, tasks, vaults, workers
+from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.queue_configs import Saved, serialize
 from runqy.core.runtime import Runtime
 from runqy.core.values import format_time
@@ -25,6 +26,7 @@ from runqy.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from runqy.operator.errors import OperatorError
 from runqy.web.api.admin_queues import summary_object
 from runqy.web.api.admin_tasks import ANSWERS
+from runqy.web.api.client import new_task_object
 from runqy.web.api.common import task_object
 from runqy.web.api.vault_routes import entry_object, vault_object
 
@@ -66,6 +68,7 @@ class LocalBackend:
         key = settings.vault_key_bytes()
         self.rt = Runtime(client, Session(self.engine), VaultCipher(key) if key else None,
                           settings.config_dir)
+        self.enqueuer = Enqueuer(self.rt, Limits.of(settings))
 
     def close(self) -> None:
         self.rt.session.close()
@@ -96,11 +99,14 @@ class LocalBackend:
 
     # ---- tasks --------------------------------------------------------------------------
 
-    def enqueue(self, queue: str, data: Any, timeout: int | None) -> dict[str, Any]:
-        raise OperatorError("enqueueing needs a server in this version: give one with -s URL "
-                            "or `runqy login`")
+    def enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
+        done = self.enqueuer.add(body)
+        return {"info": new_task_object(done), "data": done.data}
 
-    enqueue_batch = enqueue
+    def enqueue_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        outcome = self.enqueuer.add_batch(body)
+        return {"enqueued": len(outcome.task_ids), "failed": len(outcome.errors),
+                "task_ids": outcome.task_ids, "errors": outcome.errors}
 
     def list_tasks(self, queue: str, state: str, size: int) -> dict[str, Any]:
         name = queues.resolve(self.rt, queue)
@@ -126,19 +132,13 @@ class LocalBackend:
     # ---- workers ------------------------------------------------------------------------
 
     def list_workers(self) -> dict[str, Any]:
-        from runqy.core import workers
-
         listed = workers.list_workers(self.rt)
         return {"workers": listed, "count": len(listed)}
 
     def worker(self, worker_id: str) -> dict[str, Any]:
-        from runqy.core import workers
-
         return workers.worker_info(self.rt, worker_id)
 
     def worker_logs(self, worker_id: str, lines: int) -> dict[str, Any]:
-        from runqy.core import workers
-
         found = workers.worker_logs(self.rt, worker_id, limit=lines)
         return {"worker_id": worker_id, "lines": found, "count": len(found)}
 

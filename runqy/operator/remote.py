@@ -77,16 +77,10 @@ class RemoteBackend:
 
     # ---- tasks --------------------------------------------------------------------------
 
-    def enqueue(self, queue: str, data: Any, timeout: int | None) -> dict[str, Any]:
-        body = {"queue": queue, "data": data}
-        if timeout:
-            body["timeout"] = timeout
+    def enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", "/queue/add", body)
 
-    def enqueue_batch(self, queue: str, jobs: list[Any], timeout: int | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"queue": queue, "jobs": jobs}
-        if timeout:
-            body["timeout"] = timeout
+    def enqueue_batch(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.call("POST", "/queue/add-batch", body)
 
     def list_tasks(self, queue: str, state: str, size: int) -> dict[str, Any]:

@@ -51,7 +51,8 @@ def enqueue(queue_name: str, payload: Any, timeout: int | None, jobs_file: IO[st
         raise click.UsageError("give exactly one of -p/--payload and --file")
     backend = options().backend()
     if jobs_file is None:
-        emit(backend.enqueue(queue_name, payload, timeout), lambda data: click.echo(
+        body = {"queue": queue_name, "data": payload, **({"timeout": timeout} if timeout else {})}
+        emit(backend.enqueue(body), lambda data: click.echo(
             f"Enqueued task {data['info']['id']} in {data['info']['queue']} "
             f"({data['info']['state']})."))
         return
@@ -126,7 +127,8 @@ def _enqueue_file(backend: Any, queue_name: str, jobs_file: IO[str],
     with progress.context():
         for numbers, jobs in _chunks(jobs_file):
             try:
-                answer = backend.enqueue_batch(queue_name, jobs, timeout)
+                answer = backend.enqueue_batch({"queue": queue_name, "jobs": jobs,
+                                                **({"timeout": timeout} if timeout else {})})
             except OperatorError as exc:
                 if outcome["enqueued"]:
                     exc.message += (f"; the first {outcome['enqueued']} tasks (up to line "
