@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runqy.config import Settings, ensure_instance_dir, resolve_instance_secrets
-from runqy.core.vaults import VaultCipher
+from runqy.core.cipher import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
 from runqy.web.errors import register_error_handlers
