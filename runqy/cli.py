@@ -105,9 +105,11 @@ def _env_only_epilog() -> str:
                               "RUNQY_TRUSTED_PROXIES"))
 @click.option("--threads", type=int, default=None,
               help=_flag_help("Waitress threads (32).", "RUNQY_THREADS"))
-@click.option("--workers", type=int, default=None,
+@click.option("--processes", type=int, default=None,
               help=_flag_help("Server processes sharing the port (1). Each has its own "
-                              "threads; request metrics are per process.", "RUNQY_WORKERS"))
+                              "threads; request metrics are per process.", "RUNQY_PROCESSES"))
+@click.option("--workers", type=int, default=None, hidden=True,
+              help="Deprecated alias of --processes.")
 @click.option("--no-ui", is_flag=True, default=None,
               help=_flag_help("Do not mount the /monitoring dashboard.", "RUNQY_NO_UI"))
 @click.option("--debug", is_flag=True, default=False,

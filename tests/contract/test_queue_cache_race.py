@@ -69,7 +69,7 @@ def clock() -> Clock:
 
 
 def test_entries_are_reused_within_the_ttl_and_reloaded_after(clock):
-    """Another process's change is seen within QUEUE_CACHE_SECONDS (the --workers N bound)."""
+    """Another process's change is seen within QUEUE_CACHE_SECONDS (the --processes N bound)."""
     cache: QueueLookupCache[int] = QueueLookupCache(clock=clock)
     loads: list[str] = []
 

@@ -1,6 +1,6 @@
 """Dashboard access: the single admin account, first-time setup, login/logout, and the guard
 every dashboard request passes (login, CSRF, read-only). Failed logins are throttled per client
-address (`throttle`).
+address and account, in Redis (`throttle`).
 
 Sessions are Flask's signed cookie made permanent for seven days at login; it carries the token
 of a server-side session (`runqy.web.admin_sessions`), which Flask-Login loads the `AdminUser`
@@ -49,6 +49,8 @@ from runqy.web.monitoring.blueprint import (
 )
 from runqy.web.monitoring.forms import ChangePasswordForm, LoginForm, SetupForm
 from runqy.web.monitoring.sources import DashboardState
+from runqy.web.monitoring.throttle import LoginThrottle
+from runqy.web.state import runqy_state
 
 login_manager = LoginManager()
 login_manager.login_view = "monitoring.login"
@@ -162,25 +164,26 @@ def login() -> BaseResponse | str | tuple[str, int]:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
-    client = request.remote_addr or "-"
+    headers: dict[str, str] = {}
     if form.validate_on_submit():
-        throttle = sources.dashboard_state().throttle
-        wait = throttle.retry_after(client)
+        address = request.remote_addr or "-"
+        email = form.email.data.strip().lower()
+        throttle = LoginThrottle(runqy_state().redis)
+        wait = throttle.attempt(address, email)
         if wait:
             flash(f"Too many failed logins. Try again in {wait} s.", "error")
             status = 429
+            headers["Retry-After"] = str(wait)
         else:
-            admin = db.session.query(AdminUser).filter_by(
-                email=form.email.data.strip().lower()).first()
+            admin = db.session.query(AdminUser).filter_by(email=email).first()
             if admin is not None and admin.check_password(form.password.data):
-                throttle.reset(client)
+                throttle.succeeded(address, email)
                 start_session(admin)
                 return redirect(safe_next(request.args.get("next")))
-            throttle.record_failure(client)
             flash("Wrong email or password.", "error")
             status = 401
     return render_template("monitoring/auth.html", form=form, title="Log in to runqy",
-                           intro=None, submit_label="Log in"), status
+                           intro=None, submit_label="Log in"), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
