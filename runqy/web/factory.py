@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runqy.config import Settings, ensure_instance_dir, resolve_instance_secrets
-from runqy.core.vaults import VaultCipher
+from runqy.core.cipher import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
 from runqy.redis_connection import RedisClient, connect
