@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from runqy.broker import Broker, Inspector
 from runqy.config import InstanceSecrets, Settings
+from runqy.core.cipher import VaultCipher
 from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.runtime import Runtime
-from runqy.core.vaults import VaultCipher
 from runqy.web.extensions import db
 from runqy.web.keyring import KeyRing
 from runqy.web.queue_cache import QueueLookupCache

@@ -15,7 +15,6 @@ from runqy.broker import Inspector
 from runqy.config import Settings
 from runqy.core.runtime import Runtime
 from runqy.web.monitoring.history import HistoryCache
-from runqy.web.monitoring.throttle import LoginThrottle
 from runqy.web.state import runqy_state
 
 
@@ -23,7 +22,6 @@ from runqy.web.state import runqy_state
 class DashboardState:
     """The dashboard's own per-app objects, at `app.extensions["monitoring"]`."""
 
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     history: HistoryCache = field(default_factory=HistoryCache)
 
 
