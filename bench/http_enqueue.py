@@ -4,7 +4,7 @@ Starts a throwaway redis-server and `runqy serve` (a real subprocess on waitress
 temp instance folder), configures one queue, then drives it with keep-alive clients:
 
     .venv/bin/python -m bench.http_enqueue [--seconds 10] [--concurrency 10] [--threads 8]
-                                           [--workers 1] [--client wrk|python]
+                                           [--processes 1] [--client wrk|python]
 
 The client is `wrk` (Debian package `wrk`) with a small Lua script for the POST bodies when it
 is on PATH: it costs the shared CPUs far less than Python client threads. Without it the Python
@@ -58,7 +58,7 @@ end
 """
 
 
-def start_server(redis_url: str, threads: int, workers: int,
+def start_server(redis_url: str, threads: int, processes: int,
                  folder: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
@@ -66,7 +66,7 @@ def start_server(redis_url: str, threads: int, workers: int,
                RUNQY_THREADS=str(threads), RUNQY_INSTANCE_PATH=str(folder / "instance"),
                RUNQY_LOG_LEVEL="warning")
     runqy = str(Path(sys.executable).parent / "runqy")
-    command = [runqy, "serve", "--no-ui"] + (["--workers", str(workers)] if workers > 1 else [])
+    command = [runqy, "serve", "--no-ui", "--processes", str(processes)]
     process = subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
 
@@ -83,7 +83,7 @@ def start_server(redis_url: str, threads: int, workers: int,
 
 
 def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (the worker processes of `--workers N`)."""
+    """`pid` and its descendants (the server processes of `--processes N`)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     found = [pid]
     if children.exists():
@@ -183,14 +183,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
     args = parser.parse_args()
     drive = drive_wrk if args.client == "wrk" else drive_python
     redis = RedisServer().start()
     folder = Path(tempfile.mkdtemp(prefix="runqy-bench-http-"))
-    process, port = start_server(redis.url, args.threads, args.workers, folder)
+    process, port = start_server(redis.url, args.threads, args.processes, folder)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("POST", "/api/queue-configs", json.dumps({
@@ -198,7 +198,7 @@ def main() -> None:
         assert conn.getresponse().status == 201
         single = json.dumps({"queue": "bench", "data": PAYLOAD}).encode()
         drive(port, single, "/queue/add", args.concurrency, 1)  # warm-up
-        print(f"server: runqy serve, waitress threads={args.threads}, workers={args.workers}, "
+        print(f"server: runqy serve, waitress threads={args.threads}, processes={args.processes}, "
               f"Redis {redis.version()}, {os.cpu_count()} CPUs, client {args.client}, "
               f"load average {os.getloadavg()[0]:.1f}")
         result = measure(drive, process.pid, port, single, 1, args.concurrency, args.seconds)

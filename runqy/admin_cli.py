@@ -1,7 +1,8 @@
 """`runqy admin`: account chores done on the server's database, without Redis or a running server.
 
 `runqy admin reset-password --email E` sets a new password for the dashboard's admin account
-(asked twice with hidden input, or one line on stdin with `--password-stdin`). The database is
+(asked twice with hidden input, or one line on stdin with `--password-stdin`) and ends every
+dashboard session of the account (a stolen cookie stops working at once). The database is
 found exactly as `runqy serve` finds it: flags, then environment, then `.env`, then
 `<instance>/runqy.db`.
 """
@@ -51,8 +52,13 @@ def load_settings(flags: dict[str, Any]) -> Settings:
 
 
 def database_app(settings: Settings) -> Flask:
-    """A Flask app bound to the server's database only: no Redis, keys or blueprints."""
-    from runqy.web.extensions import db
+    """A Flask app bound to the server's database only: no Redis, keys or blueprints. The
+    schema is brought up to date first (a database an older `runqy serve` made lacks the
+    sessions table)."""
+    import flask_migrate
+
+    from runqy.web.extensions import db, migrate
+    from runqy.web.factory import MIGRATIONS_DIR
 
     if settings.database_kind == "sqlite" and not settings.sqlite_file.is_file():
         raise click.ClickException(
@@ -61,6 +67,9 @@ def database_app(settings: Settings) -> Flask:
     app = Flask("runqy-admin")
     app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_uri()
     db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    with app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
     return app
 
 
@@ -89,6 +98,7 @@ def admin() -> None:
 @database_options
 def reset_password(email: str, password_stdin: bool, **flags: Any) -> None:
     """Set a new password for the dashboard admin account EMAIL."""
+    from runqy.web.admin_sessions import end_all_sessions
     from runqy.web.extensions import db
     from runqy.web.models import AdminUser
 
@@ -107,10 +117,11 @@ def reset_password(email: str, password_stdin: bool, **flags: Any) -> None:
                                            f"{hint}")
             password = read_password(password_stdin)
             account.set_password(password)
+            ended = end_all_sessions(account.id)
             db.session.commit()
         except SQLAlchemyError as exc:
             first_line = str(exc).strip().splitlines()[0]
             raise click.ClickException(
                 f"cannot update the admin account in {where}: {first_line}") from None
-    click.echo(f"Password of {wanted} reset. Log in at /monitoring/login; sessions already "
-               "open stay valid until they expire or log out.")
+    click.echo(f"Password of {wanted} reset; {ended} open dashboard session(s) ended. Log in "
+               "at /monitoring/login.")

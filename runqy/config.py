@@ -12,12 +12,16 @@ import base64
 import binascii
 import dataclasses
 import os
+import re
 import secrets
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from runqy.redis_connection import SINGLE, RedisTopology
 
 
 class ConfigError(Exception):
@@ -77,6 +81,12 @@ ENV_VARS: tuple[_Var, ...] = (
     _Var("redis_password", ("REDIS_PASSWORD",)),
     _Var("redis_db", ("REDIS_DB",), _parse_int),
     _Var("redis_tls", ("REDIS_TLS",), parse_bool),
+    _Var("redis_sentinels", ("REDIS_SENTINELS",)),
+    _Var("redis_sentinel_master", ("REDIS_SENTINEL_MASTER",)),
+    _Var("redis_sentinel_password", ("REDIS_SENTINEL_PASSWORD",)),
+    _Var("redis_cluster_nodes", ("REDIS_CLUSTER_NODES",)),
+    _Var("redis_wait_replicas", ("RUNQY_REDIS_WAIT_REPLICAS",), _parse_int),
+    _Var("redis_wait_timeout_ms", ("RUNQY_REDIS_WAIT_TIMEOUT_MS",), _parse_int),
     _Var("embedded_redis", ("RUNQY_EMBEDDED_REDIS",), _parse_embedded),
     _Var("embedded_redis_port", ("RUNQY_EMBEDDED_REDIS_PORT",), _parse_int),
     _Var("redis_server_bin", ("RUNQY_REDIS_SERVER_BIN",)),
@@ -109,11 +119,26 @@ ENV_VARS: tuple[_Var, ...] = (
     _Var("default_max_retry", ("RUNQY_DEFAULT_MAX_RETRY",), _parse_int),
     _Var("default_retention", ("RUNQY_DEFAULT_RETENTION",), _parse_int),
     _Var("threads", ("RUNQY_THREADS",), _parse_int),
-    _Var("workers", ("RUNQY_WORKERS",), _parse_int),
+    _Var("processes", ("RUNQY_PROCESSES", "RUNQY_WORKERS"), _parse_int),
     _Var("max_waiters", ("RUNQY_MAX_WAITERS",), _parse_int),
     _Var("no_ui", ("RUNQY_NO_UI",), parse_bool),
     _Var("log_level", ("RUNQY_LOG_LEVEL",), _parse_log_level),
 )
+
+
+# Renamed settings: the old flag (override key) and the old variable still work, with one
+# warning per process.
+RENAMED_FLAGS = {"workers": "processes"}
+RENAMED_VARS = {"RUNQY_WORKERS": "RUNQY_PROCESSES"}
+_warned: set[str] = set()
+
+
+def warn_renamed(old: str, new: str) -> None:
+    if old not in _warned:
+        _warned.add(old)
+        warnings.warn(f"{old} is deprecated and will be removed; use {new} (the number of "
+                      "server processes; task workers are `runqy worker`)", FutureWarning,
+                      stacklevel=3)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -148,6 +173,14 @@ class Settings:
     redis_password: str = ""
     redis_db: int = 0
     redis_tls: bool = False
+    # Sentinel (host:port,... plus the master's name) or Cluster (any of its nodes).
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = ""
+    redis_sentinel_password: str = ""
+    redis_cluster_nodes: str | None = None
+    # Enqueue answers only once WAIT confirms this many replicas hold the tasks (0 = off).
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_ms: int = 1000
     embedded_redis: str = "auto"
     embedded_redis_port: int = 6390
     redis_server_bin: str | None = None
@@ -180,8 +213,9 @@ class Settings:
     default_max_retry: int = 3
     default_retention: int = 86_400
     threads: int = 32
-    # Server processes sharing the listening socket (`runqy serve --workers N`).
-    workers: int = 1
+    # Server (waitress) processes sharing the listening socket (`runqy serve --processes N`);
+    # "workers" are the task workers everywhere else.
+    processes: int = 1
     max_waiters: int | None = None
     no_ui: bool = False
     log_level: str = "info"
@@ -209,13 +243,23 @@ class Settings:
                     values[var.field] = var.parse(raw)
                 except ValueError as exc:
                     raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+                if name in RENAMED_VARS:
+                    warn_renamed(name, RENAMED_VARS[name])
                 break
-        for key, value in (overrides or {}).items():
+        overrides = dict(overrides or {})
+        for old, new in RENAMED_FLAGS.items():
+            given = overrides.pop(old, None)
+            if given is not None:
+                warn_renamed(f"--{old}", f"--{new}")
+                if overrides.get(new) is None:
+                    overrides[new] = given
+        for key, value in overrides.items():
             if value is not None:
                 values[key] = value
         for key in ("redis_url", "database_url", "api_key", "worker_api_key", "client_api_key",
                     "secret_key", "vault_master_key", "metrics_token", "redis_host",
-                    "worker_redis_url", "db_host", "prometheus_address", "redis_server_bin"):
+                    "worker_redis_url", "db_host", "prometheus_address", "redis_server_bin",
+                    "redis_sentinels", "redis_cluster_nodes"):
             if values.get(key) == "":
                 values[key] = None
         settings = cls(**values)
@@ -232,10 +276,17 @@ class Settings:
             raise ConfigError(f"QUEUE_WORKERS_DIR {self.config_dir} is not a directory")
         if self.url_prefix and (not self.url_prefix.startswith("/") or self.url_prefix == "/"):
             raise ConfigError("RUNQY_URL_PREFIX must start with '/' (for example /runqy)")
-        for name in ("port", "threads", "workers", "max_body_size", "max_payload_size",
+        for name in ("port", "threads", "processes", "max_body_size", "max_payload_size",
                      "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.redis_wait_replicas < 0 or self.redis_wait_timeout_ms < 0:
+            raise ConfigError("RUNQY_REDIS_WAIT_REPLICAS and RUNQY_REDIS_WAIT_TIMEOUT_MS "
+                              "must not be negative")
+        try:
+            self.redis_topology()
+        except ValueError as exc:
+            raise ConfigError(f"Redis settings are invalid: {exc}") from None
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -249,7 +300,8 @@ class Settings:
 
     @property
     def redis_configured(self) -> bool:
-        return bool(self.redis_url or self.redis_host or self.redis_port)
+        return bool(self.redis_url or self.redis_host or self.redis_port
+                    or self.redis_sentinels or self.redis_cluster_nodes)
 
     @property
     def wants_embedded_redis(self) -> bool:
@@ -257,10 +309,32 @@ class Settings:
             return False
         return self.embedded_redis == "always" or not self.redis_configured
 
+    def redis_topology(self) -> RedisTopology:
+        """The Redis the server talks to: REDIS_CLUSTER_NODES, REDIS_SENTINELS, else the URL
+        (REDIS_PASSWORD and REDIS_TLS complete a sentinel or cluster URL that lacks them)."""
+        if self.redis_cluster_nodes:
+            return RedisTopology.cluster(self.redis_cluster_nodes, password=self.redis_password,
+                                         tls=self.redis_tls)
+        if self.redis_sentinels:
+            return RedisTopology.sentinel(
+                self.redis_sentinels, self.redis_sentinel_master, password=self.redis_password,
+                sentinel_password=self.redis_sentinel_password, db=self.redis_db,
+                tls=self.redis_tls)
+        topology = RedisTopology.from_url(self.redis_url or self._single_node_url())
+        if topology.kind == SINGLE:
+            return topology
+        return dataclasses.replace(
+            topology, password=topology.password or self.redis_password,
+            sentinel_password=topology.sentinel_password or self.redis_sentinel_password,
+            tls=topology.tls or self.redis_tls)
+
     def redis_connection_url(self) -> str:
-        """The URL of the Redis the server talks to (the embedded one once it is started)."""
-        if self.redis_url:
-            return self.redis_url
+        """The URL of the Redis the server talks to (the embedded one once it is started);
+        ``redis-sentinel://`` or ``redis-cluster://`` for those topologies."""
+        return self.redis_topology().to_url()
+
+    def _single_node_url(self) -> str:
+        """The one-node URL from REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB, REDIS_TLS."""
         scheme = "rediss" if self.redis_tls else "redis"
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         host = self.redis_host or "localhost"
@@ -307,7 +381,13 @@ class Settings:
 
 
 def mask_url_password(url: str) -> str:
-    """`redis://:secret@h:1/0` -> `redis://:****@h:1/0`; URLs without a password are unchanged."""
+    """`redis://:secret@h:1/0` -> `redis://:****@h:1/0`; URLs without a password are unchanged.
+
+    Sentinel and cluster URLs (a host list) also lose a ``password=`` query value.
+    """
+    if "," in url.partition("?")[0] or url.startswith(("redis-sentinel:", "redis-cluster:")):
+        masked = re.sub(r"(://[^:@/]*:)[^@/]*@", r"\1****@", url)
+        return re.sub(r"([?&]password=)[^&]*", r"\1****", masked)
     parts = urlsplit(url)
     if not parts.password:
         return url

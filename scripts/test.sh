@@ -25,4 +25,5 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

@@ -117,11 +117,13 @@ def test_console_script_resets_the_password_and_the_dashboard_accepts_it(instanc
         timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert f"Password of {EMAIL} reset." in done.stdout
+    assert f"Password of {EMAIL} reset; 0 open dashboard session(s) ended." in done.stdout
     assert NEW_PASSWORD not in done.stdout + done.stderr
 
 
 def test_after_reset_login_works_only_with_the_new_password(instance, tmp_path, dashboard):
+    assert dashboard.log_in(OLD_PASSWORD)[0] == 302  # a session open before the reset
+    assert dashboard.get("/monitoring/")[0] == 200
     env = clean_environment()
     env["RUNQY_INSTANCE_PATH"] = str(instance)  # found like `runqy serve` finds it
     done = subprocess.run(
@@ -130,6 +132,9 @@ def test_after_reset_login_works_only_with_the_new_password(instance, tmp_path, 
         timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert "1 open dashboard session(s) ended" in done.stdout
+    status, _ = dashboard.get("/monitoring/")
+    assert status == 302, "the session opened before the reset still works"
     status, page = dashboard.log_in(OLD_PASSWORD)
     assert status == 401 and "Wrong email or password." in page
     status, _ = dashboard.log_in(NEW_PASSWORD)

@@ -31,8 +31,9 @@ from runqy.broker.errors import (
     TaskNotFoundError,
     TaskOutcomeUnknownError,
 )
-from runqy.broker.pipeline import LOST_ERRORS, RawPipeline
+from runqy.broker.pipeline import LOST_ERRORS, ClusterRawPipeline, RawPipeline, raw_pipeline
 from runqy.broker.scripts import ScriptPipeline, run
+from runqy.redis_connection import is_cluster
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 30
@@ -145,13 +146,22 @@ class Broker:
         *,
         lease_seconds: int = LEASE_SECONDS,
         clock_skew_seconds: int = CLOCK_SKEW_SECONDS,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         """``lease_seconds`` is the lease a dequeue or extension grants; the recoverer takes
         leases expired more than ``clock_skew_seconds`` ago. The defaults are the contract's
-        (6.2, 6.4); tests shorten them to exercise real expiry."""
+        (6.2, 6.4); tests shorten them to exercise real expiry.
+
+        ``wait_replicas`` > 0 makes an enqueue succeed only once ``WAIT`` saw that many replicas
+        (on a Cluster: of each queue's master) confirm it within ``wait_timeout_ms``; tasks not
+        confirmed in time get ``TaskOutcomeUnknownError`` (they exist on the master but a
+        failover could lose them)."""
         if lease_seconds < 1 or clock_skew_seconds < 0:
             raise ValueError("lease_seconds must be >= 1 and clock_skew_seconds >= 0")
         self.redis = redis_client
+        self._cluster = is_cluster(redis_client)
+        self._wait = (int(wait_replicas), int(wait_timeout_ms)) if wait_replicas > 0 else None
         self._held = threading.local()
         self.lease_seconds = int(lease_seconds)
         self.clock_skew_seconds = int(clock_skew_seconds)
@@ -203,7 +213,9 @@ class Broker:
         fresh_ids = iter(_new_task_ids(missing_ids))
 
         plans: list[_Plan] = [None] * len(requests)  # type: ignore[list-item]
-        pipe = RawPipeline(self.redis)
+        pipe = raw_pipeline(self.redis)
+        if self._wait is not None:
+            pipe.confirm(*self._wait)
         chunks: list[tuple[int, list[int]]] = []
         lookups_at: dict[int, int] = {}  # request index -> reply position of its lookup HSET
         for q, indexes in by_queue.items():
@@ -249,7 +261,7 @@ class Broker:
                 else:
                     settle = True
                     outcomes[i] = plan.refused(code)
-        if settle or _lost(replies[-1]):
+        if settle or any(_lost(reply) for reply in replies):
             self._settle_lookups(plans, requests, outcomes, replies, lookups_at)
         return outcomes
 
@@ -310,12 +322,15 @@ class Broker:
                     return dequeued
         return None
 
-    def _held_pipeline(self) -> RawPipeline:
+    def _held_pipeline(self) -> RawPipeline | ClusterRawPipeline:
         """A raw pipeline on this thread's own connection, for the worker's per-task calls.
 
         Checking a connection out of redis-py's pool and back costs more client CPU than the
-        rest of a dequeue; each worker slot thread keeps one connection instead.
+        rest of a dequeue; each worker slot thread keeps one connection instead. On a Cluster
+        the calls of one task span nodes, so they use each node's pool.
         """
+        if self._cluster:
+            return ClusterRawPipeline(self.redis)
         connection = getattr(self._held, "connection", None)
         if connection is None:
             connection = self._held.connection = self.redis.connection_pool.make_connection()
@@ -358,7 +373,8 @@ class Broker:
             + _counter_keys(q, now, failure=False),
             [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key],
             q, msg.id,
-            ("DEL", keys.reverse_lookup(msg.id), keys.result_mirror(msg.id)),
+            ("DEL", keys.reverse_lookup(msg.id)),  # one key per command: other slots
+            ("DEL", keys.result_mirror(msg.id)),
             _told_done(msg.id, "deleted"),
         )
 
@@ -599,7 +615,8 @@ class Broker:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(keys.SERVERS, server_key)
         pipe.zrem(keys.WORKERS, workers_key)
-        pipe.delete(server_key, workers_key)
+        pipe.delete(server_key)
+        pipe.delete(workers_key)
         pipe.execute()
 
     def write_worker_heartbeat(
@@ -610,12 +627,14 @@ class Broker:
     ) -> None:
         """The runqy heartbeat (8.2) and log flush (8.4), in one MULTI/EXEC.
 
-        runqy-layer keys carry no hash tag, so this is a transaction rather than a script.
+        runqy-layer keys carry no hash tag, so this is a transaction rather than a script; on a
+        Cluster they live in different slots, so there it is a plain pipeline (each beat
+        rewrites everything, so a half-applied beat is mended by the next one).
         ``fields`` must hold every field of 8.2; ``last_beat`` also scores the index entry.
         """
         beat_key, logs_key = keys.runqy_worker(worker_id), keys.runqy_worker_logs(worker_id)
         last_beat = int(fields.get("last_beat") or _now())
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=not self._cluster)
         pipe.hset(beat_key, mapping=dict(fields))
         pipe.expire(beat_key, RUNQY_HEARTBEAT_TTL)
         pipe.zadd(keys.RUNQY_WORKERS, {worker_id: last_beat})
@@ -649,8 +668,9 @@ def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:
     """Delete the reverse lookup and result mirror of tasks that no longer exist."""
     if task_ids:
         pipe = client.pipeline(transaction=False)
-        for task_id in task_ids:
-            pipe.delete(keys.reverse_lookup(task_id), keys.result_mirror(task_id))
+        for task_id in task_ids:  # one key per DEL: on a Cluster they are in other slots
+            pipe.delete(keys.reverse_lookup(task_id))
+            pipe.delete(keys.result_mirror(task_id))
         pipe.execute()
 
 

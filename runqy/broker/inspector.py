@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from runqy.broker import keys
 from runqy.broker.broker import RUNQY_HEARTBEAT_TTL
@@ -35,6 +36,7 @@ from runqy.broker.errors import (
 )
 from runqy.broker.scripts import ScriptPipeline, run
 from runqy.broker.states import LIST_STATES, ZSET_STATES
+from runqy.redis_connection import is_cluster
 
 MEMORY_SAMPLE = 20
 MEMORY_GROUP_SAMPLE = 5
@@ -273,6 +275,40 @@ class Inspector:
         """Names of the groups holding aggregating tasks, sorted."""
         self.require_queue(q)
         return sorted(text(g) for g in self.redis.smembers(keys.groups(q)))
+
+    def group_sizes(self, q: str, names: Sequence[str]) -> dict[str, int]:
+        """Aggregating tasks in each named group of ``q``."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(keys.group(q, name))
+        return dict(zip(names, pipe.execute(), strict=True))
+
+    def pending_since(self, q: str, task_ids: Sequence[str]) -> dict[str, int]:
+        """Unix seconds since each pending task waits (its ``pending_since``, in nanoseconds or,
+        from the original runqy worker, seconds); tasks without one are left out."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hget(keys.task_key(q, task_id), "pending_since")
+        since = {}
+        for task_id, raw in zip(task_ids, pipe.execute(), strict=True):
+            if raw and raw.isdigit():
+                value = int(raw)
+                since[task_id] = (value if value < _PENDING_SINCE_SECONDS_BELOW
+                                  else value // 1_000_000_000)
+        return since
+
+    def server_info(self) -> dict[str, Any]:
+        """The Redis server's INFO (version, memory, clients, ...).
+
+        On a Cluster: the first master's, with memory and clients summed over every master.
+        """
+        if not is_cluster(self.redis):
+            return self.redis.info()
+        per_node = list(self.redis.info(target_nodes=RedisCluster.PRIMARIES).values())
+        merged = dict(per_node[0])
+        for name in ("used_memory", "connected_clients"):
+            merged[name] = sum(int(info.get(name) or 0) for info in per_node)
+        return merged
 
     def get_task(self, q: str, task_id: str) -> TaskInfo:
         self.require_queue(q)

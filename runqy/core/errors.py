@@ -25,8 +25,14 @@ class InvalidInput(DomainError):
     """The request is malformed: wrong type, unknown field, out of bounds."""
 
 
-class InvalidConfig(DomainError):
-    """A queue configuration is well-formed but breaks a rule (422 in the API)."""
+class Unprocessable(DomainError):
+    """Well-formed input that breaks a rule (``schema_validation_failed``, ...; 422 in the API)."""
+
+    default_code = "unprocessable"
+
+
+class InvalidConfig(Unprocessable):
+    """A queue configuration is well-formed but breaks a rule."""
 
     default_code = "invalid_config"
 
@@ -53,6 +59,19 @@ class TooLarge(DomainError):
     """The request asks for more than one call may carry (``batch_too_large``, ...)."""
 
     default_code = "too_large"
+
+
+class Busy(DomainError):
+    """Too many such operations are running; retry after ``retry_after`` seconds."""
+
+    default_code = "busy"
+    retry_after = 1
+
+
+class TimedOut(DomainError):
+    """The awaited outcome did not happen in time (``wait_timeout``)."""
+
+    default_code = "timed_out"
 
 
 # Broker exception -> (domain class, code); the message is the exception's own text. The API,

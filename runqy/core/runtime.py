@@ -7,15 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy.orm import Session, scoped_session
 
 from runqy.broker import Admin, Broker, Inspector
-
-if TYPE_CHECKING:  # the vault module runs its operations on a Runtime
-    from runqy.core.vaults import VaultCipher
+from runqy.core.cipher import VaultCipher
 
 
 @dataclass

@@ -165,3 +165,21 @@ def act_all(rt: Runtime, queue: str, action: str, state: Any, *, group: str | No
         return operation(queue, state, group)
     except QueueNotFoundError:  # configured, never enqueued to: nothing to act on
         return 0
+
+
+def group_sizes(rt: Runtime, queue: str) -> dict[str, int]:
+    """Aggregating tasks per group of ``queue``, by group name (sorted)."""
+    return rt.inspector.group_sizes(queue, rt.inspector.groups(queue))
+
+
+def since(rt: Runtime, queue: str, state: str, listed: Sequence[TaskInfo]) -> dict[str, int]:
+    """Unix seconds since each listed task waits (pending: its ``pending_since``) or runs
+    (active: the start time in its worker's asynq WorkerInfo, 8.1); tasks without one are left
+    out. Only the listed tasks are read, so the cost does not grow with the queue."""
+    if state == "pending":
+        return rt.inspector.pending_since(queue, [t.id for t in listed])
+    if state == "active":
+        wanted = {t.id for t in listed}
+        return {w.task_id: w.start_time.seconds for server in rt.inspector.servers()
+                for w in server.workers if w.task_id in wanted and w.start_time.seconds}
+    return {}

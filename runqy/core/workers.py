@@ -17,6 +17,7 @@ from runqy.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from runqy.core.models import QueueConfig, Vault
 from runqy.core.runtime import Runtime
 from runqy.core.values import as_string, format_time, is_int, normalize_queue, reject_unknown
+from runqy.redis_connection import SENTINEL, SINGLE, RedisTopology
 
 _GO_MAP_ENTRY = re.compile(r"([^\s:\[\]]+):(\d+)")
 LOG_LIMIT = 500  # log lines one call may read (http-api.md 7.3)
@@ -125,7 +126,17 @@ _DEPLOYMENT_OUT = ("git_url", "branch", "path", "code_path", "startup_cmd", "mod
 
 
 def redis_block(url: str) -> dict[str, Any]:
-    """The ``redis`` block: the same connection as a URL and as parts."""
+    """The ``redis`` block: the same connection as a URL and as parts.
+
+    For Sentinel and Cluster the URL (``redis-sentinel://``, ``redis-cluster://``) carries the
+    whole topology and ``mode`` names it; ``addr`` lists the sentinels or the known nodes.
+    """
+    topology = RedisTopology.from_url(url)
+    if topology.kind != SINGLE:
+        return {"url": url, "mode": topology.kind,
+                "addr": ",".join(f"{h}:{p}" for h, p in topology.nodes),
+                "password": topology.password, "db": topology.db, "use_tls": topology.tls,
+                **({"master": topology.master} if topology.kind == SENTINEL else {})}
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = parts.port or 6379

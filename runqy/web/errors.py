@@ -72,11 +72,13 @@ def unavailable_message(name: str, exc: BaseException) -> str:
 # Domain exception class -> HTTP status; the code and messages are the exception's own.
 DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
     (domain.InvalidInput, 400),
-    (domain.InvalidConfig, 422),
+    (domain.Unprocessable, 422),
     (domain.NotFound, 404),
     (domain.Conflict, 409),
     (domain.Unavailable, 503),
     (domain.TooLarge, 413),
+    (domain.Busy, 429),
+    (domain.TimedOut, 408),
 )
 
 
@@ -104,7 +106,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(domain.DomainError)
     def _domain_error(exc: domain.DomainError) -> Response:
-        return error_response(domain_error_status(exc), exc.code, *exc.messages)
+        headers = ({"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.Busy)
+                   else None)
+        return error_response(domain_error_status(exc), exc.code, *exc.messages,
+                              headers=headers)
 
     @app.errorhandler(broker_errors.BrokerError)
     def _broker_error(exc: broker_errors.BrokerError) -> Response:

@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import flask_migrate
-import redis
 from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runqy.config import Settings, ensure_instance_dir, resolve_instance_secrets
-from runqy.core.vaults import VaultCipher
+from runqy.core.cipher import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
+from runqy.redis_connection import RedisClient, connect
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import db, migrate
 from runqy.web.keyring import KeyRing
@@ -46,13 +46,10 @@ def resource_dir(name: str) -> Path:
     return installed if installed.is_dir() else PACKAGE_DIR.parent / name
 
 
-def redis_client(url: str, threads: int) -> redis.Redis:
+def redis_client(url: str, threads: int) -> RedisClient:
     # 2 s per call: a dependency that does not answer gives 503, never a hung thread.
-    pool = redis.ConnectionPool.from_url(
-        url, socket_timeout=2, socket_connect_timeout=2, max_connections=threads + 16,
-        health_check_interval=30,
-    )
-    return redis.Redis(connection_pool=pool)
+    return connect(url, socket_timeout=2, socket_connect_timeout=2,
+                   max_connections=threads + 16, health_check_interval=30)
 
 
 def _clear_queue_cache(_session: Any) -> None:

@@ -1,6 +1,6 @@
 """The per-process cache of `/queue/add` queue lookups (one per app, in RunqyState).
 
-Entries live one second, which bounds how long another server process (`--workers N`) keeps
+Entries live one second, which bounds how long another server process (`--processes N`) keeps
 serving a queue that was changed elsewhere. In this process every committed change invalidates
 the cache at once, and a lookup that started loading before the change never stores its
 (possibly stale) result: each invalidation bumps a generation, and a load only stores under the

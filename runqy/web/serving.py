@@ -1,7 +1,7 @@
 """Running the app on waitress: in this process, or in N forked processes on one socket.
 
 One Python process answers at most ~1,500 small API requests per second however many waitress
-threads it has (one GIL). `--workers N` binds the listening socket once, then forks N children
+threads it has (one GIL). `--processes N` binds the listening socket once, then forks N children
 that each run waitress on it; the kernel hands each new connection to one of them. The parent
 only supervises: it keeps the embedded Redis (there is one) and the config watcher, and stops
 every child when it is told to stop or when a child dies.
@@ -162,7 +162,7 @@ def raise_descriptor_limit() -> None:
 
 
 class WorkerExitedError(RuntimeError):
-    """A worker process of `--workers N` ended by itself; the server stopped the others."""
+    """A worker process of `--processes N` ended by itself; the server stopped the others."""
 
 
 class ListenError(RuntimeError):
@@ -198,21 +198,21 @@ def listen(host: str, port: int) -> list[socket.socket]:
 def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
           start_background: Callable[[], Any]) -> None:
     """Serve `app` on `listeners` (from `listen`) until SIGINT/SIGTERM (KeyboardInterrupt),
-    in `settings.workers` processes.
+    in `settings.processes` processes.
 
-    `start_background` starts this process's helper threads; with workers it runs in the
+    `start_background` starts this process's helper threads; with several processes it runs in the
     parent after the children are forked (a thread running during fork() can leave locks held
     in the child).
     """
     quiet_waitress_queue_log()
     raise_descriptor_limit()
-    if settings.workers == 1:
+    if settings.processes == 1:
         start_background()
         make_server(app, settings, sockets=listeners).run()
         return
     children: list[int] = []
     try:
-        for _ in range(settings.workers):
+        for _ in range(settings.processes):
             pid = os.fork()
             if pid == 0:
                 _run_child(app, listeners, settings)

@@ -12,8 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from runqy.broker import Broker, Inspector
 from runqy.config import InstanceSecrets, Settings
+from runqy.core.cipher import VaultCipher
+from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.runtime import Runtime
-from runqy.core.vaults import VaultCipher
 from runqy.web.extensions import db
 from runqy.web.keyring import KeyRing
 from runqy.web.queue_cache import QueueLookupCache
@@ -37,9 +38,11 @@ class RunqyState:
     # Client-route queue lookups (name -> target or None); invalidated on every commit.
     queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
     core: Runtime = field(init=False)
+    enqueuer: Enqueuer = field(init=False)
 
     def __post_init__(self) -> None:
         self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+        self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
     @property
     def broker(self) -> Broker:

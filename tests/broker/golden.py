@@ -17,7 +17,10 @@ from google.protobuf.json_format import MessageToDict
 
 from runqy.broker import codec
 
-VECTORS = Path("/work/shared/asynq-vectors")
+# shared/ sits beside the checkout (as CI lays it out); /work/shared on a developer's machine.
+VECTORS = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "asynq-vectors",
+                            Path("/work/shared/asynq-vectors")) if p.is_dir()),
+               Path("/work/shared/asynq-vectors"))
 DAY = 86400
 _DATE = re.compile(r":\d{4}-\d{2}-\d{2}$")
 RUNQY_KEY_PREFIXES = ("asynq:t:", "asynq:result:")

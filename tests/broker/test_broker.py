@@ -40,6 +40,9 @@ from tests.broker.factories import Q, task
 from tests.broker.proxy import CuttingProxy
 from tests.support.polling import poll_until
 
+# Runs on every Redis binary and on a real Redis Cluster (tests/broker/conftest.py).
+pytestmark = pytest.mark.topology_independent
+
 Q2 = "inference.high"
 
 
@@ -153,6 +156,7 @@ def test_group_enqueue_aggregates_without_unique_key_field(redis_client, broker)
     assert redis_client.zscore(keys.group(Q, "batch"), "g1") is not None
 
 
+@pytest.mark.single_node
 def test_enqueue_many_uses_one_script_call_per_queue_and_chunk_and_keeps_order(
     redis_client, broker
 ):
@@ -212,6 +216,7 @@ def test_a_script_error_fails_exactly_the_tasks_of_its_queue(redis_client, broke
     assert [redis_client.exists(keys.reverse_lookup(f"b{i}")) for i in range(3)] == [0, 0, 0]
 
 
+@pytest.mark.single_node
 def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, redis_client):
     n = 3 * ENQUEUE_CHUNK
     # Replies: SCRIPT LOAD of the enqueue script (the batch loads it first on its connection;
@@ -397,6 +402,7 @@ def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client
     assert redis_client.get(keys.processed_total(Q)) == b"1"
 
 
+@pytest.mark.single_node
 def test_complete_keeps_the_result_when_only_the_completion_script_was_loaded(redis_client,
                                                                             broker):
     """A Redis whose script cache holds markAsComplete but not set_result (another process
@@ -459,6 +465,7 @@ def test_complete_of_a_deleted_task_leaves_no_mirror(redis_client, broker):
     assert not redis_client.exists(keys.result_mirror(msg.id), keys.task_key(Q, msg.id))
 
 
+@pytest.mark.single_node
 def test_complete_whose_answer_is_lost_raises_and_a_retry_keeps_the_outcome(
     redis_server, redis_client, broker
 ):
@@ -588,6 +595,7 @@ def test_forward_handles_more_than_one_batch(redis_client, broker):
     assert redis_client.llen(keys.pending(Q)) == 250
 
 
+@pytest.mark.single_node
 def test_the_worker_path_reconnects_after_a_redis_restart(redis_server, redis_client, broker):
     broker.enqueue(task("before"))
     assert broker.dequeue([Q]).msg.id == "before"  # this thread's connection is now held
@@ -806,6 +814,7 @@ def _hash_tag(key: str) -> str | None:
     return key[start + 1 : end] if start != -1 and end > start + 1 else None
 
 
+@pytest.mark.single_node
 def test_every_script_call_stays_in_one_hash_slot(redis_server, admin, monkeypatch):
     from runqy.broker import Inspector
     from runqy.broker.pipeline import RawPipeline

@@ -21,6 +21,9 @@ from runqy.broker import (
 from tests.broker import golden
 from tests.broker.factories import Q, task
 
+# Runs on every Redis binary and on a real Redis Cluster (tests/broker/conftest.py).
+pytestmark = pytest.mark.topology_independent
+
 
 def make_active(broker, task_id: str, **fields) -> TaskMessage:
     broker.enqueue(task(task_id, **fields))
@@ -124,6 +127,7 @@ def test_ids_listed_without_their_hash_do_not_break_stats_or_listings(
     assert inspector.list_tasks(Q, "scheduled") == []
 
 
+@pytest.mark.single_node
 def test_memory_unknown_when_memory_usage_is_refused(redis_client, redis_server, broker):
     from runqy.broker import Inspector
 
@@ -221,6 +225,7 @@ def test_active_task_past_its_lease_is_orphaned(redis_client, broker, inspector)
     assert inspector.get_task(Q, "a").is_orphaned
 
 
+@pytest.mark.single_node
 def test_last_page_of_100k_pending_costs_the_same_as_the_first(redis_client, broker, inspector):
     requests = [EnqueueRequest(task(f"t{i:06d}")) for i in range(100_000)]
     for start in range(0, len(requests), 10_000):

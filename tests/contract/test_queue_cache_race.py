@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runqy.web.api import client as client_routes
+from runqy.core.enqueue import Enqueuer
 from runqy.web.queue_cache import QUEUE_CACHE_SECONDS, QueueLookupCache
 from tests.server.conftest import ADMIN
 
@@ -22,16 +22,16 @@ def add(http: Any, queue: str = "imgs.default") -> int:
 
 def test_disable_wins_over_a_load_in_flight(app, client, queue, monkeypatch):
     loaded, resume = threading.Event(), threading.Event()
-    real_load = client_routes._load_queue_target
+    real_load = Enqueuer._load
 
-    def paused_load(name: str) -> Any:
-        target = real_load(name)  # reads the still-enabled configuration
+    def paused_load(self: Enqueuer, name: str) -> Any:
+        target = real_load(self, name)  # reads the still-enabled configuration
         if threading.current_thread().name == "slow-request":
             loaded.set()
             assert resume.wait(WAIT)
         return target
 
-    monkeypatch.setattr(client_routes, "_load_queue_target", paused_load)
+    monkeypatch.setattr(Enqueuer, "_load", paused_load)
     statuses: list[int] = []
     slow = threading.Thread(name="slow-request",
                             target=lambda: statuses.append(add(app.test_client())))
@@ -69,7 +69,7 @@ def clock() -> Clock:
 
 
 def test_entries_are_reused_within_the_ttl_and_reloaded_after(clock):
-    """Another process's change is seen within QUEUE_CACHE_SECONDS (the --workers N bound)."""
+    """Another process's change is seen within QUEUE_CACHE_SECONDS (the --processes N bound)."""
     cache: QueueLookupCache[int] = QueueLookupCache(clock=clock)
     loads: list[str] = []
 

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from runqy.web.monitoring.throttle import LoginThrottle
+from runqy.web.monitoring.throttle import FREE_ATTEMPTS, LoginThrottle
 from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
 
 
@@ -34,25 +34,44 @@ def app(make_app, redis_client) -> Flask:
     return built
 
 
-def test_sixth_failed_login_is_refused_even_with_the_right_password(app):
-    client = app.test_client()
+def test_a_strangers_failures_slow_the_stranger_not_the_admin(app, make_app):
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "203.0.113.9"
     for _ in range(5):
-        assert log_in(client, "wrong password").status_code == 401
-    refused = log_in(client)
+        assert log_in(stranger, "wrong password").status_code == 401
+    refused = log_in(stranger)  # at once, even with the right password
     assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
     assert "Too many failed logins" in refused.text
-    assert client.get("/monitoring/").status_code == 302  # still logged out
+    assert stranger.get("/monitoring/").status_code == 302  # still logged out
+    # Another server process on the same Redis refuses the stranger too...
+    other_process = make_app()
+    create_admin(other_process)
+    second = other_process.test_client()
+    second.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert log_in(second).status_code == 429
+    # ...while the admin, from their own address, logs in at once.
+    admin = app.test_client()
+    admin.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert log_in(admin).status_code == 302
 
 
-def test_throttle_forgets_failures_after_the_window():
-    now = [1000.0]
-    limiter = LoginThrottle(limit=2, window=60, clock=lambda: now[0])
-    limiter.record_failure("a")
-    limiter.record_failure("a")
-    assert limiter.retry_after("a") == 61
-    assert limiter.retry_after("b") == 0
-    now[0] += 60
-    assert limiter.retry_after("a") == 0
+def test_delays_grow_after_the_free_attempts(app, redis_client):
+    throttle = LoginThrottle(redis_client)
+    attempt = ("192.0.2.1", "admin@example.com")
+    key = LoginThrottle.key(*attempt)
+    for _ in range(FREE_ATTEMPTS):
+        assert throttle.attempt(*attempt) == 0
+    waits = []
+    for _ in range(4):
+        waits.append(throttle.attempt(*attempt))
+        # Time passes: the last failure moves back by the wait just announced.
+        redis_client.hincrbyfloat(key, "last", -waits[-1])
+        assert throttle.attempt(*attempt) == 0
+    assert waits == [1, 2, 4, 8]
+    assert 0 < redis_client.ttl(key) <= 86_400
+    throttle.succeeded(*attempt)
+    assert throttle.attempt(*attempt) == 0 and redis_client.hget(key, "failures") == b"1"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/api/queues"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
@@ -68,3 +70,20 @@ def test_masking():
     assert mask_url_password("redis://h:1/0") == "redis://h:1/0"
     assert mask_secret("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
     assert mask_secret("short") == "****"
+
+
+def test_processes_replaces_workers_which_still_works_and_warns_once(tmp_path, monkeypatch):
+    """The waitress process count is `--processes`/RUNQY_PROCESSES; the old names still apply."""
+    monkeypatch.setattr("runqy.config._warned", set())
+    assert load(tmp_path, env={"RUNQY_PROCESSES": "3"}).processes == 3
+    with pytest.warns(FutureWarning, match="RUNQY_WORKERS is deprecated.*RUNQY_PROCESSES"):
+        assert load(tmp_path, env={"RUNQY_WORKERS": "2"}).processes == 2
+    with pytest.warns(FutureWarning, match="--workers is deprecated.*--processes"):
+        assert load(tmp_path, overrides={"workers": 4}).processes == 4
+    # The new name wins over the old one, and each old name warns only once per process.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        settings = load(tmp_path, env={"RUNQY_PROCESSES": "5", "RUNQY_WORKERS": "2"},
+                        overrides={"workers": 4, "processes": 6})
+        assert settings.processes == 6
+        assert load(tmp_path, env={"RUNQY_WORKERS": "2"}).processes == 2

@@ -31,4 +31,4 @@ def test_admin_user_password_is_hashed_with_scrypt(app):
         assert stored.password_hash.startswith("scrypt:")
         assert stored.check_password("correct horse") and not stored.check_password("wrong")
         assert stored.created_at is not None and stored.last_login_at is None
-        assert stored.get_id() == str(user.id)
+        assert stored.get_id() is None  # Flask-Login keeps the session token, not the id

@@ -93,10 +93,10 @@ def worker_pids(server: ServeProcess) -> list[int]:
 
 @pytest.fixture()
 def two_workers(folder):
-    """`runqy serve --workers 2` in `folder`; stopped (if still running) after the test."""
+    """`runqy serve --processes 2` in `folder`; stopped (if still running) after the test."""
     if not Path(RUNQY).exists():
         pytest.skip("the runqy console script is not installed in this interpreter")
-    server = ServeProcess(RUNQY, folder, args=("--workers", "2")).start()
+    server = ServeProcess(RUNQY, folder, args=("--processes", "2")).start()
     yield server
     server.stop()
 

@@ -67,8 +67,9 @@ def test_serve_help_names_every_flag_and_variable_of_section_9():
     result = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200)
     assert result.exit_code == 0
     help_flags = set(re.findall(r"(--[a-z][a-z-]+)", result.output)) - {"--help"}
-    # --workers (several server processes on one port) is runqy's own addition to the table.
-    assert flags | {"--workers"} == help_flags
+    # --processes (several server processes on one port) is runqy's own addition to the table;
+    # its deprecated alias --workers is hidden.
+    assert flags | {"--processes"} == help_flags
     help_words = set(re.findall(r"[A-Z][A-Z0-9_]+", result.output))
     assert variables <= help_words, variables - help_words
     assert "DATABASE_DBNAME" in variables and "RUNQY_JWT_SECRET" in variables

@@ -44,10 +44,13 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One redis-server child process with no persistence, bound to 127.0.0.1."""
 
-    def __init__(self, binary: str | None = None, port: int | None = None) -> None:
+    def __init__(self, binary: str | None = None, port: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        """``extra_args``: more redis-server options (cluster mode, ``--replicaof``...)."""
         self.binary = binary or redis_server_binary()
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="runqy-test-redis-"))
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
 
     @property
@@ -64,6 +67,7 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.dir),
                 "--daemonize", "no",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -84,6 +88,13 @@ class RedisServer:
     def stop(self) -> None:
         stop_process(self.process)
         self.process = None
+
+    def kill(self) -> None:
+        """kill -9: the node dies without a word (failover tests)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
     def restart(self) -> None:
         self.stop()

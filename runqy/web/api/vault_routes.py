@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from runqy.core import vaults
+from runqy.core.cipher import VaultCipher
 from runqy.core.errors import InvalidInput
 from runqy.core.models import Vault, VaultEntry
 from runqy.core.values import as_bool, as_string, format_time, reject_unknown
-from runqy.core.vaults import VaultCipher
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
 from runqy.web.inputs import json_body, query_bool

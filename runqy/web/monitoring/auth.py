@@ -1,14 +1,16 @@
-"""Dashboard access: the single admin account, first-time setup, login/logout, and the guard
+"""Dashboard access: the single admin account, first-time setup (behind a one-time token unless
+the server is loopback-only: `runqy.web.setup_token`), login/logout, and the guard
 every dashboard request passes (login, CSRF, read-only). Failed logins are throttled per client
-address (`throttle`).
+address and account, in Redis (`throttle`).
 
-Sessions are Flask's signed cookie made permanent for seven days at login; Flask-Login loads the
-`AdminUser` from it. Passwords are hashed by the model (werkzeug scrypt).
+Sessions are Flask's signed cookie made permanent for seven days at login; it carries the token
+of a server-side session (`runqy.web.admin_sessions`), which Flask-Login loads the `AdminUser`
+through, so logout, "sign out everywhere" and password changes revoke cookies. Passwords are
+hashed by the model (werkzeug scrypt).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -28,6 +30,13 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.core.models import utcnow
+from runqy.web.admin_sessions import (
+    SESSION_LIFETIME,
+    end_all_sessions,
+    end_session,
+    open_session,
+    session_user,
+)
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
@@ -39,10 +48,18 @@ from runqy.web.monitoring.blueprint import (
     csrf,
     message_page,
 )
-from runqy.web.monitoring.forms import LoginForm, SetupForm
+from runqy.web.monitoring.forms import ChangePasswordForm, LoginForm, SetupForm
 from runqy.web.monitoring.sources import DashboardState
+from runqy.web.monitoring.throttle import LoginThrottle
+from runqy.web.setup_token import (
+    TOKEN_FILE,
+    discard_setup_token,
+    ensure_setup_token,
+    setup_token_matches,
+    setup_token_required,
+)
+from runqy.web.state import runqy_state
 
-SESSION_LIFETIME = timedelta(days=7)
 login_manager = LoginManager()
 login_manager.login_view = "monitoring.login"
 login_manager.login_message = "Please log in to continue."
@@ -81,8 +98,8 @@ def _bind_extensions(setup_state: BlueprintSetupState) -> None:
 
 
 @login_manager.user_loader
-def load_admin(user_id: str) -> AdminUser | None:
-    return db.session.get(AdminUser, int(user_id)) if user_id.isdigit() else None
+def load_admin(session_token: str) -> AdminUser | None:
+    return session_user(session_token)
 
 
 @login_manager.unauthorized_handler
@@ -134,17 +151,32 @@ def setup() -> BaseResponse | str | tuple[str, int]:
         if request.method == "POST":
             return message_page("Setup closed", "An admin account already exists.", 409)
         return redirect(url_for("monitoring.login"))
-    form = SetupForm()
+    settings = sources.settings()
+    form = SetupForm(token=request.args.get("token", ""))
+    intro = "No admin exists yet. This account signs in to the dashboard."
+    if setup_token_required(settings, request):
+        ensure_setup_token(settings)
+        intro += (" Enter the one-time setup token that runqy serve printed (also in the "
+                  f"file {TOKEN_FILE} of the server's instance folder).")
+    else:
+        del form.token
+    status = 200
     if form.validate_on_submit():
-        admin = AdminUser(email=form.email.data.strip().lower())
-        admin.set_password(form.password.data)
-        db.session.add(admin)
-        db.session.commit()
-        start_session(admin)
-        return redirect(url_for("monitoring.overview"))
+        if "token" in form and not setup_token_matches(settings, form.token.data):
+            form.token.errors = [*form.token.errors, "Wrong setup token."]
+            status = 403
+        else:
+            admin = AdminUser(email=form.email.data.strip().lower())
+            admin.set_password(form.password.data)
+            db.session.add(admin)
+            db.session.commit()
+            discard_setup_token(settings)
+            start_session(admin)
+            return redirect(url_for("monitoring.overview"))
+    elif form.is_submitted():
+        status = 400
     return render_template("monitoring/auth.html", form=form, title="Create the admin account",
-                           intro="No admin exists yet. This account signs in to the dashboard.",
-                           submit_label="Create Admin Account")
+                           intro=intro, submit_label="Create Admin Account"), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -155,38 +187,73 @@ def login() -> BaseResponse | str | tuple[str, int]:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
-    client = request.remote_addr or "-"
+    headers: dict[str, str] = {}
     if form.validate_on_submit():
-        throttle = sources.dashboard_state().throttle
-        wait = throttle.retry_after(client)
+        address = request.remote_addr or "-"
+        email = form.email.data.strip().lower()
+        throttle = LoginThrottle(runqy_state().redis)
+        wait = throttle.attempt(address, email)
         if wait:
             flash(f"Too many failed logins. Try again in {wait} s.", "error")
             status = 429
+            headers["Retry-After"] = str(wait)
         else:
-            admin = db.session.query(AdminUser).filter_by(
-                email=form.email.data.strip().lower()).first()
+            admin = db.session.query(AdminUser).filter_by(email=email).first()
             if admin is not None and admin.check_password(form.password.data):
-                throttle.reset(client)
+                throttle.succeeded(address, email)
                 start_session(admin)
                 return redirect(safe_next(request.args.get("next")))
-            throttle.record_failure(client)
             flash("Wrong email or password.", "error")
             status = 401
     return render_template("monitoring/auth.html", form=form, title="Log in to runqy",
-                           intro=None, submit_label="Log in"), status
+                           intro=None, submit_label="Log in"), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> BaseResponse:
+    end_session(current_user.session_token)
+    db.session.commit()
+    return _signed_out("Logged out.")
+
+
+@bp.route("/sessions/end-all", methods=["POST"])
+def sign_out_everywhere() -> BaseResponse:
+    ended = end_all_sessions(current_user.id)
+    db.session.commit()
+    return _signed_out(f"Signed out everywhere ({ended} session{'s' if ended != 1 else ''}).")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> BaseResponse | str | tuple[str, int]:
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        admin: AdminUser = current_user._get_current_object()
+        if admin.check_password(form.current.data):
+            admin.set_password(form.password.data)
+            end_all_sessions(admin.id)
+            db.session.commit()
+            return _signed_out("Password changed: every session was signed out. Log in with "
+                               "the new password.")
+        form.current.errors = [*form.current.errors, "This is not the current password."]
+        status = 400
+    elif form.is_submitted():
+        status = 400
+    return render_template("monitoring/password.html", form=form,
+                           title="Change password"), status
+
+
+def _signed_out(message: str) -> BaseResponse:
     logout_user()
     session.clear()
-    flash("Logged out.", "ok")
+    flash(message, "ok")
     return redirect(url_for("monitoring.login"))
 
 
 def start_session(admin: AdminUser) -> None:
     session.clear()
     session.permanent = True
-    login_user(admin)
+    open_session(admin)
     admin.last_login_at = utcnow()
     db.session.commit()
+    login_user(admin)

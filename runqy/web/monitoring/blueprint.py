@@ -27,12 +27,14 @@ csrf = CSRFProtect()
 PUBLIC_ENDPOINTS = frozenset({"monitoring.setup", "monitoring.login"})
 # Mutating endpoints that stay open in read-only mode: they change no queue, task or config.
 READ_ONLY_ALLOWED = frozenset({"monitoring.setup", "monitoring.login", "monitoring.logout",
-                               "monitoring.settings"})
+                               "monitoring.settings", "monitoring.sign_out_everywhere",
+                               "monitoring.change_password"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 NAV = (
     ("monitoring.overview", "Overview"),
     ("monitoring.queues", "Queues"),
+    ("monitoring.search_page", "Search"),
     ("monitoring.workers", "Workers"),
     ("monitoring.metrics", "Metrics"),
     ("monitoring.queue_configs", "Queue config"),

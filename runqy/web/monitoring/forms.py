@@ -25,19 +25,28 @@ THEME_CHOICES = [SelectChoice(value, label) for value, label in
                  (("system", "System"), ("light", "Light"), ("dark", "Dark"))]
 
 
+def new_password_fields(label: str) -> tuple[PasswordField, PasswordField]:
+    """A new password and its confirmation (created where called, so they render there)."""
+    password = PasswordField(label, validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256,
+                               message="Use at least 8 characters.")],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(f"Confirm {label[0].lower()}{label[1:]}",
+                            validators=[DataRequired(), EqualTo("password", "Passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+    return password, confirm
+
+
 class SetupForm(FlaskForm):
     # A shape check only: the address is a login name, nothing is ever mailed to it.
     email = EmailField("Email", validators=[
         DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter an email address."),
         Length(max=255)],
                        render_kw={"autocomplete": "username"})
-    password = PasswordField("Password", validators=[DataRequired(),
-                                                     Length(min=MIN_PASSWORD_LENGTH, max=256,
-                                                            message="Use at least 8 characters.")],
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Confirm password",
-                            validators=[DataRequired(), EqualTo("password", "Passwords differ.")],
-                            render_kw={"autocomplete": "new-password"})
+    password, confirm = new_password_fields("Password")
+    # Removed from the form when the server needs no setup token (loopback only).
+    token = StringField("Setup token", validators=[DataRequired(), Length(max=128)],
+                        render_kw={"autocomplete": "off"})
 
 
 class LoginForm(FlaskForm):
@@ -45,6 +54,12 @@ class LoginForm(FlaskForm):
                        render_kw={"autocomplete": "username"})
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)],
                              render_kw={"autocomplete": "current-password"})
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=256)],
+                            render_kw={"autocomplete": "current-password"})
+    password, confirm = new_password_fields("New password")
 
 
 class SettingsForm(FlaskForm):

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from runqy import __version__
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
-from runqy.config import mask_url_password
-from runqy.core import workers
-from runqy.core.models import QueueConfig, Vault
+from runqy.core import tasks, workers
+from runqy.core.models import QueueConfig
+from runqy.core.system import system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring import sources
@@ -180,10 +179,10 @@ class GroupChoice:
     current: str | None
 
     @classmethod
-    def read(cls, inspector: Inspector, queue: str, wanted: str | None) -> GroupChoice:
-        names = inspector.groups(queue)
-        current = wanted if wanted in names else (names[0] if names else None)
-        return cls(sources.group_sizes(queue, names), current)
+    def read(cls, queue: str, wanted: str | None) -> GroupChoice:
+        sizes = tasks.group_sizes(sources.core(), queue)
+        current = wanted if wanted in sizes else next(iter(sizes), None)
+        return cls(sizes, current)
 
 
 @bp.get("/queues/<queue>")
@@ -197,7 +196,7 @@ def queue_detail(queue: str) -> str:
         state = "pending"
     groups = None
     if state == AGGREGATING:
-        groups = GroupChoice.read(inspector, queue, request.args.get("group"))
+        groups = GroupChoice.read(queue, request.args.get("group"))
         count = groups.sizes.get(groups.current, 0) if groups.current else 0
     else:
         count = getattr(stats, state)
@@ -219,7 +218,7 @@ def queue_detail(queue: str) -> str:
                        listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
                        workers=workers.fleet(sources.core()).workers,
-                       since=sources.task_since(queue, state, listing.tasks))
+                       since=tasks.since(sources.core(), queue, state, listing.tasks))
 
 
 def render_task(task: TaskInfo) -> str:
@@ -254,15 +253,7 @@ def worker_detail(worker_id: str) -> str:
 
 @bp.get("/system")
 def system() -> str | BaseResponse:
-    info = sources.redis_client().info()
-    settings = sources.settings()
-    database = {
-        "kind": settings.database_kind,
-        "url": mask_url_password(settings.database_uri()),
-        "admins": db.session.query(AdminUser).count(),
-        "queue_configs": db.session.query(QueueConfig).filter_by(enabled=True).count(),
-        "vaults": db.session.query(Vault).count(),
-    }
-    return render_live("monitoring/partials/system.html", title="System", info=info,
-                       database=database, version=__version__,
-                       redis_url=mask_url_password(settings.redis_connection_url()))
+    info = system_info(sources.core(), sources.settings())
+    database = {**info.database, "admins": db.session.query(AdminUser).count()}
+    return render_live("monitoring/partials/system.html", title="System", info=info.redis,
+                       database=database, version=info.version, redis_url=info.redis_url)

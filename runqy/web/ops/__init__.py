@@ -9,16 +9,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 from markupsafe import escape
-from sqlalchemy import text
 
 from runqy import __version__
+from runqy.core.system import readiness_checks
 from runqy.core.values import format_time
 from runqy.metrics import render
 from runqy.web.auth import presented_key
 from runqy.web.errors import ApiError, dependency_failure, unavailable_message
 from runqy.web.extensions import db
 from runqy.web.ops.openapi import openapi_document
-from runqy.web.state import runqy_state
+from runqy.web.state import core, runqy_state
 
 ops_bp = Blueprint("ops", __name__)
 log = logging.getLogger("runqy.web")
@@ -44,8 +44,9 @@ def _probe(name: str, check: Any) -> tuple[dict[str, Any], str | None]:
 @ops_bp.get("/healthz")
 def healthz() -> Any:
     """Readiness: Redis and the database answer."""
-    redis_status, redis_error = _probe("redis", runqy_state().redis.ping)
-    db_status, db_error = _probe("database", lambda: db.session.execute(text("SELECT 1")))
+    checks = readiness_checks(core())
+    redis_status, redis_error = _probe("redis", checks["redis"])
+    db_status, db_error = _probe("database", checks["database"])
     body: dict[str, Any] = {"status": "ok", "redis": redis_status, "database": db_status,
                             "timestamp": format_time(time.time())}
     if redis_error is None and db_error is None:
