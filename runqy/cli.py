@@ -191,6 +191,8 @@ def banner(app: Any) -> str:
     """The start-up banner: URLs, instance, Redis, database, vaults, queues, admin key."""
     from runqy.core.models import QueueConfig
     from runqy.web.extensions import db
+    from runqy.web.models import AdminUser
+    from runqy.web.setup_token import ensure_setup_token, token_path
 
     state = app.extensions["runqy"]
     settings: Settings = state.settings
@@ -208,6 +210,7 @@ def banner(app: Any) -> str:
         db_line = "postgresql " + mask_url_password(settings.database_uri())
     with app.app_context():
         queue_count = db.session.query(QueueConfig).filter_by(enabled=True).count()
+        admin_exists = db.session.query(AdminUser.id).limit(1).first() is not None
     secrets = state.secrets
     if secrets.admin_key_generated:
         key_line = (f"{secrets.admin_key}\n               (generated now and stored in "
@@ -229,6 +232,11 @@ def banner(app: Any) -> str:
         f"  queues:      {queue_count} configured",
         f"  admin key:   {key_line}",
     ]
+    if not settings.no_ui and not admin_exists:
+        # Whoever opens this URL first creates the admin account: it carries a one-time token.
+        lines.append(f"  setup:       {base}/monitoring/setup?token="
+                     f"{ensure_setup_token(settings)}\n               (no admin yet; one-time "
+                     f"setup token, also in {token_path(settings)})")
     if settings.api_key and len(settings.api_key) < 16:
         lines.append("  warning:     RUNQY_API_KEY is shorter than 16 characters")
     return "\n".join(lines)
