@@ -210,10 +210,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_security_headers(app)
 
     from runqy.web.api import api_bp
+    from runqy.web.api.go_routes import go_bp
     from runqy.web.ops import ops_bp
 
     app.register_blueprint(ops_bp, url_prefix=prefix or None)
     app.register_blueprint(api_bp, url_prefix=prefix or None)
+    app.register_blueprint(go_bp, url_prefix=prefix or None)  # the Go CLI's aliases
     if not settings.no_ui:
         app.register_blueprint(_monitoring_blueprint(), url_prefix=f"{prefix}{MONITORING_PREFIX}")
     # After the dashboard blueprint, which may install its own interface: that one is kept
