@@ -7,7 +7,6 @@ import importlib
 import importlib.util
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,7 +199,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         keyring=KeyRing.build(secrets.admin_key, settings.worker_api_key, settings.client_api_key),
         redis=redis_client(settings.redis_connection_url(), settings.threads),
         cipher=VaultCipher(cipher_key) if cipher_key else None,
-        waiters=threading.BoundedSemaphore(settings.effective_max_waiters),
     )
     state.metrics_registry = create_registry(state.inspector)
     init_request_metrics(app, state.metrics_registry)
