@@ -101,8 +101,6 @@ def save_from_form(name: str, body: str, existing: QueueConfig | None) -> list[s
         else:
             config_ops.replace_config(core(), name, raw)
     except DomainError as exc:
-        if exc.code == "queue_config_exists":
-            return [f"A queue configuration named {name} already exists."]
         return exc.messages
     return []
 
