@@ -1,5 +1,6 @@
-"""The `runqy` command: a click group (`main`) with `serve`; other commands attach with
-`main.add_command(...)`.
+"""The `runqy` command: a click group (`main`) with `serve` (also what `runqy` alone runs, as
+the Go binary does) and the global options of the operator commands; other commands attach
+with `main.add_command(...)`.
 
 `runqy serve` resolves Settings (flags > env > .env > defaults), starts the embedded Redis when
 none is configured, prints the start-up banner and runs waitress until SIGINT/SIGTERM, then stops
@@ -22,10 +23,26 @@ from runqy import __version__
 from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
 
 
-@click.group()
-@click.version_option(__version__, prog_name="runqy")
-def main() -> None:
+@click.group(invoke_without_command=True)
+@click.option("-s", "--server", metavar="URL",
+              help="Server of the operator commands [env: RUNQY_SERVER; default: the saved "
+                   "login; none: local mode].")
+@click.option("-k", "--api-key", metavar="KEY",
+              help="Admin API key [env: RUNQY_API_KEY; default: the saved login].")
+@click.option("--redis-uri", metavar="URI",
+              help="Redis URL (serve, and the operator commands in local mode).")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default=None,
+              help="Output of the operator commands: table (default) or json.")
+@click.version_option(__version__, "-v", "--version", prog_name="runqy")
+@click.pass_context
+def main(ctx: click.Context, server: str | None, api_key: str | None, redis_uri: str | None,
+         output: str | None) -> None:
     """runqy: a Redis-backed distributed task queue."""
+    from runqy.operator.context import Options
+
+    ctx.obj = Options(server, api_key, redis_uri, output)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve, redis_url=redis_uri)
 
 
 def _flag_help(text: str, env: str) -> str:
@@ -174,6 +191,8 @@ def banner(app: Any) -> str:
     """The start-up banner: URLs, instance, Redis, database, vaults, queues, admin key."""
     from runqy.core.models import QueueConfig
     from runqy.web.extensions import db
+    from runqy.web.models import AdminUser
+    from runqy.web.setup_token import ensure_setup_token, token_path
 
     state = app.extensions["runqy"]
     settings: Settings = state.settings
@@ -191,6 +210,7 @@ def banner(app: Any) -> str:
         db_line = "postgresql " + mask_url_password(settings.database_uri())
     with app.app_context():
         queue_count = db.session.query(QueueConfig).filter_by(enabled=True).count()
+        admin_exists = db.session.query(AdminUser.id).limit(1).first() is not None
     secrets = state.secrets
     if secrets.admin_key_generated:
         key_line = (f"{secrets.admin_key}\n               (generated now and stored in "
@@ -212,6 +232,11 @@ def banner(app: Any) -> str:
         f"  queues:      {queue_count} configured",
         f"  admin key:   {key_line}",
     ]
+    if not settings.no_ui and not admin_exists:
+        # Whoever opens this URL first creates the admin account: it carries a one-time token.
+        lines.append(f"  setup:       {base}/monitoring/setup?token="
+                     f"{ensure_setup_token(settings)}\n               (no admin yet; one-time "
+                     f"setup token, also in {token_path(settings)})")
     if settings.api_key and len(settings.api_key) < 16:
         lines.append("  warning:     RUNQY_API_KEY is shorter than 16 characters")
     return "\n".join(lines)
@@ -219,11 +244,11 @@ def banner(app: Any) -> str:
 
 def _attach_subcommands() -> None:
     """Commands owned by other packages; attached here so `runqy --help` lists them."""
+    from runqy import operator
     from runqy.admin_cli import admin
-    from runqy.worker.cli import worker
 
-    main.add_command(worker)
     main.add_command(admin)
+    operator.register(main)  # `worker` included: the worker process plus `list` and `info`
 
 
 _attach_subcommands()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from runqy.broker import keys
 from runqy.broker.broker import RUNQY_HEARTBEAT_TTL
@@ -35,6 +36,7 @@ from runqy.broker.errors import (
 )
 from runqy.broker.scripts import ScriptPipeline, run
 from runqy.broker.states import LIST_STATES, ZSET_STATES
+from runqy.redis_connection import is_cluster
 
 MEMORY_SAMPLE = 20
 MEMORY_GROUP_SAMPLE = 5
@@ -296,8 +298,17 @@ class Inspector:
         return since
 
     def server_info(self) -> dict[str, Any]:
-        """The Redis server's INFO (version, memory, clients, ...)."""
-        return self.redis.info()
+        """The Redis server's INFO (version, memory, clients, ...).
+
+        On a Cluster: the first master's, with memory and clients summed over every master.
+        """
+        if not is_cluster(self.redis):
+            return self.redis.info()
+        per_node = list(self.redis.info(target_nodes=RedisCluster.PRIMARIES).values())
+        merged = dict(per_node[0])
+        for name in ("used_memory", "connected_clients"):
+            merged[name] = sum(int(info.get(name) or 0) for info in per_node)
+        return merged
 
     def get_task(self, q: str, task_id: str) -> TaskInfo:
         self.require_queue(q)

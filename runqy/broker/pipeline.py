@@ -321,11 +321,11 @@ class ClusterRawPipeline:
             if name:
                 return run(self._client, name, *call)
             return self._client.execute_command(*call)
-        except redis.ResponseError as exc:
-            return exc
         except LOST_ERRORS as exc:
             return exc if isinstance(exc, redis.ConnectionError) else redis.ConnectionError(
                 str(exc))
+        except redis.RedisError as exc:  # an error answer, or redirections without end
+            return exc if isinstance(exc, redis.ResponseError) else redis.ResponseError(str(exc))
 
 
 def raw_pipeline(client: redis.Redis | RedisCluster) -> RawPipeline | ClusterRawPipeline:

@@ -25,6 +25,7 @@ from runqy.metrics import create_registry, init_request_metrics
 from runqy.redis_connection import RedisClient, connect
 from runqy.web.admin_sessions import SESSION_LIFETIME
 from runqy.web.api import api_bp
+from runqy.web.api.go_routes import go_bp
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import csrf, db, login_manager, migrate
 from runqy.web.keyring import KeyRing
@@ -33,6 +34,7 @@ from runqy.web.monitoring.presenters import register_filters
 from runqy.web.monitoring.state import EXTENSION as DASHBOARD_EXTENSION
 from runqy.web.monitoring.state import DashboardState
 from runqy.web.ops import ops_bp
+from runqy.web.security_headers import init_security_headers
 from runqy.web.sessions import DashboardSessionInterface, ScopedSessionInterface
 from runqy.web.state import EXTENSION, RunqyState, runqy_state
 
@@ -211,11 +213,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = state
     register_error_handlers(app)
     _register_request_hooks(app, settings)
+    init_security_headers(app)
     # Only the dashboard's paths open a (cookie) session.
     app.session_interface = ScopedSessionInterface(DashboardSessionInterface(),
                                                    f"{prefix}{MONITORING_PREFIX}")
     app.register_blueprint(ops_bp, url_prefix=prefix or None)
     app.register_blueprint(api_bp, url_prefix=prefix or None)
+    app.register_blueprint(go_bp, url_prefix=prefix or None)  # the Go CLI's aliases
     if not settings.no_ui:
         _bind_dashboard(app)
         app.register_blueprint(monitoring_bp, url_prefix=f"{prefix}{MONITORING_PREFIX}")

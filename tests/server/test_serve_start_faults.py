@@ -67,3 +67,15 @@ def test_a_busy_http_port_is_one_line_exit_1_and_no_banner(folder):
     assert result.stderr.strip().splitlines() == [
         f"Error: port {port} on 127.0.0.1 is already in use"], result.stderr
     assert not _listening(proc.redis_port)
+
+
+def test_the_banner_prints_the_setup_token_while_no_admin_exists(folder):
+    server = ServeProcess(RUNQY, folder).start()
+    try:
+        token_file = folder / "instance" / "setup-token"
+        token = token_file.read_text().strip()
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        assert f"/monitoring/setup?token={token}" in server.output()
+        assert str(token_file) in server.output()
+    finally:
+        assert server.stop() == 0, server.output()

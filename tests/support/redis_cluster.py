@@ -92,14 +92,39 @@ class RedisClusterNodes:
     def replicas(self) -> list[RedisServer]:
         return [n for n in self.live_nodes() if self._role(n) == "slave"]
 
+    def slot_table(self) -> list[tuple[int, int, int]]:
+        """(first slot, last slot, master port) as the live masters see it now."""
+        with self.masters()[0].client() as client:
+            return [(start, end, int(master[1]))
+                    for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS")]
+
     def master_of_slot(self, slot: int) -> RedisServer:
         """The live node serving ``slot`` as a master right now."""
-        with self.masters()[0].client() as client:
-            port = _master_port(client, slot)
+        port = next(p for start, end, p in self.slot_table() if start <= slot <= end)
         return next(n for n in self.live_nodes() if n.port == port)
 
     def master_of_key(self, key: str) -> RedisServer:
         return self.master_of_slot(key_slot(key.encode()))
+
+    def queues_on_every_master(self, parent: str, count: int) -> list[str]:
+        """``count`` queue names ``parent.qN`` spread evenly over the masters (by slot)."""
+        table = self.slot_table()
+        ports = sorted({port for _, _, port in table})
+        chosen: dict[int, list[str]] = {port: [] for port in ports}
+        wanted = -(-count // len(ports))
+        i = 0
+        while sum(map(len, chosen.values())) < count:
+            name = f"{parent}.q{i}"
+            slot = key_slot(name.encode())
+            port = next(p for start, end, p in table if start <= slot <= end)
+            if len(chosen[port]) < wanted:
+                chosen[port].append(name)
+            i += 1
+        return sorted(n for names in chosen.values() for n in names)
+
+    def node_id(self, node: RedisServer) -> str:
+        with node.client() as client:
+            return client.execute_command("CLUSTER", "MYID").decode()
 
     def client(self) -> RedisCluster:
         return RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
@@ -112,10 +137,3 @@ class RedisClusterNodes:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-
-def _master_port(client: redis.Redis, slot: int) -> int:
-    for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
-        if start <= slot <= end:
-            return int(master[1])
-    raise LookupError(f"slot {slot} is not served")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from flask import Flask
 from waitress.server import create_server
 
 from runqy.config import Settings
@@ -39,6 +40,7 @@ E2E_TIMINGS = {
 class LiveServer:
     base: str
     _serving: ServingThread | None = None
+    app: Flask | None = None
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         request = urllib.request.Request(  # noqa: S310 - loopback test server
@@ -66,7 +68,7 @@ def start_server(instance: Path, redis_url: str, port: int = 0) -> LiveServer:
                               worker_api_key=WORKER_KEY, client_api_key=CLIENT_KEY,
                               redis_url=redis_url))
     serving = ServingThread(create_server(app, host="127.0.0.1", port=port, threads=8))
-    return LiveServer(serving.base_url, serving)
+    return LiveServer(serving.base_url, serving, app)
 
 
 @dataclass

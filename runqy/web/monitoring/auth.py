@@ -1,4 +1,5 @@
-"""Dashboard access: the single admin account, first-time setup, login/logout, and the guard
+"""Dashboard access: the single admin account, first-time setup (behind a one-time token unless
+the server is loopback-only: `runqy.web.setup_token`), login/logout, and the guard
 every dashboard request passes (login, CSRF, read-only). Failed logins are throttled per client
 address and account, in Redis (`throttle`).
 
@@ -42,6 +43,13 @@ from runqy.web.monitoring.blueprint import (
 )
 from runqy.web.monitoring.forms import ChangePasswordForm, LoginForm, SetupForm
 from runqy.web.monitoring.throttle import LoginThrottle
+from runqy.web.setup_token import (
+    TOKEN_FILE,
+    discard_setup_token,
+    ensure_setup_token,
+    setup_token_matches,
+    setup_token_required,
+)
 from runqy.web.state import runqy_state
 
 login_manager.login_view = "monitoring.login"
@@ -103,17 +111,32 @@ def setup() -> BaseResponse | str | tuple[str, int]:
         if request.method == "POST":
             return message_page("Setup closed", "An admin account already exists.", 409)
         return redirect(url_for("monitoring.login"))
-    form = SetupForm()
+    settings = runqy_state().settings
+    form = SetupForm(token=request.args.get("token", ""))
+    intro = "No admin exists yet. This account signs in to the dashboard."
+    if setup_token_required(settings, request):
+        ensure_setup_token(settings)
+        intro += (" Enter the one-time setup token that runqy serve printed (also in the "
+                  f"file {TOKEN_FILE} of the server's instance folder).")
+    else:
+        del form.token
+    status = 200
     if form.validate_on_submit():
-        admin = AdminUser(email=form.email.data.strip().lower())
-        admin.set_password(form.password.data)
-        db.session.add(admin)
-        db.session.commit()
-        start_session(admin)
-        return redirect(url_for("monitoring.overview"))
+        if "token" in form and not setup_token_matches(settings, form.token.data):
+            form.token.errors = [*form.token.errors, "Wrong setup token."]
+            status = 403
+        else:
+            admin = AdminUser(email=form.email.data.strip().lower())
+            admin.set_password(form.password.data)
+            db.session.add(admin)
+            db.session.commit()
+            discard_setup_token(settings)
+            start_session(admin)
+            return redirect(url_for("monitoring.overview"))
+    elif form.is_submitted():
+        status = 400
     return render_template("monitoring/auth.html", form=form, title="Create the admin account",
-                           intro="No admin exists yet. This account signs in to the dashboard.",
-                           submit_label="Create Admin Account")
+                           intro=intro, submit_label="Create Admin Account"), status
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -31,6 +31,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NAV = (
     ("monitoring.overview", "Overview"),
     ("monitoring.queues", "Queues"),
+    ("monitoring.search_page", "Search"),
     ("monitoring.workers", "Workers"),
     ("monitoring.metrics", "Metrics"),
     ("monitoring.queue_configs", "Queue config"),

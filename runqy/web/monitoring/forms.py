@@ -44,6 +44,9 @@ class SetupForm(FlaskForm):
         Length(max=255)],
                        render_kw={"autocomplete": "username"})
     password, confirm = new_password_fields("Password")
+    # Removed from the form when the server needs no setup token (loopback only).
+    token = StringField("Setup token", validators=[DataRequired(), Length(max=128)],
+                        render_kw={"autocomplete": "off"})
 
 
 class LoginForm(FlaskForm):

@@ -25,13 +25,13 @@ from runqy.metrics.prometheus_api import (
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import (
     Line,
+    axis_duration,
     history_chart,
     line_chart,
     nice_duration,
     nice_span,
     plain_number,
 )
-from runqy.web.monitoring.presenters import duration
 from runqy.web.monitoring.state import dashboard_state
 from runqy.web.monitoring.views import render_live, split_stats
 from runqy.web.state import runqy_state
@@ -65,7 +65,7 @@ CHARTS = (
     ChartSpec("failed", "Failed per second", per_second),
     ChartSpec("error_rate", "Error rate", share),
     ChartSpec("queue_depth", "Queue depth (pending)", plain_number),
-    ChartSpec("latency", "Latency (oldest pending task)", duration, nice_duration),
+    ChartSpec("latency", "Latency (oldest pending task)", axis_duration, nice_duration),
 )
 
 

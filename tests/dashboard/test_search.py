@@ -1,0 +1,61 @@
+"""The task search in a real browser: 12 failing tasks among 700,000 archived ones, plus one in
+another queue's retry set, all found by their error text, then acted on in bulk."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from runqy.broker import Broker, Inspector, keys
+from tests.dashboard.archive_fill import fill_archived
+from tests.dashboard.conftest import LiveServer
+from tests.metrics.dataset import message
+
+ARCHIVED = 700_000
+SPECIAL = [7 + 58_333 * i for i in range(12)]  # spread over the whole set
+NEEDLE_ERROR = "disk quota exceeded on /var/spool/reports"
+
+
+@pytest.mark.timeout(180)
+def test_search_finds_the_12_among_700000_archived_and_acts_on_them(server: LiveServer,
+                                                                       page: Page,
+                                                                       redis_client):
+    wanted = fill_archived(redis_client, "reports", ARCHIVED, SPECIAL, NEEDLE_ERROR)
+    broker = Broker(redis_client)
+    retrying = message("mail")
+    broker.enqueue(retrying)
+    taken = broker.dequeue(["mail"])
+    broker.retry(taken.msg, "Disk QUOTA exceeded while writing", int(time.time()) + 3600)
+    broker.enqueue(message("mail"))  # pending: outside the failed scope
+
+    page.goto(server.url("/monitoring/search?q=quota+exceeded"))
+    progress = page.locator("#search-progress")
+    expect(progress).to_have_attribute("data-done", "true", timeout=60_000)
+    rows = page.locator("#search-results tbody tr[data-task-id]")
+    found = {(r.get_attribute("data-queue"), r.get_attribute("data-task-id"))
+             for r in rows.all()}
+    assert found == {("reports", i) for i in wanted} | {("mail", retrying.id)}
+    expect(progress).to_contain_text(f"13 match(es) for “quota exceeded”; {ARCHIVED + 1:,} of "
+                                     f"{ARCHIVED + 1:,} task(s) read")
+    first = page.locator(f'#search-results tr[data-task-id="{wanted[0]}"]')
+    expect(first).to_contain_text(NEEDLE_ERROR)
+    expect(first.locator("a").first).to_have_attribute(
+        "href", f"{server.prefix}/monitoring/queues/reports/tasks/{wanted[0]}")
+
+    # the same search narrowed to the error field of one queue's retry set
+    page.goto(server.url("/monitoring/search?q=QUOTA&field=error&scope=retry&queue=mail"))
+    expect(page.locator("#search-progress")).to_have_attribute("data-done", "true")
+    expect(rows).to_have_count(1)
+
+    # bulk: tick every match of the first search and run them again
+    page.goto(server.url("/monitoring/search?q=quota+exceeded&queue=reports"))
+    expect(progress).to_have_attribute("data-done", "true", timeout=60_000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.check("#search-results input.select-all")
+    page.click("text=Run selected")
+    expect(page.locator(".flash.ok")).to_have_text("12 task(s) queued to run.")
+    pending = {i.decode() for i in redis_client.lrange(keys.pending("reports"), 0, -1)}
+    assert pending == set(wanted)
+    assert Inspector(redis_client).queue_stats("reports").archived == ARCHIVED - 12
