@@ -407,6 +407,7 @@ class Broker:
         if result is not None:
             pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
         pipe.execute()
+        self.redis.publish(*_told_done(msg.id, "completed")[1:])  # not pipelined on a Cluster
 
     def complete(
         self, msg: TaskMessage, result: bytes, *, next_from: str | None = None
