@@ -41,7 +41,8 @@ class RunqyState:
     enqueuer: Enqueuer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir,
+                            self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms)
         self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
     @property
