@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from runqy.broker import keys
-from runqy.broker.broker import ARCHIVE_CAP, ARCHIVE_MAX_AGE, drop_runqy_keys
+from runqy.broker.broker import ARCHIVE_CAP, ARCHIVE_MAX_AGE, drop_runqy_keys, wake
 from runqy.broker.errors import (
     BrokerError,
     QueueAlreadyPausedError,
@@ -117,6 +117,7 @@ class Admin:
         """Move a scheduled, retry, archived, completed or aggregating task to pending."""
         if self._task_action("run_task", q, task_id) == "completed":
             self.redis.persist(keys.reverse_lookup(task_id))
+        wake(self.redis, q)
 
     def archive_task(self, q: str, task_id: str) -> None:
         """Archive a task that is not active nor already archived."""
@@ -170,13 +171,16 @@ class Admin:
 
     def run_all(self, q: str, state: str, group: str | None = None) -> int:
         """Move every scheduled, retry, archived or aggregating task to pending."""
-        return sum(
-            moved
+        moved = sum(
+            count
             for container, kind, name in self._containers(q, state, group, "run")
-            for moved, _ in self._in_chunks(
+            for count, _ in self._in_chunks(
                 "run_all", [container, keys.pending(q), keys.groups(q)],
                 [kind, keys.task_key_prefix(q), name], lambda reply: reply[1])
         )
+        if moved:
+            wake(self.redis, q)
+        return moved
 
     def archive_all(self, q: str, state: str, group: str | None = None) -> int:
         """Archive every pending, scheduled, retry or aggregating task."""

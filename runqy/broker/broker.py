@@ -241,6 +241,8 @@ class Broker:
                     if i in lookups_at:
                         lookups_at[i] += first
                 pipe.flush()
+            if any(plans[i].state == "pending" for i in indexes):
+                pipe.command("PUBLISH", keys.wake_channel(q), b"")  # idle workers, at once
         replies = pipe.execute()
 
         outcomes: list[EnqueueResult | BrokerError] = [None] * len(plans)  # type: ignore[list-item]
@@ -362,19 +364,34 @@ class Broker:
         return bool(run(self.redis, "set_result", [keys.task_key(queue, task_id)], [result]))
 
     def done(self, msg: TaskMessage) -> None:
-        """Success with retention 0: delete the task, count it, release its lock."""
+        """Success with retention 0: delete the task, count it, release its lock; its runqy
+        keys go and its waiters are told, in the same round trip."""
         q, now = msg.queue, int(_now())
-        try:
-            run(
-                self.redis,
-                "done",
-                [keys.active(q), keys.lease(q), keys.task_key(q, msg.id)]
-                + _counter_keys(q, now, failure=False),
-                [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key],
-            )
-        except redis.ResponseError as exc:
-            _raise_script_error(exc, q, msg.id)
-        self._drop_runqy_keys([msg.id])
+        self._finish(
+            "done",
+            [keys.active(q), keys.lease(q), keys.task_key(q, msg.id)]
+            + _counter_keys(q, now, failure=False),
+            [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key],
+            q, msg.id,
+            ("DEL", keys.reverse_lookup(msg.id)),  # one key per command: other slots
+            ("DEL", keys.result_mirror(msg.id)),
+            _told_done(msg.id, "deleted"),
+        )
+
+    def _finish(self, script: str, script_keys: list[str], args: list[Any], q: str,
+                task_id: str, *commands: tuple[Any, ...]) -> Any:
+        """A task-path script followed by ``commands``, in one round trip on the calling
+        thread's connection; the script's reply, or raises."""
+        pipe = self._held_pipeline()
+        at = pipe.script(script, script_keys, args)
+        for command in commands:
+            pipe.command(*command)
+        reply = pipe.execute()[at]
+        if _lost(reply):
+            raise reply
+        if isinstance(reply, redis.ResponseError):
+            _raise_script_error(reply, q, task_id)
+        return reply
 
     def mark_complete(self, msg: TaskMessage) -> None:
         """Success with retention > 0: completed until now + retention; lookup and mirror expire."""
@@ -417,6 +434,7 @@ class Broker:
         completed = pipe.script("mark_complete", *_mark_complete_call(msg, now))
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command("EXPIRE", lookup, msg.retention)
+        pipe.command(*_told_done(msg.id, "completed"))
         lease_at = now + self.lease_seconds
         if next_from is not None:
             taken_at = pipe.script("dequeue", *_dequeue_call(next_from, lease_at))
@@ -481,39 +499,25 @@ class Broker:
 
     def _archive_raw(self, q: str, task_id: str, raw: bytes, error: str) -> None:
         now = int(_now())
-        try:
-            trimmed = run(
-                self.redis,
-                "archive",
-                [keys.active(q), keys.lease(q), keys.archived(q), keys.task_key(q, task_id)]
-                + _counter_keys(q, now, failure=True),
-                [
-                    task_id,
-                    raw,
-                    now,
-                    now - ARCHIVE_MAX_AGE,
-                    ARCHIVE_CAP,
-                    now + DAILY_COUNTER_TTL,
-                    INT64_MAX,
-                    keys.task_key_prefix(q),
-                ],
-            )
-        except redis.ResponseError as exc:
-            _raise_script_error(exc, q, task_id)
+        trimmed = self._finish(
+            "archive",
+            [keys.active(q), keys.lease(q), keys.archived(q), keys.task_key(q, task_id)]
+            + _counter_keys(q, now, failure=True),
+            [task_id, raw, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, now + DAILY_COUNTER_TTL,
+             INT64_MAX, keys.task_key_prefix(q)],
+            q, task_id, _told_done(task_id, "archived"),
+        )
         self._drop_runqy_keys([_text(t) for t in trimmed])
 
     def requeue(self, msg: TaskMessage) -> None:
-        """Shutdown: put an active task back at the head of pending (next to run)."""
+        """Shutdown: put an active task back at the head of pending (next to run), and wake
+        the queue's idle workers."""
         q = msg.queue
-        try:
-            run(
-                self.redis,
-                "requeue",
-                [keys.active(q), keys.lease(q), keys.pending(q), keys.task_key(q, msg.id)],
-                [msg.id],
-            )
-        except redis.ResponseError as exc:
-            _raise_script_error(exc, q, msg.id)
+        self._finish(
+            "requeue",
+            [keys.active(q), keys.lease(q), keys.pending(q), keys.task_key(q, msg.id)],
+            [msg.id], q, msg.id, ("PUBLISH", keys.wake_channel(q), b""),
+        )
 
     # -- background loops --------------------------------------------------------------------
 
@@ -537,6 +541,8 @@ class Broker:
                 total += moved
                 if moved == 0:
                     break
+        if total:
+            wake(self.redis, queue)
         return total
 
     def recover_expired_leases(self, queue: str) -> int:
@@ -646,6 +652,16 @@ class Broker:
 
     def _drop_runqy_keys(self, task_ids: Sequence[str]) -> None:
         drop_runqy_keys(self.redis, task_ids)
+
+
+def _told_done(task_id: str, state: str) -> tuple[str, str, str]:
+    """The command that wakes the task's waiting clients: it finished, now ``state``."""
+    return ("PUBLISH", keys.done_channel(task_id), state)
+
+
+def wake(client: redis.Redis, queue: str) -> None:
+    """Tell the queue's idle workers that tasks became pending (a runqy-layer channel)."""
+    client.publish(keys.wake_channel(queue), b"")
 
 
 def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:

@@ -161,3 +161,18 @@ def runqy_worker(worker_id: str) -> str:
 
 def runqy_worker_logs(worker_id: str) -> str:
     return f"{runqy_worker(worker_id)}:logs"
+
+
+# runqy-layer pub/sub channels (wire-format.md 3.4). Channels are not keys: they live in no
+# slot, and nothing in Redis stays behind. The queue's braces allow sharded pub/sub later.
+
+
+def wake_channel(q: str) -> str:
+    """``runqy:wake:{q}``: a task became pending in ``q``; idle workers dequeue at once."""
+    return f"runqy:wake:{{{q}}}"
+
+
+def done_channel(task_id: str) -> str:
+    """``runqy:done:<id>``: the task finished an attempt for good (completed, deleted or
+    archived); the message is its new state. Waiting clients re-read it at once."""
+    return f"runqy:done:{task_id}"

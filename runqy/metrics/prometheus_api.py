@@ -296,9 +296,9 @@ def load_charts(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
             results[name] = client.query_range(promql, rng)
         except PrometheusUnavailable as exc:
             # One outage fails every query alike; do not wait for five timeouts.
-            return MetricsCharts(range=rng, notice=_notice(exc))
+            return MetricsCharts(range=rng, notice=notice(exc))
         except PrometheusQueryError as exc:
-            return MetricsCharts(range=rng, notice=_notice(exc), **results)
+            return MetricsCharts(range=rng, notice=notice(exc), **results)
     return MetricsCharts(range=rng, **results)
 
 
@@ -336,7 +336,7 @@ def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
         try:
             series = client.query_range(promql, points)
         except PrometheusError as exc:
-            return TaskHistory(range=rng, notice=_notice(exc))
+            return TaskHistory(range=rng, notice=notice(exc))
         totals[name] = {ts: val or 0.0 for s in series for ts, val in s.points}
     stamps = sorted(set(totals["processed"]) | set(totals["failed"]))
     return TaskHistory(range=rng, buckets=[
@@ -347,7 +347,7 @@ def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
     ])
 
 
-def _notice(exc: PrometheusError) -> str:
+def notice(exc: PrometheusError) -> str:
     """What the page shows in place of charts that could not be loaded."""
     if isinstance(exc, PrometheusUnavailable):
         return f"{exc}. Charts need Prometheus; everything else on this page is live from Redis."

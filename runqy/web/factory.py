@@ -28,6 +28,7 @@ from runqy.redis_connection import RedisClient, connect
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import db, migrate
 from runqy.web.keyring import KeyRing
+from runqy.web.security_headers import init_security_headers
 from runqy.web.sessions import ScopedSessionInterface
 from runqy.web.state import EXTENSION, RunqyState, runqy_state
 
@@ -206,12 +207,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = state
     register_error_handlers(app)
     _register_request_hooks(app, settings)
+    init_security_headers(app)
 
     from runqy.web.api import api_bp
+    from runqy.web.api.go_routes import go_bp
     from runqy.web.ops import ops_bp
 
     app.register_blueprint(ops_bp, url_prefix=prefix or None)
     app.register_blueprint(api_bp, url_prefix=prefix or None)
+    app.register_blueprint(go_bp, url_prefix=prefix or None)  # the Go CLI's aliases
     if not settings.no_ui:
         app.register_blueprint(_monitoring_blueprint(), url_prefix=f"{prefix}{MONITORING_PREFIX}")
     # After the dashboard blueprint, which may install its own interface: that one is kept

@@ -29,6 +29,8 @@ from runqy.worker.settings import WorkerSettings
 from runqy.worker.supervisor import CANCELLED, LEASE_LOST
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+PUBSUB_POLL = 0.5  # seconds between stop checks of the pub/sub thread
+DRAINING_CHECK = 0.1  # seconds between a draining slot's checks for its pool's stop
 STORED_RESULT_RETENTION = 24 * 3600
 PREFETCH_HOLD = 1.0  # seconds a task taken ahead for a slot may wait before it is requeued
 
@@ -86,6 +88,27 @@ class RedisLink:
         self.closed.set()
 
 
+class WakeSignal:
+    """Idle slots of one parent sleep here until a wake-up or their fallback poll is due.
+
+    A generation counter instead of a flag: a slot remembers the generation before its empty
+    dequeue and sleeps only if no wake-up came since, so one sent in between is never lost.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.generation = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self.generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self.generation != seen, timeout)
+
+
 class Processor:
     """Tasks in flight and every Redis write made for them."""
 
@@ -114,6 +137,9 @@ class Processor:
         self._lock = threading.Lock()
         self._in_flight: dict[str, Job] = {}
         self._prefetched: dict[str, list[Job]] = {}  # parent -> taken with a completion
+        self._wakes = {parent: WakeSignal() for parent in self.priorities}
+        self._wake_channels = {keys.wake_channel(q): parent for parent, queues
+                               in self.priorities.items() for q in queues}
         self._threads: list[threading.Thread] = []
 
     # -- queues --------------------------------------------------------------------------------
@@ -138,9 +164,10 @@ class Processor:
     # -- TaskSource ----------------------------------------------------------------------------
 
     def next_task(self, parent: str) -> Job | None:
+        wake = self._wakes[parent]
         if self.draining.is_set():
             self._return_prefetched(parent)
-            self.stopped.wait(self.timings.idle_sleep)
+            self.stopped.wait(min(self.timings.idle_sleep, DRAINING_CHECK))
             return None
         with self._lock:
             waiting = self._prefetched.get(parent)
@@ -150,6 +177,7 @@ class Processor:
             self.link.wait_up(self.timings.idle_sleep)
             return None
         order = broker_queue_order(self.priorities[parent], strict=self.strict)
+        seen = wake.generation
         try:
             dequeued = self.broker.dequeue(order)
         except REDIS_ERRORS as exc:
@@ -160,10 +188,22 @@ class Processor:
             self.draining.wait(self.timings.idle_sleep)
             return None
         if dequeued is None:
-            # asynq-style jitter so idle workers do not poll in lockstep.
-            self.draining.wait(self.timings.idle_sleep * random.uniform(0.5, 1.5))
+            # Sleep until a wake-up (every runqy enqueue path sends one). The fallback poll
+            # finds tasks that came without one (Go producers): about one dequeue per
+            # idle_sleep per parent, as asynq, with jitter so workers do not poll in lockstep.
+            slots = self.settings.concurrency
+            wake.wait(seen, self.timings.idle_sleep * slots * random.uniform(0.5, 1.5))
             return None
         return self._hold(dequeued, parent)
+
+    def drain(self) -> None:
+        """Stop dequeuing (shutdown); idle slots wake up to notice."""
+        self.draining.set()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for wake in self._wakes.values():
+            wake.notify()
 
     def _hold(self, dequeued: Dequeued, parent: str) -> Job:
         job = Job.from_dequeued(dequeued, parent, self.timings.default_time_limit)
@@ -326,7 +366,7 @@ class Processor:
     # -- loops ---------------------------------------------------------------------------------
 
     def start_loops(self) -> None:
-        for name, target in (("leases", self._lease_loop), ("cancel", self._cancel_loop),
+        for name, target in (("leases", self._lease_loop), ("pubsub", self._pubsub_loop),
                              ("maintenance", self._maintenance_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -345,21 +385,29 @@ class Processor:
             self._return_prefetched(older_than=PREFETCH_HOLD)
             self.extend_leases()
 
-    def _cancel_loop(self) -> None:
+    def _pubsub_loop(self) -> None:
+        """Cancels for tasks running here, and wake-ups for idle slots (one connection)."""
         while not self.stopped.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(keys.CANCEL_CHANNEL)
+                pubsub.subscribe(keys.CANCEL_CHANNEL, *self._wake_channels)
+                self._wake_all()  # wake-ups sent while not subscribed are not delivered
                 while not self.stopped.is_set():
-                    message = pubsub.get_message(timeout=0.5)
+                    message = pubsub.get_message(timeout=PUBSUB_POLL)
                     if message and message.get("type") == "message":
-                        data = message["data"]
-                        self.cancel(data.decode() if isinstance(data, bytes) else str(data))
+                        self._on_message(_text(message["channel"]), message["data"])
             except REDIS_ERRORS:
                 self.stopped.wait(1.0)
             finally:
                 with contextlib.suppress(*REDIS_ERRORS):
                     pubsub.close()
+
+    def _on_message(self, channel: str, data: bytes | str) -> None:
+        parent = self._wake_channels.get(channel)
+        if parent is not None:
+            self._wakes[parent].notify()
+        elif channel == keys.CANCEL_CHANNEL:
+            self.cancel(_text(data))
 
     def _maintenance_loop(self) -> None:
         t = self.timings
@@ -386,3 +434,7 @@ class Processor:
                         due[index] = now + interval
             floor = 0.05 if self.link.up.is_set() else 0.5
             self.stopped.wait(max(floor, min(due) - time.monotonic()))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -256,7 +256,7 @@ class Worker:
         if processor is None:
             return 0
         self.status = "stopping"
-        processor.draining.set()
+        processor.drain()
         threading.Thread(target=self.beat, name="stopping-beat", daemon=True).start()
         limit = time.monotonic() + self.settings.shutdown_timeout
         while processor.in_flight() and time.monotonic() < limit:
@@ -323,6 +323,8 @@ class Worker:
         return self.shutdown()
 
     def _abort_bootstrap(self) -> None:
+        if self.processor is not None:
+            self.processor.drain()
         for pool in self.pools:
             pool.stop()
         if self.processor is not None:

@@ -4,10 +4,11 @@
   "use strict";
 
   // Polls skip while the tab is hidden, or while a refresh would undo what the user is doing:
-  // ticked rows, an opened <details>.
-  window.runqyShouldPoll = function () {
+  // ticked rows, an opened <details>. (Here rather than as an hx-trigger filter: htmx evaluates
+  // those with eval, which the Content-Security-Policy forbids.)
+  function shouldPoll() {
     return !document.hidden && !document.querySelector("input.row-select:checked, #live details[open]");
-  };
+  }
 
   // Back on the tab: refresh at once instead of waiting a whole interval.
   document.addEventListener("visibilitychange", function () {
@@ -16,9 +17,11 @@
     }
   });
 
-  // A live region polls the address the page shows now (filters update it with hx-push-url).
+  // A live region polls the address the page shows now (filters update it with hx-push-url),
+  // unless it should not poll now (cancelling this event cancels the request).
   document.addEventListener("htmx:configRequest", function (evt) {
     if (evt.detail.elt.hasAttribute("data-live") && evt.detail.verb === "get") {
+      if (!shouldPoll()) { evt.preventDefault(); return; }
       evt.detail.path = window.location.pathname + window.location.search;
     }
   });

@@ -815,10 +815,19 @@ def _hash_tag(key: str) -> str | None:
 
 
 @pytest.mark.single_node
-def test_every_script_call_stays_in_one_hash_slot(redis_server, admin):
+def test_every_script_call_stays_in_one_hash_slot(redis_server, admin, monkeypatch):
     from runqy.broker import Inspector
+    from runqy.broker.pipeline import RawPipeline
 
     client = RecordingRedis(port=redis_server.port)
+    raw_script = RawPipeline.script
+
+    def recording_script(pipe, name, script_keys, args):  # the raw pipelines' script calls
+        client.script_calls.append(([str(k) for k in script_keys], [
+            a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in args]))
+        return raw_script(pipe, name, script_keys, args)
+
+    monkeypatch.setattr(RawPipeline, "script", recording_script)
     client.flushall()
     broker, inspector = Broker(client), Inspector(client)
     now = int(time.time())
@@ -844,10 +853,53 @@ def test_every_script_call_stays_in_one_hash_slot(redis_server, admin):
     admin.run_all(Q, "archived")
     admin.delete_all(Q, "pending")
     admin.delete_queue(Q2, force=True)
-    assert len(client.script_calls) > 15
+    assert len(client.script_calls) > 20
     for call_keys, args in client.script_calls:
         tags = {_hash_tag(k) for k in call_keys}
         # key prefixes passed as arguments (task hashes, groups) must carry the same tag
         tags |= {_hash_tag(a) for a in args if a.startswith("asynq:{")}
         assert len(tags) == 1 and None not in tags, call_keys
     client.close()
+
+
+# -- wake-ups and completion notices (runqy-layer channels) --------------------------------------
+
+
+def test_every_path_to_pending_wakes_idle_workers_and_every_end_tells_waiters(
+        redis_client, broker, admin):
+    """Idle workers sleep on ``runqy:wake:{q}``; waiting clients on ``runqy:done:<id>``. Each
+    message rides in the round trip the operation makes anyway (checked by what arrives)."""
+    listener = redis_client.pubsub()
+    listener.subscribe(keys.wake_channel(Q))
+    listener.psubscribe(keys.done_channel("*"))
+    for _ in range(2):
+        assert listener.get_message(timeout=5)["type"] in ("subscribe", "psubscribe")
+
+    def heard() -> list[tuple[str, str]]:
+        got = []
+        while (message := listener.get_message(timeout=0.1)) is not None:
+            if message["type"] in ("message", "pmessage"):
+                got.append((message["channel"].decode(), message["data"].decode()))
+        return got
+
+    now = int(time.time())
+    broker.enqueue(task("p", retention=60))
+    broker.enqueue(task("later"), process_at=now + 3600)
+    assert heard() == [(keys.wake_channel(Q), "")]  # the scheduled task sends none
+    broker.requeue(broker.dequeue([Q]).msg)
+    assert heard() == [(keys.wake_channel(Q), "")]
+    msg = broker.dequeue([Q]).msg
+    broker.complete(msg, b"1")
+    assert heard() == [(keys.done_channel("p"), "completed")]
+    admin.run_task(Q, "later")
+    assert heard() == [(keys.wake_channel(Q), "")]
+    broker.archive(broker.dequeue([Q]).msg, "boom")
+    assert heard() == [(keys.done_channel("later"), "archived")]
+    broker.enqueue(task("zero", retention=0))
+    broker.retry(broker.dequeue([Q]).msg, "again", now - 1)
+    assert heard() == [(keys.wake_channel(Q), "")]  # a retry is not the end
+    assert broker.forward_due(Q) == 1
+    broker.done(broker.dequeue([Q]).msg)
+    assert heard() == [(keys.wake_channel(Q), ""), (keys.done_channel("zero"), "deleted")]
+    assert redis_client.exists(keys.reverse_lookup("zero")) == 0
+    listener.close()

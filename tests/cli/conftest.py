@@ -73,9 +73,14 @@ class Instance:
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+def instance(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """One server per module; a module's SERVE_ARGS are added to `runqy serve` (the folder
+    holds `queues/imgs.yaml` for `--config queues`)."""
     folder = tmp_path_factory.mktemp("cli")
-    server = ServeProcess(RUNQY, folder)
+    (folder / "queues").mkdir()
+    (folder / "queues" / "imgs.yaml").write_text(QUEUES_YAML)
+    server = ServeProcess(RUNQY, folder, args=getattr(request.module, "SERVE_ARGS", ()))
     # Server and local-mode CLI both read this .env from the folder, as a user's would.
     (folder / ".env").write_text(f"RUNQY_VAULT_MASTER_KEY={VAULT_KEY}\n"
                                  f"RUNQY_EMBEDDED_REDIS_PORT={server.redis_port}\n")

@@ -3,6 +3,7 @@ escaped, gaps and edge cases hold."""
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -10,11 +11,13 @@ import pytest
 from runqy.web.monitoring.charts import (
     DayCount,
     Line,
+    axis_duration,
     history_chart,
     line_chart,
     nice_ceiling,
     nice_duration,
     nice_span,
+    time_ticks,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -99,10 +102,10 @@ def test_duration_axis_peaks_have_round_quarters():
 
 
 def test_line_points_are_placed_by_time_and_value():
-    # Plot area: x from 56 to 256 (200 px) over 100 s, y from 10 (peak 10) down to 110 (0).
+    # Plot area: x from 64 to 264 (200 px) over 100 s, y from 10 (peak 10) down to 110 (0).
     line = Line("q.a", [(1000.0, 0.0), (1050.0, 5.0), (1100.0, 10.0)])
-    figure = line_chart([line], start=1000, end=1100, title="t", width=266, height=134)
-    assert coordinates(paths(figure)["q.a"]) == [[(56.0, 110.0), (156.0, 60.0), (256.0, 10.0)]]
+    figure = line_chart([line], start=1000, end=1100, title="t", width=276, height=138)
+    assert coordinates(paths(figure)["q.a"]) == [[(64.0, 110.0), (164.0, 60.0), (264.0, 10.0)]]
 
 
 def test_missing_values_break_the_line_and_latest_ignores_them():
@@ -142,3 +145,24 @@ def test_time_axis_uses_the_given_format():
     figure = line_chart([], start=0, end=86400 * 4, title="t", time_format="%m-%d")
     labels = [t.text for t in parse(figure).iter(f"{SVG}text") if "-" in (t.text or "")]
     assert labels == ["01-01", "01-02", "01-03", "01-04", "01-05"]
+
+
+def test_time_ticks_fall_on_round_instants():
+    # a 1 h window ending on the 15 s grid at 22:13:15: ticks on whole 10 minutes
+    end = 1_700_000_000 - 1_700_000_000 % 15
+    ticks = time_ticks(end - 3600, end)
+    assert len(ticks) == 6 and all(t % 600 == 0 for t in ticks)
+    assert all(end - 3600 <= t <= end for t in ticks)
+    figure = line_chart([], start=end - 3600, end=end, title="t")
+    labels = [t.text for t in parse(figure).iter(f"{SVG}text") if ":" in (t.text or "")]
+    assert labels == [time.strftime("%H:%M", time.gmtime(t)) for t in ticks]
+    assert all(label.endswith("0") for label in labels)
+    assert len(time_ticks(0, 30 * 86400)) <= 6
+
+
+def test_duration_axis_labels_are_exact():
+    figure = line_chart([Line("q", [(0.0, 500.0)])], start=0, end=1, title="t",
+                        fmt=axis_duration, ceiling=nice_duration)
+    axis = [t.text for t in parse(figure).iter(f"{SVG}text")][:5]
+    assert axis == ["0 s", "2.5 min", "5 min", "7.5 min", "10 min"]
+    assert axis_duration(604800 / 4) == "1.75 d"

@@ -4,6 +4,7 @@ Redis daily counters when Prometheus does not answer."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -52,5 +53,17 @@ def test_history_comes_from_prometheus_when_it_answers(start_server, context, re
         expect(page.locator("#history-totals")).not_to_have_text(
             re.compile(r"^0 processed"), timeout=45_000)
         assert page.locator("#history-notice").count() == 0
+        # Today is the UTC day's 24 hours: the tasks fall in this hour, the totals match the
+        # cards. 7D is UTC days, today the last bar: today's tasks are under today's date.
+        now = datetime.now(UTC)
+        expect(page.locator("svg.chart g.day title").nth(now.hour)).to_have_text(
+            f"{now:%H}:00: 3 processed, 0 failed")
+        expect(page.locator("#history-totals")).to_have_text("3 processed, 0 failed")
+        expect(page.locator('[data-stat="processed"] .value')).to_have_text("3")
+        page.goto(server.url("/monitoring/?range=7d"))
+        bars = page.locator("svg.chart g.day title")
+        expect(bars).to_have_count(7)
+        expect(bars.nth(6)).to_have_text(f"{now:%m-%d}: 3 processed, 0 failed", timeout=20_000)
+        expect(bars.nth(5)).to_have_text(f"{now - timedelta(days=1):%m-%d}: 0 processed, 0 failed")
     finally:
         prometheus.stop()

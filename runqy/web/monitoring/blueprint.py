@@ -12,10 +12,12 @@ import redis
 from flask import Blueprint, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from runqy.broker.errors import BrokerError
 from runqy.core.errors import DomainError
 from runqy.web.errors import broker_error_status, dependency_failure, domain_error_status
+from runqy.web.extensions import db
 from runqy.web.monitoring import sources
 from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
 from runqy.web.monitoring.presenters import register_filters
@@ -93,6 +95,16 @@ def redis_failed(exc: redis.RedisError) -> tuple[str, int]:
     current_app.logger.warning("dashboard: redis unavailable: %s", dependency_failure(exc))
     return message_page("Redis unavailable", "Redis did not answer; retrying on the next "
                         "refresh.", 503)
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+def database_failed(exc: Exception) -> tuple[str, int]:
+    # A page, not the API's JSON: the login page itself reads the database.
+    current_app.logger.warning("dashboard: database unavailable: %s", type(exc).__name__)
+    db.session.rollback()
+    return message_page("Database unavailable", "The database did not answer; try again in a "
+                        "moment.", 503)
 
 
 @bp.errorhandler(BrokerError)

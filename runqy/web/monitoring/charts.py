@@ -58,7 +58,7 @@ def nice_ceiling(value: int) -> int:
     return round(nice_span(max(value, 1)))
 
 
-def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 220) -> Markup:
+def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 220) -> Markup:
     """Stacked bars per day, oldest on the left: succeeded below, failed on top.
 
     Each bar's full height is the day's processed count; the `<title>` of each bar group gives
@@ -113,6 +113,22 @@ def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 2
     return Markup("".join(parts))  # noqa: S704
 
 
+# Time-axis steps (seconds): each tick falls on a whole multiple, so its label is exact.
+TIME_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800,
+              604800)
+
+
+def time_ticks(start: float, end: float, most: int = 6) -> list[int]:
+    """Round instants in [start, end] (whole minutes, quarter hours, hours, UTC days...), at
+    most `most` of them: a label "21:45" then means exactly 21:45:00."""
+    span = max(end - start, 1.0)
+    step = next((s for s in TIME_STEPS if span / s <= most), None)
+    if step is None:
+        step = math.ceil(span / most / TIME_STEPS[-1]) * TIME_STEPS[-1]
+    first = math.ceil(start / step) * step
+    return list(range(int(first), int(end) + 1, step))
+
+
 @dataclass(frozen=True)
 class Line:
     """One series of a line chart: `points` are (unix seconds, value), None for a gap."""
@@ -136,6 +152,15 @@ def plain_number(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+def axis_duration(seconds: float) -> str:
+    """A duration in its largest whole unit, to four significant digits: the quarters of the
+    DURATION_PEAKS stay exact (150 s is "2.5 min", not a rounded "2 min")."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.4g} {unit}"
+    return f"{seconds:.4g} s"
 
 
 Point = tuple[float, float]
@@ -167,7 +192,7 @@ def path_data(runs: Sequence[Sequence[Point]]) -> str:
 def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
                fmt: Callable[[float], str] = plain_number,
                ceiling: Callable[[float], float] = nice_span, time_format: str = "%H:%M",
-               width: int = 720, height: int = 200) -> Markup:
+               width: int = 600, height: int = 220) -> Markup:
     """Lines over [start, end] (unix seconds) from 0 to a rounded peak, with a legend.
 
     Returns a `<figure>`: the SVG (one `<path class="line sN" data-series=...>` per line, its
@@ -175,7 +200,7 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
     every line, also those with no point to draw (an idle queue's error rate). `fmt` formats
     axis and latest values.
     """
-    left, right, top, bottom = 56, 10, 10, 24
+    left, right, top, bottom = 64, 12, 10, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     span = max(end - start, 1.0)
     peak = ceiling(max((v for line in lines for _, v in line.points if v is not None),
@@ -200,12 +225,13 @@ def line_chart(lines: Sequence[Line], *, start: float, end: float, title: str,
             f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(fmt(value))}</text>"
         )
-    for tick in range(5):
-        ts = start + span * tick / 4
-        anchor = ("start", "middle", "middle", "middle", "end")[tick]
+    for ts in time_ticks(start, end):
+        x = left + plot_w * (ts - start) / span
+        anchor = "start" if x < left + 20 else "end" if x > width - right - 20 else "middle"
         parts.append(
-            f'<text class="axis" x="{left + plot_w * tick / 4:.1f}" y="{height - 6}" '
-            f'text-anchor="{anchor}">'
+            f'<line class="grid tick" x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" '
+            f'y2="{top + plot_h + 4}"/>'
+            f'<text class="axis" x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}">'
             f"{escape(datetime.fromtimestamp(ts, UTC).strftime(time_format))}</text>"
         )
     for index, line in enumerate(lines):

@@ -26,13 +26,13 @@ from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import (
     Line,
+    axis_duration,
     history_chart,
     line_chart,
     nice_duration,
     nice_span,
     plain_number,
 )
-from runqy.web.monitoring.presenters import duration
 from runqy.web.monitoring.views import render_live, split_stats
 
 # Prometheus range -> days of Redis daily counters shown when Prometheus is not there.
@@ -64,7 +64,7 @@ CHARTS = (
     ChartSpec("failed", "Failed per second", per_second),
     ChartSpec("error_rate", "Error rate", share),
     ChartSpec("queue_depth", "Queue depth (pending)", plain_number),
-    ChartSpec("latency", "Latency (oldest pending task)", duration, nice_duration),
+    ChartSpec("latency", "Latency (oldest pending task)", axis_duration, nice_duration),
 )
 
 

@@ -80,9 +80,8 @@ def openapi() -> Any:
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>runqy API</title>
 <link rel="stylesheet" href="{css}"><link rel="icon" href="{icon}"></head>
-<body><div id="swagger-ui"></div><script src="{js}"></script>
-<script>window.ui = SwaggerUIBundle({{url: "{spec}", dom_id: "#swagger-ui",
-persistAuthorization: true}});</script></body></html>
+<body><div id="swagger-ui" data-spec="{spec}"></div><script src="{js}"></script>
+<script src="{init}"></script></body></html>
 """
 
 
@@ -90,10 +89,12 @@ persistAuthorization: true}});</script></body></html>
 def docs() -> Response:
     """Swagger UI for this API."""
     def asset(name: str) -> str:
-        return str(escape(url_for("static", filename=f"vendor/swagger-ui/{name}")))
+        return str(escape(url_for("static", filename=name)))
 
-    page = DOCS_PAGE.format(css=asset("swagger-ui.css"), js=asset("swagger-ui-bundle.js"),
-                            icon=asset("favicon-32x32.png"),
+    vendor = "vendor/swagger-ui/"
+    page = DOCS_PAGE.format(css=asset(vendor + "swagger-ui.css"),
+                            js=asset(vendor + "swagger-ui-bundle.js"),
+                            icon=asset(vendor + "favicon-32x32.png"), init=asset("js/docs.js"),
                             spec=escape(url_for("ops.openapi")))
     return Response(page, mimetype="text/html")
 
