@@ -21,9 +21,10 @@ import click
 
 from runqy import __version__
 from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
+from runqy.operator.lazy import LazyGroup
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @click.option("-s", "--server", metavar="URL",
               help="Server of the operator commands [env: RUNQY_SERVER; default: the saved "
                    "login; none: local mode].")
@@ -245,9 +246,8 @@ def banner(app: Any) -> str:
 def _attach_subcommands() -> None:
     """Commands owned by other packages; attached here so `runqy --help` lists them."""
     from runqy import operator
-    from runqy.admin_cli import admin
 
-    main.add_command(admin)
+    main.lazy["admin"] = "runqy.admin_cli:admin"  # imported when used, as the operator's
     operator.register(main)  # `worker` included: the worker process plus `list` and `info`
 
 

@@ -10,16 +10,14 @@ after it (`runqy queue list -o json`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import click
-import redis
-from sqlalchemy.exc import SQLAlchemyError
 
-from runqy.core.errors import DomainError
 from runqy.operator.errors import OperatorError, from_domain
 from runqy.operator.output import FORMATS, JSON, notice, print_json
 from runqy.operator.profiles import Profile, Profiles
@@ -124,19 +122,32 @@ def emit(data: Any, render: Callable[[Any], None]) -> None:
         render(data)
 
 
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    """isinstance against a class of a module that is only imported in local mode: when the
+    module was never imported, nothing can be an instance of its classes."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def failures() -> Iterator[None]:
     """Expected failures of any operation as OperatorError (one line, exit 1)."""
     try:
         yield
-    except DomainError as exc:
-        raise from_domain(exc) from None
-    except redis.RedisError as exc:
-        raise OperatorError(f"Redis did not answer ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-    except SQLAlchemyError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OperatorError(f"database error: {first}") from None
+    except Exception as exc:
+        if _is(exc, "runqy.core.errors", "DomainError"):
+            raise from_domain(exc) from None
+        if _is(exc, "redis", "RedisError"):
+            raise OperatorError(f"Redis did not answer ({type(exc).__name__}: "
+                                f"{_first_line(exc)})") from None
+        if _is(exc, "sqlalchemy.exc", "SQLAlchemyError"):
+            raise OperatorError(f"database error: {_first_line(exc)}") from None
+        raise
 
 
 class OperatorGroup(click.Group):

@@ -18,10 +18,10 @@ from runqy.core.errors import DomainError
 from runqy.core.models import QueueConfig, Vault
 from runqy.core.queue_configs import serialize
 from runqy.web.extensions import db
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
 from runqy.web.monitoring.forms import QueueConfigForm, SettingsForm, VaultEntryForm, VaultForm
+from runqy.web.state import core
 
 SETTINGS_COOKIE_AGE = 365 * 86400
 NEW_CONFIG_TEMPLATE = {
@@ -97,19 +97,17 @@ def save_from_form(name: str, body: str, existing: QueueConfig | None) -> list[s
         return ["The configuration must be a JSON object."]
     try:
         if existing is None:
-            config_ops.create_config(sources.core(), {**raw, "name": name})
+            config_ops.create_config(core(), {**raw, "name": name})
         else:
-            config_ops.replace_config(sources.core(), name, raw)
+            config_ops.replace_config(core(), name, raw)
     except DomainError as exc:
-        if exc.code == "queue_config_exists":
-            return [f"A queue configuration named {name} already exists."]
         return exc.messages
     return []
 
 
 @bp.post("/queue-configs/<name>/toggle")
 def queue_config_toggle(name: str) -> BaseResponse:
-    rt = sources.core()
+    rt = core()
     config = config_ops.find_config(rt, name)
     if config.enabled:
         config_ops.disable_config(rt, name)
@@ -123,7 +121,7 @@ def queue_config_toggle(name: str) -> BaseResponse:
 def vaults() -> str | BaseResponse | tuple[str, int]:
     form = VaultForm()
     status = 200
-    rt = sources.core()
+    rt = core()
     if rt.cipher is not None and form.validate_on_submit():
         name = form.name.data.strip()
         try:
@@ -141,7 +139,7 @@ def vaults() -> str | BaseResponse | tuple[str, int]:
 
 @bp.route("/vaults/<name>", methods=["GET", "POST"])
 def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
-    rt = sources.core()
+    rt = core()
     try:
         vault = vault_ops.find_vault(rt, name)
     except DomainError:
@@ -169,7 +167,7 @@ def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
 @bp.post("/vaults/<name>/entries/<key>/delete")
 def vault_entry_delete(name: str, key: str) -> BaseResponse:
     try:
-        vault_ops.delete_entry(sources.core(), name, key)
+        vault_ops.delete_entry(core(), name, key)
     except DomainError as exc:
         flash(f"Entry {key} not removed: {exc}", "error")
     else:
@@ -181,7 +179,7 @@ def vault_entry_delete(name: str, key: str) -> BaseResponse:
 def vault_delete(name: str) -> BaseResponse:
     force = request.form.get("force") == "true"
     try:
-        vault_ops.delete_vault(sources.core(), name, force=force)
+        vault_ops.delete_vault(core(), name, force=force)
     except DomainError as exc:
         flash(f"Vault {name} not deleted: {exc}", "error")
         return go(url_for("monitoring.vault_detail", name=name))
