@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +184,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         keyring=KeyRing.build(secrets.admin_key, settings.worker_api_key, settings.client_api_key),
         redis=redis_client(settings.redis_connection_url(), settings.threads),
         cipher=VaultCipher(cipher_key) if cipher_key else None,
-        waiters=threading.BoundedSemaphore(settings.effective_max_waiters),
     )
     state.metrics_registry = create_registry(state.inspector)
     init_request_metrics(app, state.metrics_registry)

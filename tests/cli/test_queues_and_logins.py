@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 
 import pytest
@@ -137,3 +138,14 @@ def test_failures_are_one_line_with_status_and_code(dataset: Instance):
     assert usage.returncode == 2 and "Missing argument 'QUEUE'" in usage.stderr
     bad_output = dataset.remote("queue", "list", "-o", "yaml")
     assert bad_output.returncode == 2
+
+
+def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Instance):
+    assert dataset.server.stop() == 0
+    result = dataset.run("queue", "list", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert [(q["queue"], q["pending"]) for q in json.loads(result.stdout)["queues"]] == [
+        ("imgs.high", 2), ("imgs.low", 1)]
+    # Started for the command, stopped after it: nothing is left listening.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", dataset.server.redis_port)) != 0

@@ -22,6 +22,7 @@ from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
 from runqy.web.monitoring.state import dashboard_state
+from runqy.web.monitoring.task_story import TaskStory
 from runqy.web.state import core, runqy_state
 
 # Tasks waiting in an aggregation group (wire-format.md 6.6): a tab only when the queue has some.
@@ -225,7 +226,8 @@ def queue_detail(queue: str) -> str:
 def render_task(task: TaskInfo) -> str:
     return render_live("monitoring/partials/task.html", title=f"Task {task.id}",
                        section="monitoring.queues", task=task,
-                       row_actions=TASK_ACTIONS.get(task.state, ()))
+                       row_actions=TASK_ACTIONS.get(task.state, ()),
+                       story=TaskStory.read(runqy_state().inspector, task))
 
 
 @bp.get("/tasks/<task_id>")
