@@ -106,9 +106,9 @@ def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance
     assert deleted == {"queue": "imgs.low", "deleted": True, "config_disabled": True}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def worker(instance: Instance) -> str:
-    """A heartbeat as a runqy worker writes it, with two log lines."""
+    """A fresh heartbeat as a runqy worker writes it (stale after 30 s), with log lines."""
     client = instance.redis()
     started = time.time() - 120
     fields = worker_fields(worker_id="gpu-01-42", started_at=started, healthy=True,

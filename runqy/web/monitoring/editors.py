@@ -8,9 +8,11 @@ so a form gets the API's rules, ordering and refusals (a vault in use is deleted
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import Field
 
 from runqy.core import queue_configs as config_ops
 from runqy.core import vaults as vault_ops
@@ -117,6 +119,19 @@ def queue_config_toggle(name: str) -> BaseResponse:
     return go(url_for("monitoring.queue_configs"))
 
 
+def submitted(field: Field, change: Callable[[], object], done: str,
+              vault: str) -> BaseResponse | None:
+    """Apply a vault form's change: flash `done` and go to the vault's page, or put the
+    refusal on `field` (None: show the form again)."""
+    try:
+        change()
+    except DomainError as exc:
+        field.errors = [str(exc)]
+        return None
+    flash(done, "ok")
+    return redirect(url_for("monitoring.vault_detail", name=vault), code=303)
+
+
 @bp.route("/vaults", methods=["GET", "POST"])
 def vaults() -> str | BaseResponse | tuple[str, int]:
     form = VaultForm()
@@ -124,14 +139,11 @@ def vaults() -> str | BaseResponse | tuple[str, int]:
     rt = core()
     if rt.cipher is not None and form.validate_on_submit():
         name = form.name.data.strip()
-        try:
-            vault_ops.create_vault(rt, name, form.description.data or None)
-        except DomainError as exc:
-            form.name.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Vault {name} created.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
+        done = submitted(form.name, lambda: vault_ops.create_vault(
+            rt, name, form.description.data or None), f"Vault {name} created.", name)
+        if done:
+            return done
+        status = 422
     listing = db.session.query(Vault).order_by(Vault.name).all()
     return render_template("monitoring/vaults.html", title="Vaults", form=form, vaults=listing,
                            enabled=rt.cipher is not None), status
@@ -150,14 +162,11 @@ def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         key = form.key.data.strip()
-        try:
-            vault_ops.set_entry(rt, name, key, form.value.data, form.is_secret.data)
-        except DomainError as exc:
-            form.key.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Entry {key} set.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
+        done = submitted(form.key, lambda: vault_ops.set_entry(
+            rt, name, key, form.value.data, form.is_secret.data), f"Entry {key} set.", name)
+        if done:
+            return done
+        status = 422
     shown = [(e, vault_ops.shown_value(e, cipher)) for e in vault.entries]
     return render_template("monitoring/vault.html", title=f"Vault {name}",
                            section="monitoring.vaults", vault=vault, entries=shown, form=form,
