@@ -22,8 +22,6 @@ def _quote(part: str) -> str:
 class RemoteBackend:
     """The REST API of one server, with one API key."""
 
-    local = False
-
     def __init__(self, server: str, api_key: str | None) -> None:
         if urllib.parse.urlsplit(server).scheme not in ("http", "https"):
             raise OperatorError(f"the server URL must start with http:// or https:// "
