@@ -7,6 +7,7 @@ once. Keys are shown only by `auth status --show-key`; everywhere else they are 
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import click
 
@@ -23,6 +24,7 @@ from runqy.operator.remote import RemoteBackend
 @click.option("--name", default="default", show_default=True, help="Name of the saved login.")
 @click.option("-k", "--api-key", "login_key", metavar="KEY",
               help="Admin API key (asked for when not given; RUNQY_API_KEY is used if set).")
+@partial(global_options, names=("output",))  # its -k is the key to save
 def login(url: str, name: str, login_key: str | None) -> None:
     """Check URL and an admin key, save them as a login, and make it the current one."""
     key = login_key or os.environ.get("RUNQY_API_KEY") or click.prompt(

@@ -106,9 +106,12 @@ GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str, dict[str, Any]], ...] = (
 )
 
 
-def global_options(command: Any) -> Any:
-    """Accept the global options on a subcommand too (they override the ones before it)."""
+def global_options(command: Any, names: tuple[str, ...] | None = None) -> Any:
+    """Accept the global options (or only `names`) on a subcommand too; they override the
+    ones given before it."""
     for flags, name, extra in reversed(GLOBAL_OPTIONS):
+        if names is not None and name not in names:
+            continue
         command = click.option(*flags, name, default=None, expose_value=False, is_eager=True,
                                callback=_setter(name), **extra)(command)
     return command

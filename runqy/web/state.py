@@ -42,7 +42,8 @@ class RunqyState:
 
     def __post_init__(self) -> None:
         self.waiters = Waiters(DoneWatcher(self.redis, self.settings.effective_max_waiters))
-        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir,
+                            self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms)
         self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
     @property

@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
+from runqy.core import queues as queues_core
 from runqy.core import tasks, workers
-from runqy.core.models import QueueConfig
 from runqy.core.system import system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
@@ -22,6 +22,7 @@ from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
 from runqy.web.monitoring.state import dashboard_state
+from runqy.web.monitoring.task_story import TaskStory
 from runqy.web.state import core, runqy_state
 
 # Tasks waiting in an aggregation group (wire-format.md 6.6): a tab only when the queue has some.
@@ -111,12 +112,6 @@ class QueueGroup:
         return sum(s.size for s, _ in self.rows)
 
 
-def configured_priorities() -> dict[str, int]:
-    return {sub.full_name: sub.priority
-            for config in db.session.query(QueueConfig).filter_by(enabled=True)
-            for sub in config.sub_queues}
-
-
 def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> list[QueueGroup]:
     groups: dict[str, QueueGroup] = {}
     for s in stats:
@@ -131,7 +126,7 @@ def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> lis
 def queues() -> str:
     stats, broken = split_stats(runqy_state().inspector.all_queue_stats())
     return render_live("monitoring/partials/queues.html", title="Queues",
-                       groups=group_queues(stats, configured_priorities()), broken=broken)
+                       groups=group_queues(stats, queues_core.priorities(core())), broken=broken)
 
 
 def matches(task: TaskInfo, needle: str) -> bool:
@@ -225,17 +220,18 @@ def queue_detail(queue: str) -> str:
 def render_task(task: TaskInfo) -> str:
     return render_live("monitoring/partials/task.html", title=f"Task {task.id}",
                        section="monitoring.queues", task=task,
-                       row_actions=TASK_ACTIONS.get(task.state, ()))
+                       row_actions=TASK_ACTIONS.get(task.state, ()),
+                       story=TaskStory.read(runqy_state().inspector, task))
 
 
 @bp.get("/tasks/<task_id>")
 def task_permalink(task_id: str) -> str:
-    return render_task(runqy_state().inspector.find_task(task_id))
+    return render_task(tasks.find_task(core(), task_id))
 
 
 @bp.get("/queues/<queue>/tasks/<task_id>")
 def task_detail(queue: str, task_id: str) -> str:
-    return render_task(runqy_state().inspector.get_task(queue, task_id))
+    return render_task(tasks.get_task(core(), queue, task_id))
 
 
 @bp.get("/workers", endpoint="workers")
