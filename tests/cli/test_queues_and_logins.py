@@ -73,6 +73,14 @@ def test_login_is_saved_private_and_the_key_is_never_printed(instance: Instance)
     assert json.loads(creds.read_text())["servers"] == {}
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
 
+    # No saved login left: RUNQY_SERVER and RUNQY_API_KEY from .env, as `runqy serve` reads it.
+    ops = instance.folder / "ops"
+    ops.mkdir()
+    (ops / ".env").write_text(f"RUNQY_SERVER={instance.url}\nRUNQY_API_KEY={instance.key}\n")
+    status = json.loads(instance.run("auth", "status", "-o", "json", cwd=ops).stdout)
+    assert (status["server_source"], status["api_key_source"], status["authenticated"]) == (
+        "RUNQY_SERVER in .env", "RUNQY_API_KEY in .env", True)
+
 
 def test_queue_commands_agree_in_remote_and_local_mode(dataset: Instance):
     table = dataset.ok("queue", "list")
