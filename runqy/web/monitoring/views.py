@@ -15,7 +15,7 @@ from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
 from runqy.core import queues as queues_core
 from runqy.core import tasks, workers
-from runqy.core.system import system_info
+from runqy.core.system import stored_counts, system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring.blueprint import bp
@@ -251,6 +251,7 @@ def worker_detail(worker_id: str) -> str:
 @bp.get("/system")
 def system() -> str | BaseResponse:
     info = system_info(core(), runqy_state().settings)
-    database = {**info.database, "admins": db.session.query(AdminUser).count()}
+    database = {**info.database, **stored_counts(core()),
+                "admins": db.session.query(AdminUser).count()}
     return render_live("monitoring/partials/system.html", title="System", info=info.redis,
                        database=database, version=info.version, redis_url=info.redis_url)
