@@ -67,7 +67,8 @@ def _env_only_epilog() -> str:
 @click.option("--instance-path", type=click.Path(path_type=Path), default=None,
               help=_flag_help("Instance folder (default ./instance).", "RUNQY_INSTANCE_PATH"))
 @click.option("--redis-url", "--redis-uri", "redis_url", default=None,
-              help=_flag_help("Redis URL; redis:// or rediss://.", "REDIS_URL"))
+              help=_flag_help("Redis URL; redis://, rediss://, redis-sentinel:// or "
+                                            "redis-cluster://.", "REDIS_URL"))
 @click.option("--redis-tls", is_flag=True, default=None,
               help=_flag_help("Use TLS with the Redis parts (REDIS_HOST, REDIS_PORT, "
                               "REDIS_PASSWORD, REDIS_DB).", "REDIS_TLS"))

@@ -41,8 +41,6 @@ def local_settings(redis_uri: str | None) -> Settings:
 class LocalBackend:
     """One instance's Runtime, opened for one command."""
 
-    local = True
-
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         if settings.database_kind == "sqlite" and not settings.sqlite_file.is_file():

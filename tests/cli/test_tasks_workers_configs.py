@@ -66,6 +66,15 @@ def test_task_commands_in_both_modes(instance: Instance):
     assert cancel.returncode == 1 and cancel.stderr.endswith("(409 task_state_conflict)\n")
     assert instance.ok("task", "delete", "imgs.high", second, local=True) == \
         f"Task {second} deleted.\n"
+    client = instance.redis()  # a worker takes the task: it is active
+    assert Broker(client).dequeue(["imgs.high"]).msg.id == info["id"]
+    client.close()
+    active = instance.json("task", "list", "imgs.high", "--state", "active")["tasks"]
+    assert [t["id"] for t in active] == [info["id"]]
+    busy = instance.run("task", "delete", "imgs.high", info["id"])
+    assert busy.returncode == 1 and busy.stderr.endswith("(409 task_state_conflict)\n")
+    assert instance.ok("task", "cancel", info["id"]) == \
+        f"Cancel requested for task {info['id']}.\n"
 
     missing = instance.remote("task", "get", "imgs.high", "no-such-task")
     assert missing.returncode == 1

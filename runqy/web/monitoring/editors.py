@@ -8,16 +8,17 @@ so a form gets the API's rules, ordering and refusals (a vault in use is deleted
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import Field
 
 from runqy.core import queue_configs as config_ops
 from runqy.core import vaults as vault_ops
 from runqy.core.errors import DomainError
-from runqy.core.models import QueueConfig, Vault
+from runqy.core.models import QueueConfig
 from runqy.core.queue_configs import serialize
-from runqy.web.extensions import db
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
 from runqy.web.monitoring.forms import QueueConfigForm, SettingsForm, VaultEntryForm, VaultForm
@@ -57,7 +58,7 @@ def editable_document(config: QueueConfig) -> dict[str, object]:
 
 @bp.get("/queue-configs")
 def queue_configs() -> str:
-    configs = db.session.query(QueueConfig).order_by(QueueConfig.name).all()
+    configs = config_ops.list_configs(core(), include_disabled=True)
     return render_template("monitoring/queue_configs.html", title="Queue config",
                            configs=configs)
 
@@ -65,12 +66,8 @@ def queue_configs() -> str:
 @bp.route("/queue-configs/new", methods=["GET", "POST"], endpoint="queue_config_new")
 @bp.route("/queue-configs/<name>", methods=["GET", "POST"])
 def queue_config_edit(name: str | None = None) -> str | BaseResponse | tuple[str, int]:
-    existing = None
-    if name is not None:
-        existing = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
-        if existing is None:
-            return render_template("monitoring/message.html", title="Not found",
-                                   message=f"No queue configuration named {name}."), 404
+    # An unknown name is the core's NotFound: the blueprint shows the 404 page.
+    existing = config_ops.find_config(core(), name) if name is not None else None
     form = QueueConfigForm(name=name, body=json.dumps(
         editable_document(existing) if existing else NEW_CONFIG_TEMPLATE, indent=2))
     problems: list[str] = []
@@ -117,6 +114,19 @@ def queue_config_toggle(name: str) -> BaseResponse:
     return go(url_for("monitoring.queue_configs"))
 
 
+def submitted(field: Field, change: Callable[[], object], done: str,
+              vault: str) -> BaseResponse | None:
+    """Apply a vault form's change: flash `done` and go to the vault's page, or put the
+    refusal on `field` (None: show the form again)."""
+    try:
+        change()
+    except DomainError as exc:
+        field.errors = [str(exc)]
+        return None
+    flash(done, "ok")
+    return redirect(url_for("monitoring.vault_detail", name=vault), code=303)
+
+
 @bp.route("/vaults", methods=["GET", "POST"])
 def vaults() -> str | BaseResponse | tuple[str, int]:
     form = VaultForm()
@@ -124,15 +134,12 @@ def vaults() -> str | BaseResponse | tuple[str, int]:
     rt = core()
     if rt.cipher is not None and form.validate_on_submit():
         name = form.name.data.strip()
-        try:
-            vault_ops.create_vault(rt, name, form.description.data or None)
-        except DomainError as exc:
-            form.name.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Vault {name} created.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
-    listing = db.session.query(Vault).order_by(Vault.name).all()
+        done = submitted(form.name, lambda: vault_ops.create_vault(
+            rt, name, form.description.data or None), f"Vault {name} created.", name)
+        if done:
+            return done
+        status = 422
+    listing = vault_ops.list_vaults(rt) if rt.cipher is not None else []
     return render_template("monitoring/vaults.html", title="Vaults", form=form, vaults=listing,
                            enabled=rt.cipher is not None), status
 
@@ -150,14 +157,11 @@ def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         key = form.key.data.strip()
-        try:
-            vault_ops.set_entry(rt, name, key, form.value.data, form.is_secret.data)
-        except DomainError as exc:
-            form.key.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Entry {key} set.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
+        done = submitted(form.key, lambda: vault_ops.set_entry(
+            rt, name, key, form.value.data, form.is_secret.data), f"Entry {key} set.", name)
+        if done:
+            return done
+        status = 422
     shown = [(e, vault_ops.shown_value(e, cipher)) for e in vault.entries]
     return render_template("monitoring/vault.html", title=f"Vault {name}",
                            section="monitoring.vaults", vault=vault, entries=shown, form=form,
