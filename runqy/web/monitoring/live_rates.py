@@ -23,12 +23,11 @@ class Window:
     """Attempts finished in the last `seconds` (the current minute included)."""
 
     seconds: int
-    processed: int
-    failed: int
+    total: Bucket
 
     @property
     def per_second(self) -> float:
-        return self.processed / self.seconds
+        return self.total.processed / self.seconds
 
     @property
     def per_second_text(self) -> str:
@@ -57,4 +56,5 @@ class LiveRates:
 
 
 def window(buckets: Sequence[Bucket], seconds: int) -> Window:
-    return Window(seconds, sum(b.processed for b in buckets), sum(b.failed for b in buckets))
+    return Window(seconds, Bucket(buckets[0].start, sum(b.processed for b in buckets),
+                                  sum(b.failed for b in buckets)))
