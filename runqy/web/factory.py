@@ -85,6 +85,26 @@ class RunqyFlask(Flask):
             sync = self._sync_functions[func] = super().ensure_sync(func)
         return sync
 
+    def make_default_options_response(self) -> Response:
+        """`Allow` lists the methods of the matched route only (every view registered on the
+        same path template): Flask's lists those of every route the path matches, so OPTIONS
+        /api/queue-configs/reload advertised GET, PUT, PATCH and DELETE of `/<name>`."""
+        rule = request.url_rule
+        if rule is None:
+            return super().make_default_options_response()
+        response = self.response_class()
+        response.allow.update(self._route_methods().get(rule.rule, ()))
+        return response
+
+    def _route_methods(self) -> dict[str, set[str]]:
+        methods: dict[str, set[str]] | None = getattr(self, "_methods_by_rule", None)
+        if methods is None:
+            methods = {}
+            for each in self.url_map.iter_rules():
+                methods.setdefault(each.rule, set()).update(each.methods or ())
+            self._methods_by_rule = methods
+        return methods
+
 
 def new_request_id() -> str:
     """32 random hex digits (uuid4's length without building a UUID object)."""
