@@ -21,9 +21,10 @@ import click
 
 from runqy import __version__
 from runqy.config import ConfigError, Settings, mask_secret, mask_url_password
+from runqy.operator.lazy import LazyGroup
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @click.option("-s", "--server", metavar="URL",
               help="Server of the operator commands [env: RUNQY_SERVER; default: the saved "
                    "login; none: local mode].")
@@ -66,7 +67,8 @@ def _env_only_epilog() -> str:
 @click.option("--instance-path", type=click.Path(path_type=Path), default=None,
               help=_flag_help("Instance folder (default ./instance).", "RUNQY_INSTANCE_PATH"))
 @click.option("--redis-url", "--redis-uri", "redis_url", default=None,
-              help=_flag_help("Redis URL; redis:// or rediss://.", "REDIS_URL"))
+              help=_flag_help("Redis URL; redis://, rediss://, redis-sentinel:// or "
+                                            "redis-cluster://.", "REDIS_URL"))
 @click.option("--redis-tls", is_flag=True, default=None,
               help=_flag_help("Use TLS with the Redis parts (REDIS_HOST, REDIS_PORT, "
                               "REDIS_PASSWORD, REDIS_DB).", "REDIS_TLS"))
@@ -245,9 +247,8 @@ def banner(app: Any) -> str:
 def _attach_subcommands() -> None:
     """Commands owned by other packages; attached here so `runqy --help` lists them."""
     from runqy import operator
-    from runqy.admin_cli import admin
 
-    main.add_command(admin)
+    main.lazy["admin"] = "runqy.admin_cli:admin"  # imported when used, as the operator's
     operator.register(main)  # `worker` included: the worker process plus `list` and `info`
 
 

@@ -28,6 +28,9 @@ class ConfigError(Exception):
     """A configuration value is invalid; start-up must stop with this message."""
 
 
+# Long-polls wait parked, holding no thread (runqy.web.waiters): a waiter costs a socket and
+# a pub/sub subscription, so the default cap is high.
+DEFAULT_MAX_WAITERS = 10_000
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -296,7 +299,7 @@ class Settings:
 
     @property
     def effective_max_waiters(self) -> int:
-        return self.max_waiters if self.max_waiters is not None else max(1, self.threads // 2)
+        return self.max_waiters if self.max_waiters is not None else DEFAULT_MAX_WAITERS
 
     @property
     def redis_configured(self) -> bool:

@@ -45,6 +45,8 @@ INT64_MAX = str(2**63 - 1)
 LEASE_EXPIRED_ERROR = "asynq: task lease expired"
 RUNQY_HEARTBEAT_TTL = 30
 WORKER_LOG_KEEP = 500
+TASK_LOG_KEEP = 200  # newest log lines kept per task, for its dashboard page
+TASK_LOG_TTL = 3 * 24 * 3600
 ENQUEUE_CHUNK = 250
 JANITOR_BATCH = 100
 
@@ -405,6 +407,7 @@ class Broker:
         if result is not None:
             pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
         pipe.execute()
+        self.redis.publish(*_told_done(msg.id, "completed")[1:])  # not pipelined on a Cluster
 
     def complete(
         self, msg: TaskMessage, result: bytes, *, next_from: str | None = None
@@ -642,6 +645,7 @@ class Broker:
             pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":")) for line in log_lines))
             pipe.ltrim(logs_key, -WORKER_LOG_KEEP, -1)
         pipe.expire(logs_key, RUNQY_HEARTBEAT_TTL)
+        _copy_task_lines(pipe, worker_id, log_lines)
         pipe.execute()
 
     def remove_worker(self, worker_id: str) -> None:
@@ -664,13 +668,30 @@ def wake(client: redis.Redis, queue: str) -> None:
     client.publish(keys.wake_channel(queue), b"")
 
 
+def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str, Any]]) -> None:
+    """Each line tagged with a task also goes to that task's own capped list, with the worker
+    that wrote it, so the task page shows its lines after the worker's list has moved on."""
+    by_task: dict[str, list[str]] = {}
+    for line in log_lines:
+        task_id = line.get("task_id")
+        if isinstance(task_id, str) and task_id:
+            by_task.setdefault(task_id, []).append(
+                json.dumps({**line, "worker": worker_id}, separators=(",", ":")))
+    for task_id, lines in by_task.items():
+        key = keys.task_logs(task_id)
+        pipe.rpush(key, *lines)
+        pipe.ltrim(key, -TASK_LOG_KEEP, -1)
+        pipe.expire(key, TASK_LOG_TTL)
+
+
 def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:
-    """Delete the reverse lookup and result mirror of tasks that no longer exist."""
+    """Delete the reverse lookup, result mirror and log lines of tasks that no longer exist."""
     if task_ids:
         pipe = client.pipeline(transaction=False)
         for task_id in task_ids:  # one key per DEL: on a Cluster they are in other slots
             pipe.delete(keys.reverse_lookup(task_id))
             pipe.delete(keys.result_mirror(task_id))
+            pipe.delete(keys.task_logs(task_id))
         pipe.execute()
 
 

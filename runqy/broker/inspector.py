@@ -412,15 +412,22 @@ class Inspector:
 
     def worker_logs(self, worker_id: str, limit: int = 200) -> list[dict]:
         """The newest ``limit`` log lines, oldest first (8.4)."""
-        lines = self.redis.lrange(keys.runqy_worker_logs(worker_id), -limit, -1)
-        out = []
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                entry = None
-            out.append(entry if isinstance(entry, dict) else {"text": text(line)})
-        return out
+        return _log_entries(self.redis.lrange(keys.runqy_worker_logs(worker_id), -limit, -1))
+
+    def task_logs(self, task_id: str) -> list[dict]:
+        """The task's own log lines (each with the ``worker`` that wrote it), oldest first."""
+        return _log_entries(self.redis.lrange(keys.task_logs(task_id), 0, -1))
+
+
+def _log_entries(lines: Sequence[bytes]) -> list[dict]:
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        out.append(entry if isinstance(entry, dict) else {"text": text(line)})
+    return out
 
 
 def _queue_stats(q: str, counts: Any, memory: Any, now: float) -> QueueStats | redis.ResponseError:

@@ -176,3 +176,8 @@ def done_channel(task_id: str) -> str:
     """``runqy:done:<id>``: the task finished an attempt for good (completed, deleted or
     archived); the message is its new state. Waiting clients re-read it at once."""
     return f"runqy:done:{task_id}"
+
+
+def task_logs(task_id: str) -> str:
+    """runqy per-task log lines ``runqy:task:<id>:logs`` (a capped list with a TTL)."""
+    return f"runqy:task:{task_id}:logs"

@@ -26,52 +26,48 @@ class InvalidInput(DomainError):
 
 
 class Unprocessable(DomainError):
-    """Well-formed input that breaks a rule (``schema_validation_failed``, ...; 422 in the API)."""
+    """Well-formed input that breaks a rule: a payload failing its queue's input schema
+    (``schema_validation_failed``)."""
 
     default_code = "unprocessable"
 
 
 class InvalidConfig(Unprocessable):
-    """A queue configuration is well-formed but breaks a rule."""
+    """A queue configuration or vault name is well-formed but breaks a rule."""
 
     default_code = "invalid_config"
 
 
 class NotFound(DomainError):
-    """The named thing does not exist (``code`` names which: ``vault_not_found``, ...)."""
-
-    default_code = "not_found"
+    """The named thing does not exist; ``code`` says which kind of thing: ``queue_not_found``,
+    ``task_not_found``, ``worker_not_found``, ``queue_config_not_found``, ``vault_not_found``,
+    ``vault_entry_not_found``."""
 
 
 class Conflict(DomainError):
-    """The operation conflicts with the current state (``vault_in_use``, ...)."""
-
-    default_code = "conflict"
+    """The operation conflicts with the current state (``vault_in_use``, ``queue_not_empty``,
+    ``task_state_conflict``, ``duplicate_task``, ...)."""
 
 
 class Unavailable(DomainError):
-    """A dependency cannot serve the operation right now (``vaults_unavailable``, ...)."""
-
-    default_code = "unavailable"
+    """A dependency cannot serve the operation right now: vaults without a master key, a value
+    the key cannot decrypt, Redis lost mid-write."""
 
 
 class TooLarge(DomainError):
-    """The request asks for more than one call may carry (``batch_too_large``, ...)."""
-
-    default_code = "too_large"
+    """The request asks for more than one call may carry (``batch_too_large``,
+    ``payload_too_large``)."""
 
 
 class Busy(DomainError):
-    """Too many such operations are running; retry after ``retry_after`` seconds."""
+    """Too many such operations are running (``too_many_waiters``); retry after
+    ``retry_after`` seconds."""
 
-    default_code = "busy"
     retry_after = 1
 
 
 class TimedOut(DomainError):
     """The awaited outcome did not happen in time (``wait_timeout``)."""
-
-    default_code = "timed_out"
 
 
 # Broker exception -> (domain class, code); the message is the exception's own text. The API,

@@ -23,7 +23,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0, tzinfo=None)
 
 
-class QueueConfig(Base):
+class Timestamped:
+    """When a row was created and last changed (UTC, whole seconds)."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class QueueConfig(Timestamped, Base):
     """One parent queue: deployment spec, input schema and task defaults."""
 
     __tablename__ = "queue_config"
@@ -36,8 +43,6 @@ class QueueConfig(Base):
     deployment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     input_schema: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     task_defaults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sub_queues: Mapped[list[SubQueue]] = relationship(
         back_populates="parent", cascade="all, delete-orphan", order_by="SubQueue.name",
         lazy="selectin",
@@ -64,21 +69,19 @@ class SubQueue(Base):
         return f"{self.parent.name}.{self.name}"
 
 
-class Vault(Base):
+class Vault(Timestamped, Base):
     __tablename__ = "vault"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(Text, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     entries: Mapped[list[VaultEntry]] = relationship(
         back_populates="vault", cascade="all, delete-orphan", order_by="VaultEntry.key",
         lazy="selectin",
     )
 
 
-class VaultEntry(Base):
+class VaultEntry(Timestamped, Base):
     __tablename__ = "vault_entry"
     __table_args__ = (UniqueConstraint("vault_id", "key"),)
 
@@ -88,8 +91,6 @@ class VaultEntry(Base):
     # nonce (12) || ciphertext || tag (16), AES-256-GCM: the original runqy's format.
     value_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     is_secret: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     vault: Mapped[Vault] = relationship(back_populates="entries")
 
     @property

@@ -44,6 +44,8 @@ class FamilySpec:
     labels: tuple[str, ...] = ()
 
 
+BUILD_INFO = FamilySpec(
+    "runqy_build_info", "gauge", "runqy server build information; always 1.", ("version",))
 TASKS_ENQUEUED = FamilySpec(
     "asynq_tasks_enqueued_total", "gauge",
     "Number of tasks enqueued; broken down by queue and state.", ("queue", "state"))
@@ -71,8 +73,6 @@ WORKERS = FamilySpec(
     "Number of runqy workers known from heartbeats; broken down by status "
     "(running, bootstrapping, stale = no heartbeat for 30 s, unhealthy = not healthy "
     "otherwise: crashed, recovering, degraded or shutting down).", ("status",))
-BUILD_INFO = FamilySpec(
-    "runqy_build_info", "gauge", "runqy server build information; always 1.", ("version",))
 METRICS_ERRORS = FamilySpec(
     "runqy_metrics_errors_total", "counter",
     "Number of reads left out of /metrics scrapes because Redis failed: one per unreadable "

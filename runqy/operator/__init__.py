@@ -3,12 +3,15 @@ and shell completion, with the Go CLI's names, flags and arguments.
 
 Each command group has its module; they all talk to a backend (`context.Options.backend`):
 `remote.RemoteBackend` (the REST API) when a server is known, else `local.LocalBackend` (the
-instance's Redis and database through runqy.core). `runqy.cli` attaches them with `register`.
+instance's Redis and database through runqy.core). `runqy.cli` attaches them with `register`;
+each module is imported only when its command runs.
 """
 
 from __future__ import annotations
 
 import click
+
+from runqy.operator.lazy import LazyGroup
 
 
 def _synopsis(path: str, command: click.Command) -> str:
@@ -44,19 +47,27 @@ def command_lines(group: click.Group, prefix: str = "") -> list[str]:
     return lines
 
 
-def register(main: click.Group) -> None:
-    """Attach the operator commands to `main` and list every command in its help."""
-    from runqy.operator.auth import auth, login, logout
-    from runqy.operator.completion import completion
-    from runqy.operator.configs import config
-    from runqy.operator.queues import queue
-    from runqy.operator.tasks import task
-    from runqy.operator.vaults import vault
-    from runqy.operator.workers import worker_group
+COMMANDS = {
+    "login": "runqy.operator.auth:login",
+    "logout": "runqy.operator.auth:logout",
+    "auth": "runqy.operator.auth:auth",
+    "queue": "runqy.operator.queues:queue",
+    "task": "runqy.operator.tasks:task",
+    "worker": "runqy.operator.workers:worker_group",
+    "config": "runqy.operator.configs:config",
+    "vault": "runqy.operator.vaults:vault",
+    "completion": "runqy.operator.completion:completion",
+}
 
-    for command in (login, logout, auth, queue, task, worker_group(), config, vault,
-                    completion):
-        main.add_command(command)
-    main.epilog = ("\b\nEvery command (global options go before or after it; `runqy` alone "
-                   "runs `serve`):\n"
-                   + "\n".join(f"  runqy {line}" for line in command_lines(main)))
+
+def every_command(main: click.Group) -> str:
+    """The help's epilog: every command line, so `runqy --help` names them all."""
+    return ("\b\nEvery command (global options go before or after it; `runqy` alone runs "
+            "`serve`):\n" + "\n".join(f"  runqy {line}" for line in command_lines(main)))
+
+
+def register(main: LazyGroup) -> None:
+    """Attach the operator commands to `main` (imported when used) and list every command in
+    its help."""
+    main.lazy.update(COMMANDS)
+    main.epilog_of = every_command

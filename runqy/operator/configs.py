@@ -15,7 +15,6 @@ from typing import Any
 import click
 import yaml
 
-from runqy.core.queue_configs import read_config_dir
 from runqy.operator.context import OperatorGroup, emit, options
 from runqy.operator.errors import OperatorError, from_domain
 from runqy.operator.output import print_table, when
@@ -62,6 +61,7 @@ def _yaml_dir(path: Path) -> tuple[Path, tempfile.TemporaryDirectory[str] | None
 def read_yaml_queues(path: Path) -> dict[str, dict[str, Any]]:
     """Every queue of a YAML file or directory, validated as the server validates a reload."""
     from runqy.core.errors import DomainError
+    from runqy.core.queue_configs import read_config_dir
 
     directory, holder = _yaml_dir(path)
     try:

@@ -2,7 +2,9 @@
 the one place where failures become one-line errors.
 
 Server: `-s/--server`, then `RUNQY_SERVER`, then the current saved login. Key: `-k/--api-key`,
-then `RUNQY_API_KEY`, then the saved login of that server. No server at all means local mode.
+then `RUNQY_API_KEY`, then the saved login of that server. The variables come from the
+environment, else from `.env` in the working directory (as for `runqy serve`, and as the Go CLI
+reads them). No server at all means local mode.
 As with the Go CLI's persistent flags, the global options are accepted before the command and
 after it (`runqy queue list -o json`).
 """
@@ -10,19 +12,28 @@ after it (`runqy queue list -o json`).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
-import redis
-from sqlalchemy.exc import SQLAlchemyError
 
-from runqy.core.errors import DomainError
 from runqy.operator.errors import OperatorError, from_domain
 from runqy.operator.output import FORMATS, JSON, notice, print_json
 from runqy.operator.profiles import Profile, Profiles
+
+
+def variable(name: str) -> tuple[str | None, str]:
+    """(value, where it came from): the environment, else `.env` in the working directory."""
+    if os.environ.get(name):
+        return os.environ[name], name
+    from runqy.config import read_dotenv
+
+    value = read_dotenv(Path.cwd() / ".env").get(name)
+    return (value, f"{name} in .env") if value else (None, name)
 
 
 @dataclass
@@ -40,10 +51,11 @@ class Options:
     def target(self) -> tuple[str | None, str, Profile | None]:
         """(server URL or None, where it came from, the saved login it matches)."""
         profiles = Profiles.load()
+        from_env, env_source = variable("RUNQY_SERVER")
         if self.server:
             url, source = self.server, "--server"
-        elif os.environ.get("RUNQY_SERVER"):
-            url, source = os.environ["RUNQY_SERVER"], "RUNQY_SERVER"
+        elif from_env:
+            url, source = from_env, env_source
         elif profiles.active() is not None:
             profile = profiles.active()
             return profile.url, f"saved login '{profile.name}'", profile
@@ -56,8 +68,9 @@ class Options:
         """(API key or None, where it came from)."""
         if self.api_key:
             return self.api_key, "--api-key"
-        if os.environ.get("RUNQY_API_KEY"):
-            return os.environ["RUNQY_API_KEY"], "RUNQY_API_KEY"
+        from_env, env_source = variable("RUNQY_API_KEY")
+        if from_env:
+            return from_env, env_source
         if profile is not None and profile.api_key:
             return profile.api_key, f"saved login '{profile.name}'"
         return None, "none"
@@ -108,9 +121,12 @@ GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str, dict[str, Any]], ...] = (
 )
 
 
-def global_options(command: Any) -> Any:
-    """Accept the global options on a subcommand too (they override the ones before it)."""
+def global_options(command: Any, names: tuple[str, ...] | None = None) -> Any:
+    """Accept the global options (or only `names`) on a subcommand too; they override the
+    ones given before it."""
     for flags, name, extra in reversed(GLOBAL_OPTIONS):
+        if names is not None and name not in names:
+            continue
         command = click.option(*flags, name, default=None, expose_value=False, is_eager=True,
                                callback=_setter(name), **extra)(command)
     return command
@@ -124,19 +140,32 @@ def emit(data: Any, render: Callable[[Any], None]) -> None:
         render(data)
 
 
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    """isinstance against a class of a module that is only imported in local mode: when the
+    module was never imported, nothing can be an instance of its classes."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def failures() -> Iterator[None]:
     """Expected failures of any operation as OperatorError (one line, exit 1)."""
     try:
         yield
-    except DomainError as exc:
-        raise from_domain(exc) from None
-    except redis.RedisError as exc:
-        raise OperatorError(f"Redis did not answer ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-    except SQLAlchemyError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OperatorError(f"database error: {first}") from None
+    except Exception as exc:
+        if _is(exc, "runqy.core.errors", "DomainError"):
+            raise from_domain(exc) from None
+        if _is(exc, "redis", "RedisError"):
+            raise OperatorError(f"Redis did not answer ({type(exc).__name__}: "
+                                f"{_first_line(exc)})") from None
+        if _is(exc, "sqlalchemy.exc", "SQLAlchemyError"):
+            raise OperatorError(f"database error: {_first_line(exc)}") from None
+        raise
 
 
 class OperatorGroup(click.Group):

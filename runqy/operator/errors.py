@@ -6,11 +6,12 @@ error carries the server's status and code, a local one the status the API would
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from runqy.core.errors import DomainError
+if TYPE_CHECKING:  # imported only by local mode and `config validate`
+    from runqy.core.errors import DomainError
 
 
 class OperatorError(click.ClickException):

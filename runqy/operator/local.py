@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import redis
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from runqy.core.values import format_time
 from runqy.core.vaults import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from runqy.operator.errors import OperatorError
+from runqy.redis_connection import connect
 from runqy.web.api.admin_queues import summary_object
 from runqy.web.api.admin_tasks import ANSWERS
 from runqy.web.api.client import new_task_object
@@ -40,8 +40,6 @@ def local_settings(redis_uri: str | None) -> Settings:
 
 class LocalBackend:
     """One instance's Runtime, opened for one command."""
-
-    local = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -62,12 +60,13 @@ class LocalBackend:
             url = self.embedded.url
         self.where = ("embedded Redis of " + str(settings.instance_dir)
                       if self.embedded else mask_url_password(url))
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        client = connect(url, socket_timeout=5, socket_connect_timeout=2)
         self.engine = create_engine(settings.database_uri(), connect_args=(
             {"timeout": 5} if settings.database_kind == "sqlite" else {"connect_timeout": 2}))
         key = settings.vault_key_bytes()
         self.rt = Runtime(client, Session(self.engine), VaultCipher(key) if key else None,
-                          settings.config_dir)
+                          settings.config_dir, settings.redis_wait_replicas,
+                          settings.redis_wait_timeout_ms)
         self.enqueuer = Enqueuer(self.rt, Limits.of(settings))
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 Blueprints: `runqy.web.api` (client, worker and admin JSON routes), `runqy.web.ops` (health,
 metrics, OpenAPI, docs) and, unless `--no-ui`, the dashboard blueprint from
-`runqy.web.monitoring` (mounted at /monitoring; a placeholder answers until it exists).
+`runqy.web.monitoring` (mounted at /monitoring). Extensions are created in
+`runqy.web.extensions` and bound in `create_app`; the app state is `runqy.web.state`.
 """
 
 from runqy.web.factory import Bootstrapped, RunqyState, bootstrap, create_app, wsgi_app

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import atexit
-import importlib
-import importlib.util
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
-from flask import Blueprint, Flask, Response, current_app, g, has_app_context, request
+from flask import Flask, Response, current_app, g, has_app_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -25,11 +21,20 @@ from runqy.core.cipher import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
 from runqy.redis_connection import RedisClient, connect
+from runqy.web.admin_sessions import SESSION_LIFETIME
+from runqy.web.api import api_bp
+from runqy.web.api.go_routes import go_bp
 from runqy.web.errors import register_error_handlers
-from runqy.web.extensions import db, migrate
+from runqy.web.extensions import csrf, db, login_manager, migrate
 from runqy.web.keyring import KeyRing
+from runqy.web.monitoring import bp as monitoring_bp
+from runqy.web.monitoring.presenters import register_filters
+from runqy.web.monitoring.state import EXTENSION as DASHBOARD_EXTENSION
+from runqy.web.monitoring.state import DashboardState
+from runqy.web.ops import ops_bp
+from runqy.web.route_options import RunqyApp
 from runqy.web.security_headers import init_security_headers
-from runqy.web.sessions import ScopedSessionInterface
+from runqy.web.sessions import DashboardSessionInterface, ScopedSessionInterface
 from runqy.web.state import EXTENSION, RunqyState, runqy_state
 
 log = logging.getLogger("runqy.web")
@@ -68,44 +73,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class RunqyFlask(Flask):
-    """Flask with `ensure_sync` answered once per function.
-
-    Flask asks `inspect` whether every hook and view is a coroutine function on every call
-    (seven times per API request, ~25 µs); none of runqy's are, and the answer never changes.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sync_functions: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        sync = self._sync_functions.get(func)
-        if sync is None:
-            sync = self._sync_functions[func] = super().ensure_sync(func)
-        return sync
-
-    def make_default_options_response(self) -> Response:
-        """`Allow` lists the methods of the matched route only (every view registered on the
-        same path template): Flask's lists those of every route the path matches, so OPTIONS
-        /api/queue-configs/reload advertised GET, PUT, PATCH and DELETE of `/<name>`."""
-        rule = request.url_rule
-        if rule is None:
-            return super().make_default_options_response()
-        response = self.response_class()
-        response.allow.update(self._route_methods().get(rule.rule, ()))
-        return response
-
-    def _route_methods(self) -> dict[str, set[str]]:
-        methods: dict[str, set[str]] | None = getattr(self, "_methods_by_rule", None)
-        if methods is None:
-            methods = {}
-            for each in self.url_map.iter_rules():
-                methods.setdefault(each.rule, set()).update(each.methods or ())
-            self._methods_by_rule = methods
-        return methods
-
-
 def new_request_id() -> str:
     """32 random hex digits (uuid4's length without building a UUID object)."""
     return os.urandom(16).hex()
@@ -116,21 +83,18 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _request_id() -> Response | None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        headers = req.headers
+        headers = request.headers
         given = headers.get("X-Request-ID", "")
         ok = 1 <= len(given) <= 64 and REQUEST_ID_OK.issuperset(given)
-        ctx_g = g._get_current_object()  # type: ignore[attr-defined]
-        ctx_g.request_id = given if ok else new_request_id()
-        ctx_g.request_started = time.perf_counter()
-        if origins and req.method == "OPTIONS" and headers.get("Origin") in origins:
+        g.request_id = given if ok else new_request_id()
+        g.request_started = time.perf_counter()
+        if origins and request.method == "OPTIONS" and headers.get("Origin") in origins:
             return app.make_default_options_response()
         return None
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        ctx_g = g._get_current_object()  # type: ignore[attr-defined]
+        req, ctx_g = request, g
         headers = response.headers
         request_id = ctx_g.get("request_id") or new_request_id()
         headers["X-Request-ID"] = request_id
@@ -152,22 +116,22 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         return response
 
 
-def _monitoring_blueprint() -> Blueprint:
-    """The dashboard blueprint when `runqy.web.monitoring` provides one, else a placeholder."""
-    if importlib.util.find_spec("runqy.web.monitoring") is not None:
-        module = importlib.import_module("runqy.web.monitoring")
-        blueprint = getattr(module, "bp", None) or getattr(module, "blueprint", None)
-        if isinstance(blueprint, Blueprint):
-            return blueprint
-    placeholder = Blueprint("monitoring", __name__)
-
-    @placeholder.get("/")
-    def index() -> Response:
-        return Response("<!doctype html><title>runqy</title><h1>runqy dashboard</h1>"
-                        "<p>The dashboard is not installed in this build.</p>",
-                        mimetype="text/html")
-
-    return placeholder
+def _bind_dashboard(app: Flask) -> None:
+    """The dashboard's extensions and per-app state (the blueprint itself is mounted by the
+    caller)."""
+    app.config.update(
+        # Flask ships a 31-day default; the dashboard's promise is seven days.
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # CSRF is checked by the dashboard's guard for its own requests only: the JSON API
+        # authenticates with keys, not cookies, and must not demand a token.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # A dashboard tab may stay open for the whole 7-day session.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    register_filters(app)
+    app.extensions[DASHBOARD_EXTENSION] = DashboardState()
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -176,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ensure_instance_dir(settings.instance_dir)
     secrets = resolve_instance_secrets(settings)
     prefix = settings.url_prefix.rstrip("/")
-    app = RunqyFlask(
+    app = RunqyApp(
         "runqy",
         instance_path=str(settings.instance_dir),
         template_folder=str(resource_dir("templates")),
@@ -220,7 +184,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         keyring=KeyRing.build(secrets.admin_key, settings.worker_api_key, settings.client_api_key),
         redis=redis_client(settings.redis_connection_url(), settings.threads),
         cipher=VaultCipher(cipher_key) if cipher_key else None,
-        waiters=threading.BoundedSemaphore(settings.effective_max_waiters),
     )
     state.metrics_registry = create_registry(state.inspector)
     init_request_metrics(app, state.metrics_registry)
@@ -228,20 +191,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     _register_request_hooks(app, settings)
     init_security_headers(app)
-
-    from runqy.web.api import api_bp
-    from runqy.web.api.go_routes import go_bp
-    from runqy.web.ops import ops_bp
-
+    # Only the dashboard's paths open a (cookie) session.
+    app.session_interface = ScopedSessionInterface(DashboardSessionInterface(),
+                                                   f"{prefix}{MONITORING_PREFIX}")
     app.register_blueprint(ops_bp, url_prefix=prefix or None)
     app.register_blueprint(api_bp, url_prefix=prefix or None)
     app.register_blueprint(go_bp, url_prefix=prefix or None)  # the Go CLI's aliases
     if not settings.no_ui:
-        app.register_blueprint(_monitoring_blueprint(), url_prefix=f"{prefix}{MONITORING_PREFIX}")
-    # After the dashboard blueprint, which may install its own interface: that one is kept
-    # for the dashboard's paths.
-    app.session_interface = ScopedSessionInterface(app.session_interface,
-                                                   f"{prefix}{MONITORING_PREFIX}")
+        _bind_dashboard(app)
+        app.register_blueprint(monitoring_bp, url_prefix=f"{prefix}{MONITORING_PREFIX}")
     if settings.config_dir is not None:
         from runqy.core.queue_configs import apply_config_dir
 

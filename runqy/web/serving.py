@@ -37,6 +37,7 @@ from runqy.serving_limits import (
     REQUEST_TIMEOUT,
 )
 from runqy.web.extensions import db
+from runqy.web.waiters import Parking, ParkingTask, parking_app
 
 log = logging.getLogger("runqy.web")
 
@@ -71,12 +72,30 @@ class RunqyChannel(HTTPChannel):
     """
 
     HELP_FLUSH_BYTES = 65536
+    task_class = ParkingTask
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any,
                  map: Any = None) -> None:
         super().__init__(server, sock, addr, adj, map)
         self.request_deadline = self.creation_time + REQUEST_TIMEOUT
+        self.parking = Parking(self)
         make_room(server)
+
+    def service(self) -> None:
+        """Serve the first request; a parked one (runqy.web.waiters) goes back to the head of
+        the queue, which keeps the connection busy and reading nothing until it resumes."""
+        super().service()
+        parking = self.parking
+        if not parking.asked:
+            parking.finished()
+            return
+        parking.asked = False
+        with self.requests_lock:
+            self.requests.insert(0, parking.request)
+        parking.parked()
+
+    def readable(self) -> bool:
+        return not self.parking.asked and bool(super().readable())
 
     def received(self, data: bytes) -> bool:
         if self.request is None and not self.requests:
@@ -134,7 +153,7 @@ def _maintenance(server: Any, now: float) -> None:
 def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
     """A waitress server with runqy's options, channel and deadlines (`.run()` serves until
     closed); `where` is host/port or sockets."""
-    server = create_server(app, **where, **waitress_options(settings))
+    server = create_server(parking_app(app), **where, **waitress_options(settings))
     # A host name with several addresses gives one listening server per address.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:

@@ -9,8 +9,8 @@ no `Vary: Cookie`).
 
 from __future__ import annotations
 
-from flask import Flask, Request, Response
-from flask.sessions import SessionInterface, SessionMixin
+from flask import Flask, Request, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface, SessionInterface, SessionMixin
 
 
 class ScopedSessionInterface(SessionInterface):
@@ -20,10 +20,18 @@ class ScopedSessionInterface(SessionInterface):
         self.inner = inner
         self.prefix = prefix
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if not request.path.startswith(self.prefix):
+    def open_session(self, app: Flask, req: Request) -> SessionMixin | None:
+        if not req.path.startswith(self.prefix):
             return self.make_null_session(app)
-        return self.inner.open_session(app, request)
+        return self.inner.open_session(app, req)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         self.inner.save_session(app, session, response)
+
+
+class DashboardSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked Secure whenever the request came over HTTPS
+    (directly or through a trusted proxy), so the same server works with and without TLS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ from flask import current_app
 from prometheus_client import CollectorRegistry
 
 from runqy.broker import Broker, Inspector
+from runqy.broker.done_watch import DoneWatcher
 from runqy.config import InstanceSecrets, Settings
 from runqy.core.cipher import VaultCipher
 from runqy.core.enqueue import Enqueuer, Limits
@@ -18,6 +18,7 @@ from runqy.core.runtime import Runtime
 from runqy.web.extensions import db
 from runqy.web.keyring import KeyRing
 from runqy.web.queue_cache import QueueLookupCache
+from runqy.web.waiters import Waiters
 
 EXTENSION = "runqy"
 
@@ -32,8 +33,7 @@ class RunqyState:
     redis: redis.Redis
     cipher: VaultCipher | None
     started_at: float = field(default_factory=time.time)
-    waiters: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(1))
+    waiters: Waiters = field(init=False)
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     # Client-route queue lookups (name -> target or None); invalidated on every commit.
     queue_cache: QueueLookupCache = field(default_factory=QueueLookupCache)
@@ -41,7 +41,9 @@ class RunqyState:
     enqueuer: Enqueuer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir)
+        self.waiters = Waiters(DoneWatcher(self.redis, self.settings.effective_max_waiters))
+        self.core = Runtime(self.redis, db.session, self.cipher, self.settings.config_dir,
+                            self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms)
         self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
     @property

@@ -8,6 +8,7 @@ builds the `asynq:workers:<id>` hash of wire-format.md 8.2.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -57,44 +58,77 @@ class LogBuffer:
             self._lines.extend(lines + newer)
 
 
-class HostMetrics:
-    """CPU percent between two samples and memory use, read from /proc (Linux)."""
+class ProcessMetrics:
+    """CPU and memory of the worker process and its descendants (the task processes and what
+    they start), read from /proc (Linux): what this worker costs, not what the host is doing.
+
+    ``cpu_percent`` is CPU time over wall time between two samples (100 = one core busy), summed
+    over the processes; a process that appeared since the last sample counts from its start.
+    ``memory_used_bytes`` is their resident memory, ``memory_total_bytes`` the host's total.
+    """
 
     def __init__(self) -> None:
-        self._last = self._cpu_times()
-
-    @staticmethod
-    def _cpu_times() -> tuple[int, int] | None:
-        try:
-            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-        except (OSError, IndexError):
-            return None
-        values = [int(v) for v in fields]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)
-        return idle, sum(values)
-
-    @staticmethod
-    def _memory() -> tuple[int, int]:
-        info: dict[str, int] = {}
-        try:
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                name, _, rest = line.partition(":")
-                info[name] = int(rest.split()[0]) * 1024
-        except (OSError, ValueError, IndexError):
-            return 0, 0
-        total = info.get("MemTotal", 0)
-        return total - info.get("MemAvailable", total), total
+        self._last_ticks = {os.getpid(): _cpu_ticks(os.getpid()) or 0}
+        self._last_at = time.monotonic()
 
     def sample(self) -> dict[str, Any]:
-        now = self._cpu_times()
-        cpu = 0.0
-        if now and self._last and now[1] > self._last[1]:
-            busy = (now[1] - self._last[1]) - (now[0] - self._last[0])
-            cpu = round(100.0 * busy / (now[1] - self._last[1]), 1)
-        self._last = now
-        used, total = self._memory()
-        return {"cpu_percent": cpu, "memory_used_bytes": used, "memory_total_bytes": total,
+        pids = _with_descendants(os.getpid())
+        ticks = {pid: t for pid in pids if (t := _cpu_ticks(pid)) is not None}
+        now = time.monotonic()
+        used = sum(max(0, t - self._last_ticks.get(pid, 0)) for pid, t in ticks.items())
+        elapsed = now - self._last_at
+        cpu = round(100.0 * used / _CLOCK_TICKS / elapsed, 1) if elapsed > 0 else 0.0
+        self._last_ticks, self._last_at = ticks, now
+        return {"cpu_percent": cpu, "memory_used_bytes": sum(_rss(pid) for pid in ticks),
+                "memory_total_bytes": _host_memory(), "processes": len(ticks),
                 "collected_at": int(time.time())}
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _with_descendants(root: int) -> list[int]:
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in found:
+            continue
+        found.append(pid)
+        try:
+            for thread in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (thread / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process, in clock ticks (None once it is gone)."""
+    try:
+        # the command name may hold spaces and parentheses: fields follow the last ")"
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _host_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def rfc3339(unix: float) -> str:

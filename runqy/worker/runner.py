@@ -20,7 +20,7 @@ from runqy.broker import ServerInfo, WorkerInfo
 from runqy.redis_connection import RedisClient
 from runqy.redis_connection import connect as connect_redis
 from runqy.worker.deployment import DeploymentError, prepare
-from runqy.worker.heartbeat import HostMetrics, LogBuffer, worker_fields
+from runqy.worker.heartbeat import LogBuffer, ProcessMetrics, worker_fields
 from runqy.worker.processor import REDIS_ERRORS, Processor
 from runqy.worker.registration import Registration, RegistrationError, register
 from runqy.worker.settings import WorkerSettings
@@ -55,7 +55,7 @@ class Worker:
         self.settings = settings
         self.given_registrations = list(registrations) if registrations is not None else None
         self.logs = LogBuffer()
-        self.metrics = HostMetrics()
+        self.metrics = ProcessMetrics()
         self.started_at = time.time()
         self.server_id = str(uuid.uuid4())
         self.host = socket.gethostname()

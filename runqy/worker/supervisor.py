@@ -162,6 +162,12 @@ class ParentPool:
     def log(self, src: str, text: str, task_id: str | None = None) -> None:
         self.logs.add(src, text, self.parent, task_id)
 
+    def announce(self, text: str, task_id: str | None = None) -> None:
+        """A crash, restart, degradation or recovery: on the console at INFO, with the queue
+        and task IDs, and in the dashboard log."""
+        log.info("%s [queue=%s%s]", text, self.parent, f" task={task_id}" if task_id else "")
+        self.log("worker", text, task_id)
+
     def new_process(self) -> TaskProcess:
         d = self.deployment
         return TaskProcess(
@@ -174,10 +180,10 @@ class ParentPool:
         with self.changed:
             self.changed.notify_all()
 
-    def process_failed(self, reason: str) -> None:
-        self.log("worker", reason)
+    def process_failed(self, reason: str, task_id: str | None = None) -> None:
+        self.announce(reason, task_id)
         if self.recovery.failure():
-            self.log("worker", f"queue '{self.parent}' degraded after "
+            self.announce(f"queue '{self.parent}' degraded after "
                      f"{self.recovery.consecutive_fails} consecutive failures; its tasks stay "
                      "pending")
             self.next_probe_at = time.monotonic() + self.settings.probe_interval
@@ -190,7 +196,7 @@ class ParentPool:
     def probe_result(self, ready: bool) -> None:
         if ready:
             self.recovery.reset()
-            self.log("worker", f"probe succeeded; queue '{self.parent}' serves again")
+            self.announce(f"probe succeeded; queue '{self.parent}' recovered and serves again")
             with self.changed:
                 self.changed.notify_all()
         else:
@@ -268,6 +274,8 @@ class Slot:
                 return
             if self.restart_at:
                 pool.recovery.total_restarts += 1
+                pool.announce(f"restarting the task process (restart "
+                              f"{pool.recovery.total_restarts})")
             self.process = self._start_process()
             self.first_start.set()
             return
@@ -383,8 +391,10 @@ class Slot:
         elif reply.kind is ReplyKind.EXITED:
             outcome = Outcome(Verdict.RETRY, error=self._exit_text(reply.exit_code))
             if pool.one_shot:
-                pool.process_failed(outcome.error)
+                pool.process_failed(outcome.error, job.task_id)
                 self.restart_at = time.monotonic() + pool.recovery.restart_delay()
+            else:
+                pool.announce(outcome.error, job.task_id)
         elif reply.kind is ReplyKind.TIMEOUT:
             self._restart_on_purpose(process)
             outcome = Outcome(Verdict.RETRY, error=job.time_limit_text())

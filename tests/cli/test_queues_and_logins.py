@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 
 import pytest
@@ -72,6 +73,14 @@ def test_login_is_saved_private_and_the_key_is_never_printed(instance: Instance)
     assert json.loads(creds.read_text())["servers"] == {}
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
 
+    # No saved login left: RUNQY_SERVER and RUNQY_API_KEY from .env, as `runqy serve` reads it.
+    ops = instance.folder / "ops"
+    ops.mkdir()
+    (ops / ".env").write_text(f"RUNQY_SERVER={instance.url}\nRUNQY_API_KEY={instance.key}\n")
+    status = json.loads(instance.run("auth", "status", "-o", "json", cwd=ops).stdout)
+    assert (status["server_source"], status["api_key_source"], status["authenticated"]) == (
+        "RUNQY_SERVER in .env", "RUNQY_API_KEY in .env", True)
+
 
 def test_queue_commands_agree_in_remote_and_local_mode(dataset: Instance):
     table = dataset.ok("queue", "list")
@@ -137,3 +146,14 @@ def test_failures_are_one_line_with_status_and_code(dataset: Instance):
     assert usage.returncode == 2 and "Missing argument 'QUEUE'" in usage.stderr
     bad_output = dataset.remote("queue", "list", "-o", "yaml")
     assert bad_output.returncode == 2
+
+
+def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Instance):
+    assert dataset.server.stop() == 0
+    result = dataset.run("queue", "list", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    assert [(q["queue"], q["pending"]) for q in json.loads(result.stdout)["queues"]] == [
+        ("imgs.high", 2), ("imgs.low", 1)]
+    # Started for the command, stopped after it: nothing is left listening.
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", dataset.server.redis_port)) != 0

@@ -66,6 +66,15 @@ def test_task_commands_in_both_modes(instance: Instance):
     assert cancel.returncode == 1 and cancel.stderr.endswith("(409 task_state_conflict)\n")
     assert instance.ok("task", "delete", "imgs.high", second, local=True) == \
         f"Task {second} deleted.\n"
+    client = instance.redis()  # a worker takes the task: it is active
+    assert Broker(client).dequeue(["imgs.high"]).msg.id == info["id"]
+    client.close()
+    active = instance.json("task", "list", "imgs.high", "--state", "active")["tasks"]
+    assert [t["id"] for t in active] == [info["id"]]
+    busy = instance.run("task", "delete", "imgs.high", info["id"])
+    assert busy.returncode == 1 and busy.stderr.endswith("(409 task_state_conflict)\n")
+    assert instance.ok("task", "cancel", info["id"]) == \
+        f"Cancel requested for task {info['id']}.\n"
 
     missing = instance.remote("task", "get", "imgs.high", "no-such-task")
     assert missing.returncode == 1
@@ -106,9 +115,9 @@ def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance
     assert deleted == {"queue": "imgs.low", "deleted": True, "config_disabled": True}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def worker(instance: Instance) -> str:
-    """A heartbeat as a runqy worker writes it, with two log lines."""
+    """A fresh heartbeat as a runqy worker writes it (stale after 30 s), with log lines."""
     client = instance.redis()
     started = time.time() - 120
     fields = worker_fields(worker_id="gpu-01-42", started_at=started, healthy=True,

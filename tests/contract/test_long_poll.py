@@ -7,7 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from runqy.broker import Broker
+from runqy.web.serving import make_server
 from tests.contract.live_http import call
+from tests.server.conftest import configure
+from tests.support.polling import poll_until
+from tests.support.waitress_thread import ServingThread
 
 Q = "imgs.default"
 
@@ -47,3 +51,32 @@ def test_a_task_deleted_on_success_while_waiting_is_a_404(live_server, queue, re
         finish_when_polled(redis_client, "w0", retention=0)
         status, body = waiting.result(30)
     assert status == 404 and body["code"] == "task_not_found"
+
+
+def test_waiters_hold_no_server_thread(make_app, redis_client):
+    """Twenty long-polls on a server with two threads: other requests are still answered while
+    they wait, and each wait answers when its task completes."""
+
+    app = make_app(threads=2)
+    configure(app.test_client(), "imgs")
+    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"], host="127.0.0.1",
+                                        port=0))
+    server = serving.server
+    try:
+        ids = [f"p{i}" for i in range(20)]
+        for task_id in ids:
+            assert call(server, "POST", "/queue/add",
+                        {"queue": "imgs", "data": 1, "task_id": task_id})[0] == 200
+        watcher = app.extensions["runqy"].waiters.watcher
+        with ThreadPoolExecutor(len(ids)) as pool:
+            waits = [pool.submit(call, server, "GET", f"/queue/{t}?wait=true&timeout=60")
+                     for t in ids]
+            poll_until(lambda: watcher.count == len(ids), timeout=10, what="all parked")
+            assert call(server, "GET", f"/queue/{ids[0]}")[1]["info"]["state"] == "pending"
+            for task_id in ids:
+                finish_when_polled(redis_client, task_id, retention=60)
+            answers = [w.result(30) for w in waits]
+        assert [(status, body["info"]["state"]) for status, body in answers] == \
+            [(200, "completed")] * len(ids)
+    finally:
+        serving.stop()

@@ -224,7 +224,9 @@ def test_task_detail_permalink_shows_fields_and_acts(server, page, redis_client)
     page.goto(server.url(f"/monitoring/tasks/{task.id}"))
     expect(page.locator("#task-state")).to_have_text("retry")
     expect(page.locator("#task-error")).to_have_text("boom")
-    expect(page.locator("dl.facts")).to_contain_text(f"{task.retried} / {task.max_retry}")
+    expect(page.locator("#task-attempts")).to_have_text(
+        f"retried {task.retried} of {task.max_retry} time(s)")
+    expect(page.locator("#task-next-run")).to_contain_text("in ")
     page.click("h2 >> text=Run")
     expect(page.locator("#task-state")).to_have_text("pending")
     assert inspector.get_task(dataset.IMAGES_HIGH, task.id).state == "pending"

@@ -10,6 +10,7 @@ import pytest
 
 from runqy.broker import Broker, Inspector
 from tests.server.conftest import ADMIN, CLIENT, configure, redis_keys
+from tests.support.polling import poll_until
 
 SCHEMA = [{"name": "prompt", "type": "string"},
           {"name": "steps", "type": "int", "required": False, "default": 20}]
@@ -261,12 +262,8 @@ def test_too_many_waiters_gives_429_with_retry_after(make_app, redis_client):
 
     first = threading.Thread(target=long_poll)
     first.start()
-    waiters = app.extensions["runqy"].waiters
-    deadline = time.monotonic() + 5
-    while waiters.acquire(blocking=False):  # until the first long-poll holds the only slot
-        waiters.release()
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    watcher = app.extensions["runqy"].waiters.watcher
+    poll_until(lambda: watcher.count == 1, timeout=5, what="the first long-poll waiting")
     started = time.monotonic()
     second = client.get(f"/queue/{task_id}?wait=true&timeout=2", headers=CLIENT)
     assert time.monotonic() - started < 1, "a refused long-poll must not hold a thread"

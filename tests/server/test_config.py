@@ -18,7 +18,7 @@ def load(tmp_path, env=None, dotenv="", overrides=None):
 def test_defaults(tmp_path):
     settings = load(tmp_path)
     assert (settings.host, settings.port, settings.threads) == ("127.0.0.1", 3000, 32)
-    assert settings.effective_max_waiters == 16 and settings.wants_embedded_redis
+    assert settings.effective_max_waiters == 10_000 and settings.wants_embedded_redis
     assert settings.database_uri() == f"sqlite:///{settings.sqlite_file}"
     assert settings.sqlite_file.name == "runqy.db" and settings.vault_key_bytes() is None
 

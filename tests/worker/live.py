@@ -63,10 +63,11 @@ class LiveServer:
         self._serving.stop()
 
 
-def start_server(instance: Path, redis_url: str, port: int = 0) -> LiveServer:
+def start_server(instance: Path, redis_url: str, port: int = 0, **settings: Any) -> LiveServer:
+    """``settings``: more Settings fields (e.g. ``redis_wait_replicas``)."""
     app = create_app(Settings(instance_path=instance, api_key=ADMIN_KEY,
                               worker_api_key=WORKER_KEY, client_api_key=CLIENT_KEY,
-                              redis_url=redis_url))
+                              redis_url=redis_url, **settings))
     serving = ServingThread(create_server(app, host="127.0.0.1", port=port, threads=8))
     return LiveServer(serving.base_url, serving, app)
 

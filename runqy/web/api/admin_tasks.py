@@ -73,13 +73,18 @@ for _action_name, _method, _suffix, _summary in TASK_ACTION_ROUTES:
                         methods=[_method])
 
 
+def _action_body(target: str) -> tuple[dict[str, Any], str]:
+    """A bulk request's body (``action`` and ``target``, nothing else) and its checked action."""
+    body = json_body()
+    reject_unknown(body, {"action", target})
+    return body, tasks.check_action(body.get("action"))
+
+
 @api_bp.post("/api/queues/<queue>/tasks/batch")
 @admin_route
 def batch_action(queue: str) -> Any:
     """Apply one action to up to 1,000 task IDs."""
-    body = json_body()
-    reject_unknown(body, {"action", "task_ids"})
-    action = tasks.check_action(body.get("action"))
+    body, action = _action_body("task_ids")
     ids = tasks.check_ids(body.get("task_ids"))
     outcome = tasks.batch(core(), queues.resolve(core(), queue), action, ids)
     return {"action": action, "succeeded": outcome.succeeded,
@@ -91,9 +96,7 @@ def batch_action(queue: str) -> Any:
 @admin_route
 def all_action(queue: str) -> Any:
     """Apply one action to every task of a queue in one state."""
-    body = json_body()
-    reject_unknown(body, {"action", "state"})
-    action = tasks.check_action(body.get("action"))
+    body, action = _action_body("state")
     task_state = body.get("state")
     tasks.check_bulk(action, task_state)
     name = queues.resolve(core(), queue)

@@ -1,11 +1,13 @@
 """Client routes: `POST /queue/add`, `POST /queue/add-batch`, `GET /queue/<id>` (section 5),
-as thin views on :mod:`runqy.core.enqueue` and :mod:`runqy.core.waiting`."""
+as thin views on :mod:`runqy.core.enqueue` and :mod:`runqy.web.waiters`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runqy.core import tasks, waiting
+from flask import request
+
+from runqy.core import tasks
 from runqy.core.enqueue import Enqueued
 from runqy.core.values import format_time
 from runqy.web.api import api_bp
@@ -51,5 +53,7 @@ def get_task(task_id: str) -> Any:
     if not query_bool("wait"):
         return {"info": task_object(tasks.find_task(core(), task_id))}
     timeout = query_int("timeout", 30, 1, 120)
-    info = waiting.wait_until_final(core(), task_id, timeout, runqy_state().waiters)
+    info = runqy_state().waiters.wait(core(), task_id, timeout, request.environ)
+    if info is None:
+        return {}  # parked: this answer is never sent, the request runs again later
     return {"info": task_object(info)}

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from runqy.broker.states import ACTIONS, TASK_STATES
 from runqy.core import queues, tasks
 from runqy.core.errors import DomainError
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.auth import safe_next
 from runqy.web.monitoring.blueprint import bp
+from runqy.web.state import core
 
 PAST_TENSE = {"run": "queued to run", "archive": "archived", "delete": "deleted",
               "cancel": "asked to cancel"}
@@ -49,14 +49,14 @@ def queue_page(queue: str) -> str:
 
 @bp.post("/queues/<queue>/pause")
 def pause_queue(queue: str) -> BaseResponse:
-    name = queues.set_paused(sources.core(), queue, True)
+    name = queues.set_paused(core(), queue, True)
     flash(f"Queue {name} paused.", "ok")
     return back_to(url_for("monitoring.queues"))
 
 
 @bp.post("/queues/<queue>/resume")
 def resume_queue(queue: str) -> BaseResponse:
-    name = queues.set_paused(sources.core(), queue, False)
+    name = queues.set_paused(core(), queue, False)
     flash(f"Queue {name} resumed.", "ok")
     return back_to(url_for("monitoring.queues"))
 
@@ -65,7 +65,7 @@ def resume_queue(queue: str) -> BaseResponse:
 def delete_queue(queue: str) -> BaseResponse:
     force = request.form.get("force") == "true"
     try:
-        deleted = queues.delete_queue(sources.core(), queue, force=force)
+        deleted = queues.delete_queue(core(), queue, force=force)
     except DomainError as exc:
         if exc.code == "queue_not_found":
             raise
@@ -81,7 +81,7 @@ def delete_queue(queue: str) -> BaseResponse:
 def task_action(queue: str, task_id: str, action: str) -> BaseResponse:
     if action not in ACTIONS:
         abort(404)
-    rt = sources.core()
+    rt = core()
     try:
         tasks.act(rt, queues.resolve(rt, queue), task_id, action)
     except DomainError as exc:
@@ -94,7 +94,7 @@ def task_action(queue: str, task_id: str, action: str) -> BaseResponse:
 @bp.post("/queues/<queue>/batch")
 def batch_action(queue: str) -> BaseResponse:
     action = request.form.get("action", "")
-    rt = sources.core()
+    rt = core()
     try:
         outcome = tasks.batch(rt, queues.resolve(rt, queue), action, request.form.getlist("ids"))
     except DomainError as exc:
@@ -120,7 +120,7 @@ def all_in_state(queue: str) -> BaseResponse:
     if state == "aggregating" and not group:
         flash("Choose a group.", "error")
         return back_to(queue_page(queue))
-    rt = sources.core()
+    rt = core()
     try:
         count = tasks.act_all(rt, queues.resolve(rt, queue), action, state, group=group,
                               states=TASK_STATES)

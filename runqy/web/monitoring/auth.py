@@ -14,42 +14,34 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import (
-    Flask,
     Response,
     flash,
-    has_request_context,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
-from flask.sessions import SecureCookieSessionInterface
-from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.core.models import utcnow
 from runqy.web.admin_sessions import (
-    SESSION_LIFETIME,
     end_all_sessions,
     end_session,
     open_session,
     session_user,
 )
-from runqy.web.extensions import db
+from runqy.web.extensions import csrf, db, login_manager
 from runqy.web.models import AdminUser
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import (
     PUBLIC_ENDPOINTS,
     READ_ONLY_ALLOWED,
     SAFE_METHODS,
     bp,
-    csrf,
     message_page,
 )
 from runqy.web.monitoring.forms import ChangePasswordForm, LoginForm, SetupForm
-from runqy.web.monitoring.sources import DashboardState
 from runqy.web.monitoring.throttle import LoginThrottle
 from runqy.web.setup_token import (
     TOKEN_FILE,
@@ -60,41 +52,9 @@ from runqy.web.setup_token import (
 )
 from runqy.web.state import runqy_state
 
-login_manager = LoginManager()
 login_manager.login_view = "monitoring.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.login_message_category = "error"
-
-
-def init_login(app: Flask) -> None:
-    """Bind Flask-Login and the session cookie policy to `app`."""
-    login_manager.init_app(app)
-    # Flask ships a 31-day default; the dashboard's promise is seven days.
-    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
-    app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-
-
-class DashboardSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, marked Secure whenever the request came over HTTPS
-    (directly or through a trusted proxy), so the same server works with and without TLS."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
-
-
-@bp.record_once
-def _bind_extensions(setup_state: BlueprintSetupState) -> None:
-    # The factory only registers the blueprint; the dashboard brings its own extensions.
-    init_login(setup_state.app)
-    # CSRF is checked in `guard` for dashboard requests only: the JSON API authenticates with
-    # keys, not cookies, and must not demand a token.
-    setup_state.app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
-    # A dashboard tab may stay open for the whole 7-day session.
-    setup_state.app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    csrf.init_app(setup_state.app)
-    setup_state.app.extensions["monitoring"] = DashboardState()
-    setup_state.app.session_interface = DashboardSessionInterface()
 
 
 @login_manager.user_loader
@@ -139,7 +99,7 @@ def guard() -> BaseResponse | tuple[str, int] | None:
         return login_manager.unauthorized()
     if request.method not in SAFE_METHODS:
         csrf.protect()
-        if sources.read_only() and request.endpoint not in READ_ONLY_ALLOWED:
+        if runqy_state().settings.read_only and request.endpoint not in READ_ONLY_ALLOWED:
             return message_page("Read-only mode", "This dashboard is read-only "
                                 "(RUNQY_READ_ONLY): changes are refused.", 403)
     return None
@@ -151,7 +111,7 @@ def setup() -> BaseResponse | str | tuple[str, int]:
         if request.method == "POST":
             return message_page("Setup closed", "An admin account already exists.", 409)
         return redirect(url_for("monitoring.login"))
-    settings = sources.settings()
+    settings = runqy_state().settings
     form = SetupForm(token=request.args.get("token", ""))
     intro = "No admin exists yet. This account signs in to the dashboard."
     if setup_token_required(settings, request):

@@ -10,20 +10,17 @@ from dataclasses import dataclass
 
 import redis
 from flask import Blueprint, current_app, render_template, request
-from flask.blueprints import BlueprintSetupState
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from runqy.broker.errors import BrokerError
 from runqy.core.errors import DomainError
 from runqy.web.errors import broker_error_status, dependency_failure, domain_error_status
 from runqy.web.extensions import db
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
-from runqy.web.monitoring.presenters import register_filters
+from runqy.web.state import runqy_state
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
-csrf = CSRFProtect()
 
 # Endpoints reachable without a session.
 PUBLIC_ENDPOINTS = frozenset({"monitoring.setup", "monitoring.login"})
@@ -74,15 +71,10 @@ def message_page(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("monitoring/message.html", title=title, message=message), status
 
 
-@bp.record_once
-def _register_filters(setup_state: BlueprintSetupState) -> None:
-    register_filters(setup_state.app)
-
-
 @bp.context_processor
 def ui_context() -> dict[str, object]:
     return {"ui": UiState(poll_interval=poll_interval(), theme=theme(),
-                          read_only=sources.read_only())}
+                          read_only=runqy_state().settings.read_only)}
 
 
 @bp.errorhandler(CSRFError)

@@ -58,7 +58,7 @@ def nice_ceiling(value: int) -> int:
     return round(nice_span(max(value, 1)))
 
 
-def history_chart(days: Sequence[DayCount], *, width: int = 720, height: int = 220) -> Markup:
+def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 220) -> Markup:
     """Stacked bars per day, oldest on the left: succeeded below, failed on top.
 
     Each bar's full height is the day's processed count; the `<title>` of each bar group gives

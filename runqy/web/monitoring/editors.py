@@ -8,20 +8,21 @@ so a form gets the API's rules, ordering and refusals (a vault in use is deleted
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms import Field
 
 from runqy.core import queue_configs as config_ops
 from runqy.core import vaults as vault_ops
 from runqy.core.errors import DomainError
-from runqy.core.models import QueueConfig, Vault
+from runqy.core.models import QueueConfig
 from runqy.core.queue_configs import serialize
-from runqy.web.extensions import db
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
 from runqy.web.monitoring.forms import QueueConfigForm, SettingsForm, VaultEntryForm, VaultForm
+from runqy.web.state import core
 
 SETTINGS_COOKIE_AGE = 365 * 86400
 NEW_CONFIG_TEMPLATE = {
@@ -57,7 +58,7 @@ def editable_document(config: QueueConfig) -> dict[str, object]:
 
 @bp.get("/queue-configs")
 def queue_configs() -> str:
-    configs = db.session.query(QueueConfig).order_by(QueueConfig.name).all()
+    configs = config_ops.list_configs(core(), include_disabled=True)
     return render_template("monitoring/queue_configs.html", title="Queue config",
                            configs=configs)
 
@@ -65,12 +66,8 @@ def queue_configs() -> str:
 @bp.route("/queue-configs/new", methods=["GET", "POST"], endpoint="queue_config_new")
 @bp.route("/queue-configs/<name>", methods=["GET", "POST"])
 def queue_config_edit(name: str | None = None) -> str | BaseResponse | tuple[str, int]:
-    existing = None
-    if name is not None:
-        existing = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
-        if existing is None:
-            return render_template("monitoring/message.html", title="Not found",
-                                   message=f"No queue configuration named {name}."), 404
+    # An unknown name is the core's NotFound: the blueprint shows the 404 page.
+    existing = config_ops.find_config(core(), name) if name is not None else None
     form = QueueConfigForm(name=name, body=json.dumps(
         editable_document(existing) if existing else NEW_CONFIG_TEMPLATE, indent=2))
     problems: list[str] = []
@@ -97,19 +94,17 @@ def save_from_form(name: str, body: str, existing: QueueConfig | None) -> list[s
         return ["The configuration must be a JSON object."]
     try:
         if existing is None:
-            config_ops.create_config(sources.core(), {**raw, "name": name})
+            config_ops.create_config(core(), {**raw, "name": name})
         else:
-            config_ops.replace_config(sources.core(), name, raw)
+            config_ops.replace_config(core(), name, raw)
     except DomainError as exc:
-        if exc.code == "queue_config_exists":
-            return [f"A queue configuration named {name} already exists."]
         return exc.messages
     return []
 
 
 @bp.post("/queue-configs/<name>/toggle")
 def queue_config_toggle(name: str) -> BaseResponse:
-    rt = sources.core()
+    rt = core()
     config = config_ops.find_config(rt, name)
     if config.enabled:
         config_ops.disable_config(rt, name)
@@ -119,29 +114,39 @@ def queue_config_toggle(name: str) -> BaseResponse:
     return go(url_for("monitoring.queue_configs"))
 
 
+def submitted(field: Field, change: Callable[[], object], done: str,
+              vault: str) -> BaseResponse | None:
+    """Apply a vault form's change: flash `done` and go to the vault's page, or put the
+    refusal on `field` (None: show the form again)."""
+    try:
+        change()
+    except DomainError as exc:
+        field.errors = [str(exc)]
+        return None
+    flash(done, "ok")
+    return redirect(url_for("monitoring.vault_detail", name=vault), code=303)
+
+
 @bp.route("/vaults", methods=["GET", "POST"])
 def vaults() -> str | BaseResponse | tuple[str, int]:
     form = VaultForm()
     status = 200
-    rt = sources.core()
+    rt = core()
     if rt.cipher is not None and form.validate_on_submit():
         name = form.name.data.strip()
-        try:
-            vault_ops.create_vault(rt, name, form.description.data or None)
-        except DomainError as exc:
-            form.name.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Vault {name} created.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
-    listing = db.session.query(Vault).order_by(Vault.name).all()
+        done = submitted(form.name, lambda: vault_ops.create_vault(
+            rt, name, form.description.data or None), f"Vault {name} created.", name)
+        if done:
+            return done
+        status = 422
+    listing = vault_ops.list_vaults(rt) if rt.cipher is not None else []
     return render_template("monitoring/vaults.html", title="Vaults", form=form, vaults=listing,
                            enabled=rt.cipher is not None), status
 
 
 @bp.route("/vaults/<name>", methods=["GET", "POST"])
 def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
-    rt = sources.core()
+    rt = core()
     try:
         vault = vault_ops.find_vault(rt, name)
     except DomainError:
@@ -152,14 +157,11 @@ def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
     status = 200
     if form.validate_on_submit():
         key = form.key.data.strip()
-        try:
-            vault_ops.set_entry(rt, name, key, form.value.data, form.is_secret.data)
-        except DomainError as exc:
-            form.key.errors = [str(exc)]
-            status = 422
-        else:
-            flash(f"Entry {key} set.", "ok")
-            return redirect(url_for("monitoring.vault_detail", name=name), code=303)
+        done = submitted(form.key, lambda: vault_ops.set_entry(
+            rt, name, key, form.value.data, form.is_secret.data), f"Entry {key} set.", name)
+        if done:
+            return done
+        status = 422
     shown = [(e, vault_ops.shown_value(e, cipher)) for e in vault.entries]
     return render_template("monitoring/vault.html", title=f"Vault {name}",
                            section="monitoring.vaults", vault=vault, entries=shown, form=form,
@@ -169,7 +171,7 @@ def vault_detail(name: str) -> str | BaseResponse | tuple[str, int]:
 @bp.post("/vaults/<name>/entries/<key>/delete")
 def vault_entry_delete(name: str, key: str) -> BaseResponse:
     try:
-        vault_ops.delete_entry(sources.core(), name, key)
+        vault_ops.delete_entry(core(), name, key)
     except DomainError as exc:
         flash(f"Entry {key} not removed: {exc}", "error")
     else:
@@ -181,7 +183,7 @@ def vault_entry_delete(name: str, key: str) -> BaseResponse:
 def vault_delete(name: str) -> BaseResponse:
     force = request.form.get("force") == "true"
     try:
-        vault_ops.delete_vault(sources.core(), name, force=force)
+        vault_ops.delete_vault(core(), name, force=force)
     except DomainError as exc:
         flash(f"Vault {name} not deleted: {exc}", "error")
         return go(url_for("monitoring.vault_detail", name=name))

@@ -22,7 +22,6 @@ from runqy.metrics.prometheus_api import (
     Series,
     load_charts,
 )
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import (
     Line,
@@ -33,7 +32,9 @@ from runqy.web.monitoring.charts import (
     nice_span,
     plain_number,
 )
+from runqy.web.monitoring.state import dashboard_state
 from runqy.web.monitoring.views import render_live, split_stats
+from runqy.web.state import runqy_state
 
 # Prometheus range -> days of Redis daily counters shown when Prometheus is not there.
 REDIS_DAYS = {"1h": 1, "6h": 1, "24h": 1, "7d": 7, "30d": 30}
@@ -110,13 +111,13 @@ def metrics() -> str:
     range_name = request.args.get("range", DEFAULT_RANGE)
     if range_name not in RANGES:
         range_name = DEFAULT_RANGE
-    inspector = sources.inspector()
+    inspector = runqy_state().inspector
     stats, broken = split_stats(inspector.all_queue_stats())
     queue_names = [s.queue for s in stats]
     queue = request.args.get("queue") or None
     if queue not in queue_names:
         queue = None
-    address = sources.settings().prometheus_address
+    address = runqy_state().settings.prometheus_address
     charts: list[DrawnChart] = []
     notice = None
     if address:
@@ -124,7 +125,7 @@ def metrics() -> str:
     history = None
     if not charts:
         chosen = [s for s in stats if queue is None or s.queue == queue]
-        days = sources.dashboard_state().history.history(inspector, chosen,
+        days = dashboard_state().history.history(inspector, chosen,
                                                          REDIS_DAYS[range_name])
         history = {"chart": history_chart(days), "days": len(days),
                    "processed": sum(d.processed for d in days),

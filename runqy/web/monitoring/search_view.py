@@ -21,9 +21,9 @@ from runqy.broker.search import FIELDS, SEARCHABLE_STATES, SearchCursor, search
 from runqy.core import queues as core_queues
 from runqy.core import tasks
 from runqy.core.errors import DomainError
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.actions import PAST_TENSE, back_to
 from runqy.web.monitoring.blueprint import bp
+from runqy.web.state import core, runqy_state
 
 FAILED = "failed"  # retry and archived together
 SCOPES = (FAILED, *SEARCHABLE_STATES)
@@ -68,7 +68,7 @@ class SearchForm:
 
 @bp.get("/search")
 def search_page() -> str:
-    known = sources.inspector().queue_names()
+    known = runqy_state().inspector.queue_names()
     form = SearchForm.from_args(known)
     return render_template("monitoring/search.html", title="Search", form=form, queues=known,
                            fields=FIELDS, scopes=SCOPES, actions=SEARCH_ACTIONS)
@@ -76,11 +76,11 @@ def search_page() -> str:
 
 @bp.get("/search/step")
 def search_step() -> str:
-    known = sources.inspector().queue_names()
+    known = runqy_state().inspector.queue_names()
     form = SearchForm.from_args(known)
     cursor = SearchCursor.parse(request.args.get("cursor"))
     shown = int(request.args["shown"]) if request.args.get("shown", "").isdigit() else 0
-    step = search(sources.inspector(), form.queues(known), form.states, form.needle,
+    step = search(runqy_state().inspector, form.queues(known), form.states, form.needle,
                   form.field, cursor, budget=STEP_BUDGET, max_matches=PAGE_MATCHES)
     before, shown = shown, shown + len(step.matches)
     return render_template(
@@ -104,7 +104,7 @@ def search_act() -> BaseResponse:
     if action not in SEARCH_ACTIONS or not by_queue:
         flash("Choose an action and tick at least one task.", "error")
         return back_to(fallback)
-    rt = sources.core()
+    rt = core()
     done = failed = 0
     first_failure = ""
     for queue, ids in by_queue.items():

@@ -13,15 +13,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
+from runqy.core import queues as queues_core
 from runqy.core import tasks, workers
-from runqy.core.models import QueueConfig
-from runqy.core.system import system_info
+from runqy.core.system import stored_counts, system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
-from runqy.web.monitoring import sources
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
+from runqy.web.monitoring.state import dashboard_state
+from runqy.web.monitoring.task_story import TaskStory
+from runqy.web.state import core, runqy_state
 
 # Tasks waiting in an aggregation group (wire-format.md 6.6): a tab only when the queue has some.
 AGGREGATING = "aggregating"
@@ -71,13 +73,13 @@ def totals_of(stats: Sequence[QueueStats]) -> dict[str, int]:
 def chart_history(inspector: Inspector, stats: Sequence[QueueStats],
                   days: int) -> tuple[list[DayCount], str | None, str]:
     """(buckets, notice, source): Prometheus when configured and answering, else Redis."""
-    address = sources.settings().prometheus_address
+    address = runqy_state().settings.prometheus_address
     notice = None
     if address:
         buckets, notice = prometheus_history(address, days)
         if notice is None:
             return buckets, None, "Prometheus"
-    return sources.dashboard_state().history.history(inspector, stats, days), notice, "Redis"
+    return dashboard_state().history.history(inspector, stats, days), notice, "Redis"
 
 
 @bp.get("/")
@@ -85,12 +87,12 @@ def overview() -> str:
     range_key = request.args.get("range", "7d")
     if range_key not in HISTORY_RANGES:
         range_key = "7d"
-    inspector = sources.inspector()
+    inspector = runqy_state().inspector
     stats, broken = split_stats(inspector.all_queue_stats())
     days, notice, source = chart_history(inspector, stats, HISTORY_RANGES[range_key])
     return render_live(
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
-        totals=totals_of(stats), fleet=workers.fleet(sources.core()),
+        totals=totals_of(stats), fleet=workers.fleet(core()),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
         chart=history_chart(days), history_source=source, history_notice=notice,
         history_processed=sum(d.processed for d in days),
@@ -110,12 +112,6 @@ class QueueGroup:
         return sum(s.size for s, _ in self.rows)
 
 
-def configured_priorities() -> dict[str, int]:
-    return {sub.full_name: sub.priority
-            for config in db.session.query(QueueConfig).filter_by(enabled=True)
-            for sub in config.sub_queues}
-
-
 def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> list[QueueGroup]:
     groups: dict[str, QueueGroup] = {}
     for s in stats:
@@ -128,9 +124,9 @@ def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> lis
 
 @bp.get("/queues")
 def queues() -> str:
-    stats, broken = split_stats(sources.inspector().all_queue_stats())
+    stats, broken = split_stats(runqy_state().inspector.all_queue_stats())
     return render_live("monitoring/partials/queues.html", title="Queues",
-                       groups=group_queues(stats, configured_priorities()), broken=broken)
+                       groups=group_queues(stats, queues_core.priorities(core())), broken=broken)
 
 
 def matches(task: TaskInfo, needle: str) -> bool:
@@ -180,14 +176,14 @@ class GroupChoice:
 
     @classmethod
     def read(cls, queue: str, wanted: str | None) -> GroupChoice:
-        sizes = tasks.group_sizes(sources.core(), queue)
+        sizes = tasks.group_sizes(core(), queue)
         current = wanted if wanted in sizes else next(iter(sizes), None)
         return cls(sizes, current)
 
 
 @bp.get("/queues/<queue>")
 def queue_detail(queue: str) -> str:
-    inspector = sources.inspector()
+    inspector = runqy_state().inspector
     stats = inspector.queue_stats(queue)
     state = request.args.get("state", "pending")
     # The tab shows while the queue has aggregating tasks, and stays while it is open.
@@ -217,35 +213,36 @@ def queue_detail(queue: str) -> str:
                        queue=queue, stats=stats, state=state, states=states, needle=needle,
                        listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
-                       workers=workers.fleet(sources.core()).workers,
-                       since=tasks.since(sources.core(), queue, state, listing.tasks))
+                       workers=workers.fleet(core()).workers,
+                       since=tasks.since(core(), queue, state, listing.tasks))
 
 
 def render_task(task: TaskInfo) -> str:
     return render_live("monitoring/partials/task.html", title=f"Task {task.id}",
                        section="monitoring.queues", task=task,
-                       row_actions=TASK_ACTIONS.get(task.state, ()))
+                       row_actions=TASK_ACTIONS.get(task.state, ()),
+                       story=TaskStory.read(runqy_state().inspector, task))
 
 
 @bp.get("/tasks/<task_id>")
 def task_permalink(task_id: str) -> str:
-    return render_task(sources.inspector().find_task(task_id))
+    return render_task(tasks.find_task(core(), task_id))
 
 
 @bp.get("/queues/<queue>/tasks/<task_id>")
 def task_detail(queue: str, task_id: str) -> str:
-    return render_task(sources.inspector().get_task(queue, task_id))
+    return render_task(tasks.get_task(core(), queue, task_id))
 
 
 @bp.get("/workers", endpoint="workers")
 def workers_page() -> str:
     return render_live("monitoring/partials/workers.html", title="Workers",
-                       fleet=workers.fleet(sources.core()), servers=sources.inspector().servers())
+                       fleet=workers.fleet(core()), servers=runqy_state().inspector.servers())
 
 
 @bp.get("/workers/<worker_id>")
 def worker_detail(worker_id: str) -> str:
-    rt = sources.core()
+    rt = core()
     return render_live("monitoring/partials/worker.html", title=f"Worker {worker_id}",
                        section="monitoring.workers", worker=workers.worker_record(rt, worker_id),
                        logs=workers.worker_logs(rt, worker_id))
@@ -253,7 +250,8 @@ def worker_detail(worker_id: str) -> str:
 
 @bp.get("/system")
 def system() -> str | BaseResponse:
-    info = system_info(sources.core(), sources.settings())
-    database = {**info.database, "admins": db.session.query(AdminUser).count()}
+    info = system_info(core(), runqy_state().settings)
+    database = {**info.database, **stored_counts(core()),
+                "admins": db.session.query(AdminUser).count()}
     return render_live("monitoring/partials/system.html", title="System", info=info.redis,
                        database=database, version=info.version, redis_url=info.redis_url)

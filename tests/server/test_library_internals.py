@@ -1,0 +1,86 @@
+"""The speed-ups that lean on library internals still find what they lean on.
+
+Each measured speed-up (bench/README.md) uses something a library does not promise: Flask
+routing every call through `app.ensure_sync` (runqy.web.flask_sync_cache), the attributes of
+waitress's HTTPChannel (runqy.web.serving.RunqyChannel), redis-py's connection sockets and pool
+methods (runqy.broker.pipeline). pyproject.toml pins the versions; these tests fail loudly,
+naming what is gone, when an upgrade inside or past the pins changes them.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import redis
+from flask import Flask
+
+from runqy.broker.pipeline import RawPipeline
+from runqy.web.flask_sync_cache import RunqyFlask
+from runqy.web.serving import RunqyChannel, make_server
+from tests.support.polling import poll_until
+from tests.support.waitress_thread import ServingThread
+
+
+def test_flask_dispatches_views_and_hooks_through_ensure_sync():
+    app = RunqyFlask("internals")
+    calls: list[str] = []
+
+    @app.before_request
+    def hook() -> None:
+        calls.append("hook")
+
+    @app.get("/")
+    def view() -> str:
+        calls.append("view")
+        return "ok"
+
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/").text == "ok"
+    assert calls == ["hook", "view"] * 2
+    # Both went through the cache: Flask still asks ensure_sync, so the speed-up applies.
+    assert {hook, view} <= set(app._sync_functions), (
+        "Flask no longer calls app.ensure_sync for views and hooks: "
+        "runqy.web.flask_sync_cache does nothing; re-measure and drop it")
+
+
+def test_waitress_channel_keeps_the_attributes_runqy_channel_reads(app: Flask):
+    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"],
+                                        host="127.0.0.1", port=0))
+    try:
+        with socket.create_connection(("127.0.0.1", serving.port), timeout=5) as conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers not finished
+            channels = poll_until(lambda: list(serving.server.active_channels.values()),
+                                  timeout=5, what="a channel for the open connection")
+            channel = channels[0]
+            assert isinstance(channel, RunqyChannel)
+            missing = [name for name in ("total_outbufs_len", "requests", "request",
+                                         "will_close", "close_when_flushed", "creation_time",
+                                         "last_activity") if not hasattr(channel, name)]
+            assert not missing, f"waitress's HTTPChannel lost {missing}: RunqyChannel reads them"
+            assert isinstance(channel.total_outbufs_len, int)
+            assert channel.request is not None and not channel.request.headers_finished
+            conn.sendall(b"\r\n")
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        serving.stop()
+
+
+def test_redis_py_connections_expose_the_socket_raw_pipeline_writes_on(redis_client):
+    pool = redis_client.connection_pool
+    for name in ("get_connection", "release", "make_connection", "disconnect"):
+        assert callable(getattr(pool, name, None)), f"redis-py's pool lost {name}()"
+    conn = pool.get_connection()
+    try:
+        conn.connect()
+        assert isinstance(getattr(conn, "_sock", None), socket.socket), (
+            "redis-py's Connection no longer keeps its socket in _sock: "
+            "runqy.broker.pipeline cannot write on it")
+    finally:
+        pool.release(conn)
+    pool.disconnect(inuse_connections=False)
+    pipe = RawPipeline(redis_client)
+    pipe.command("SET", "internals:k", "v")
+    pipe.command("GET", "internals:k")
+    assert pipe.execute() == [b"OK", b"v"]
+    assert isinstance(redis_client, redis.Redis)
