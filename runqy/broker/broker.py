@@ -324,6 +324,17 @@ class Broker:
                     return dequeued
         return None
 
+    def any_pending(self, queues: Sequence[str]) -> bool:
+        """Whether any of ``queues`` has a pending task (a cheap probe, not a dequeue)."""
+        pipe = self._held_pipeline()
+        for q in queues:
+            pipe.command("LLEN", keys.pending(q))
+        replies = pipe.execute()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return any(replies)
+
     def _held_pipeline(self) -> RawPipeline | ClusterRawPipeline:
         """A raw pipeline on this thread's own connection, for the worker's per-task calls.
 

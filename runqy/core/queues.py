@@ -42,6 +42,13 @@ def configured_queue_names(rt: Runtime) -> set[str]:
     return names
 
 
+def priorities(rt: Runtime) -> dict[str, int]:
+    """``parent.sub`` -> priority for every sub-queue of every enabled configuration."""
+    return {sub.full_name: sub.priority
+            for config in rt.session.query(QueueConfig).filter_by(enabled=True)
+            for sub in config.sub_queues}
+
+
 def resolve(rt: Runtime, raw: str) -> str:
     """The exact name when Redis knows it (Go producers' ``default``), else the normalized name;
     NotFound unless Redis or a configuration knows it."""

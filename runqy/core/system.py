@@ -20,18 +20,22 @@ class SystemInfo:
     version: str
     redis_url: str  # password masked
     redis: dict[str, Any]  # the server's INFO
-    database: dict[str, Any]  # kind, url (password masked), enabled configs, vaults
+    database: dict[str, Any]  # kind, url (password masked), location (SQLite: the file)
 
 
 def system_info(rt: Runtime, settings: Settings) -> SystemInfo:
-    database = {
-        "kind": settings.database_kind,
-        "url": mask_url_password(settings.database_uri()),
-        "queue_configs": rt.session.query(QueueConfig).filter_by(enabled=True).count(),
-        "vaults": rt.session.query(Vault).count(),
-    }
+    url = mask_url_password(settings.database_uri())
+    sqlite = settings.database_kind == "sqlite"
+    database = {"kind": settings.database_kind, "url": url,
+                "location": settings.sqlite_file.as_posix() if sqlite else url}
     return SystemInfo(__version__, mask_url_password(settings.redis_connection_url()),
                       rt.inspector.server_info(), database)
+
+
+def stored_counts(rt: Runtime) -> dict[str, int]:
+    """Enabled queue configurations and vaults in the database."""
+    return {"queue_configs": rt.session.query(QueueConfig).filter_by(enabled=True).count(),
+            "vaults": rt.session.query(Vault).count()}
 
 
 def readiness_checks(rt: Runtime) -> dict[str, Callable[[], object]]:

@@ -6,13 +6,12 @@ once. Keys are shown only by `auth status --show-key`; everywhere else they are 
 
 from __future__ import annotations
 
-import os
 from functools import partial
 
 import click
 
 from runqy.config import mask_secret
-from runqy.operator.context import OperatorGroup, emit, global_options, options
+from runqy.operator.context import OperatorGroup, emit, global_options, options, variable
 from runqy.operator.errors import OperatorError
 from runqy.operator.output import notice, print_fields, print_table
 from runqy.operator.profiles import Profile, Profiles, credentials_path
@@ -27,7 +26,7 @@ from runqy.operator.remote import RemoteBackend
 @partial(global_options, names=("output",))  # its -k is the key to save
 def login(url: str, name: str, login_key: str | None) -> None:
     """Check URL and an admin key, save them as a login, and make it the current one."""
-    key = login_key or os.environ.get("RUNQY_API_KEY") or click.prompt(
+    key = login_key or variable("RUNQY_API_KEY")[0] or click.prompt(
         "API key", hide_input=True, err=True)
     system = RemoteBackend(url, key).system()
     profiles = Profiles.load()

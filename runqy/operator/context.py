@@ -2,7 +2,9 @@
 the one place where failures become one-line errors.
 
 Server: `-s/--server`, then `RUNQY_SERVER`, then the current saved login. Key: `-k/--api-key`,
-then `RUNQY_API_KEY`, then the saved login of that server. No server at all means local mode.
+then `RUNQY_API_KEY`, then the saved login of that server. The variables come from the
+environment, else from `.env` in the working directory (as for `runqy serve`, and as the Go CLI
+reads them). No server at all means local mode.
 As with the Go CLI's persistent flags, the global options are accepted before the command and
 after it (`runqy queue list -o json`).
 """
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +24,16 @@ import click
 from runqy.operator.errors import OperatorError, from_domain
 from runqy.operator.output import FORMATS, JSON, notice, print_json
 from runqy.operator.profiles import Profile, Profiles
+
+
+def variable(name: str) -> tuple[str | None, str]:
+    """(value, where it came from): the environment, else `.env` in the working directory."""
+    if os.environ.get(name):
+        return os.environ[name], name
+    from runqy.config import read_dotenv
+
+    value = read_dotenv(Path.cwd() / ".env").get(name)
+    return (value, f"{name} in .env") if value else (None, name)
 
 
 @dataclass
@@ -38,10 +51,11 @@ class Options:
     def target(self) -> tuple[str | None, str, Profile | None]:
         """(server URL or None, where it came from, the saved login it matches)."""
         profiles = Profiles.load()
+        from_env, env_source = variable("RUNQY_SERVER")
         if self.server:
             url, source = self.server, "--server"
-        elif os.environ.get("RUNQY_SERVER"):
-            url, source = os.environ["RUNQY_SERVER"], "RUNQY_SERVER"
+        elif from_env:
+            url, source = from_env, env_source
         elif profiles.active() is not None:
             profile = profiles.active()
             return profile.url, f"saved login '{profile.name}'", profile
@@ -54,8 +68,9 @@ class Options:
         """(API key or None, where it came from)."""
         if self.api_key:
             return self.api_key, "--api-key"
-        if os.environ.get("RUNQY_API_KEY"):
-            return os.environ["RUNQY_API_KEY"], "RUNQY_API_KEY"
+        from_env, env_source = variable("RUNQY_API_KEY")
+        if from_env:
+            return from_env, env_source
         if profile is not None and profile.api_key:
             return profile.api_key, f"saved login '{profile.name}'"
         return None, "none"

@@ -45,8 +45,8 @@ class RemoteBackend:
         request.add_header("User-Agent", f"runqy-cli/{__version__}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        if self.api_key:
-            request.add_header("Authorization", f"Bearer {self.api_key}")
+        if self.api_key:  # never sent on to where a redirect points
+            request.add_unredirected_header("Authorization", f"Bearer {self.api_key}")
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - same
                 return _decoded(response.read(), url)

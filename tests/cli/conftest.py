@@ -50,8 +50,8 @@ class Instance:
         return env
 
     def run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([RUNQY, *args], cwd=self.folder, env=env or self.env(),
+            cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([RUNQY, *args], cwd=cwd or self.folder, env=env or self.env(),
                               input=stdin, capture_output=True, text=True, timeout=timeout)
 
     def remote(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

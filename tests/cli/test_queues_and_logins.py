@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import subprocess
 
 import pytest
 
-from tests.cli.conftest import QUEUES_YAML, Instance
+from runqy import __version__
+from tests.cli.conftest import QUEUES_YAML, RUNQY, Instance
+from tests.support.health import answers_health
+from tests.support.polling import poll_until
+from tests.support.redis_server import free_port, stop_process
 
 LOCAL_NOTICE = "working on the local instance directly"
 
@@ -72,6 +77,14 @@ def test_login_is_saved_private_and_the_key_is_never_printed(instance: Instance)
     assert logout.returncode == 0 and "No saved login left" in logout.stdout
     assert json.loads(creds.read_text())["servers"] == {}
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+
+    # No saved login left: RUNQY_SERVER and RUNQY_API_KEY from .env, as `runqy serve` reads it.
+    ops = instance.folder / "ops"
+    ops.mkdir()
+    (ops / ".env").write_text(f"RUNQY_SERVER={instance.url}\nRUNQY_API_KEY={instance.key}\n")
+    status = json.loads(instance.run("auth", "status", "-o", "json", cwd=ops).stdout)
+    assert (status["server_source"], status["api_key_source"], status["authenticated"]) == (
+        "RUNQY_SERVER in .env", "RUNQY_API_KEY in .env", True)
 
 
 def test_queue_commands_agree_in_remote_and_local_mode(dataset: Instance):
@@ -149,3 +162,19 @@ def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Insta
     # Started for the command, stopped after it: nothing is left listening.
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", dataset.server.redis_port)) != 0
+
+
+def test_runqy_alone_runs_serve(dataset: Instance):
+    port = free_port()
+    log = dataset.folder / "alone.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([RUNQY], cwd=dataset.folder, env=dataset.env(PORT=str(port)),
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        poll_until(lambda: answers_health(port), timeout=60,
+                   what="runqy (no subcommand) to serve", alive=server)
+        listed = dataset.json("queue", "list", "-s", f"http://127.0.0.1:{port}")
+        assert listed["count"] == 2
+    finally:
+        stop_process(server)
+    assert f"runqy {__version__} listening on" in log.read_text()

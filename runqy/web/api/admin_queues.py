@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from runqy import __version__
 from runqy.broker.states import LISTED_STATES
-from runqy.config import mask_url_password
 from runqy.core import queues
+from runqy.core.system import system_info
 from runqy.core.values import format_time, parent_of
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
@@ -52,23 +51,20 @@ def summary_object(summary: queues.QueueSummary) -> dict[str, Any]:
 def system() -> Any:
     """Server version, mode, Redis and database."""
     st = runqy_state()
-    info = st.redis.info()
     settings = st.settings
+    info = system_info(st.core, settings)
     return {
-        "version": __version__,
+        "version": info.version,
         "started_at": format_time(st.started_at),
         "read_only": settings.read_only,
         "ui": not settings.no_ui,
         "vaults_enabled": st.cipher is not None,
-        "redis": {"url": mask_url_password(settings.redis_connection_url()),
+        "redis": {"url": info.redis_url,
                   "embedded": settings.redis_embedded,
-                  "version": info.get("redis_version"),
-                  "used_memory_bytes": info.get("used_memory"),
-                  "connected_clients": info.get("connected_clients")},
-        "database": {"type": settings.database_kind,
-                     "location": settings.sqlite_file.as_posix()
-                     if settings.database_kind == "sqlite"
-                     else mask_url_password(settings.database_uri())},
+                  "version": info.redis.get("redis_version"),
+                  "used_memory_bytes": info.redis.get("used_memory"),
+                  "connected_clients": info.redis.get("connected_clients")},
+        "database": {"type": info.database["kind"], "location": info.database["location"]},
     }
 
 

@@ -17,9 +17,8 @@ from wtforms import Field
 from runqy.core import queue_configs as config_ops
 from runqy.core import vaults as vault_ops
 from runqy.core.errors import DomainError
-from runqy.core.models import QueueConfig, Vault
+from runqy.core.models import QueueConfig
 from runqy.core.queue_configs import serialize
-from runqy.web.extensions import db
 from runqy.web.monitoring.actions import go
 from runqy.web.monitoring.blueprint import POLL_COOKIE, THEME_COOKIE, bp
 from runqy.web.monitoring.forms import QueueConfigForm, SettingsForm, VaultEntryForm, VaultForm
@@ -59,7 +58,7 @@ def editable_document(config: QueueConfig) -> dict[str, object]:
 
 @bp.get("/queue-configs")
 def queue_configs() -> str:
-    configs = db.session.query(QueueConfig).order_by(QueueConfig.name).all()
+    configs = config_ops.list_configs(core(), include_disabled=True)
     return render_template("monitoring/queue_configs.html", title="Queue config",
                            configs=configs)
 
@@ -67,12 +66,8 @@ def queue_configs() -> str:
 @bp.route("/queue-configs/new", methods=["GET", "POST"], endpoint="queue_config_new")
 @bp.route("/queue-configs/<name>", methods=["GET", "POST"])
 def queue_config_edit(name: str | None = None) -> str | BaseResponse | tuple[str, int]:
-    existing = None
-    if name is not None:
-        existing = db.session.query(QueueConfig).filter_by(name=name).one_or_none()
-        if existing is None:
-            return render_template("monitoring/message.html", title="Not found",
-                                   message=f"No queue configuration named {name}."), 404
+    # An unknown name is the core's NotFound: the blueprint shows the 404 page.
+    existing = config_ops.find_config(core(), name) if name is not None else None
     form = QueueConfigForm(name=name, body=json.dumps(
         editable_document(existing) if existing else NEW_CONFIG_TEMPLATE, indent=2))
     problems: list[str] = []
@@ -144,7 +139,7 @@ def vaults() -> str | BaseResponse | tuple[str, int]:
         if done:
             return done
         status = 422
-    listing = db.session.query(Vault).order_by(Vault.name).all()
+    listing = vault_ops.list_vaults(rt) if rt.cipher is not None else []
     return render_template("monitoring/vaults.html", title="Vaults", form=form, vaults=listing,
                            enabled=rt.cipher is not None), status
 

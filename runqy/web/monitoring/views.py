@@ -13,9 +13,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
+from runqy.core import queues as queues_core
 from runqy.core import tasks, workers
-from runqy.core.models import QueueConfig
-from runqy.core.system import system_info
+from runqy.core.system import stored_counts, system_info
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
 from runqy.web.monitoring.blueprint import bp
@@ -112,12 +112,6 @@ class QueueGroup:
         return sum(s.size for s, _ in self.rows)
 
 
-def configured_priorities() -> dict[str, int]:
-    return {sub.full_name: sub.priority
-            for config in db.session.query(QueueConfig).filter_by(enabled=True)
-            for sub in config.sub_queues}
-
-
 def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> list[QueueGroup]:
     groups: dict[str, QueueGroup] = {}
     for s in stats:
@@ -132,7 +126,7 @@ def group_queues(stats: Sequence[QueueStats], priorities: dict[str, int]) -> lis
 def queues() -> str:
     stats, broken = split_stats(runqy_state().inspector.all_queue_stats())
     return render_live("monitoring/partials/queues.html", title="Queues",
-                       groups=group_queues(stats, configured_priorities()), broken=broken)
+                       groups=group_queues(stats, queues_core.priorities(core())), broken=broken)
 
 
 def matches(task: TaskInfo, needle: str) -> bool:
@@ -232,12 +226,12 @@ def render_task(task: TaskInfo) -> str:
 
 @bp.get("/tasks/<task_id>")
 def task_permalink(task_id: str) -> str:
-    return render_task(runqy_state().inspector.find_task(task_id))
+    return render_task(tasks.find_task(core(), task_id))
 
 
 @bp.get("/queues/<queue>/tasks/<task_id>")
 def task_detail(queue: str, task_id: str) -> str:
-    return render_task(runqy_state().inspector.get_task(queue, task_id))
+    return render_task(tasks.get_task(core(), queue, task_id))
 
 
 @bp.get("/workers", endpoint="workers")
@@ -257,6 +251,7 @@ def worker_detail(worker_id: str) -> str:
 @bp.get("/system")
 def system() -> str | BaseResponse:
     info = system_info(core(), runqy_state().settings)
-    database = {**info.database, "admins": db.session.query(AdminUser).count()}
+    database = {**info.database, **stored_counts(core()),
+                "admins": db.session.query(AdminUser).count()}
     return render_live("monitoring/partials/system.html", title="System", info=info.redis,
                        database=database, version=info.version, redis_url=info.redis_url)
