@@ -185,10 +185,9 @@ def _validate_schema(raw: Any, problems: list[str]) -> list[dict[str, Any]] | No
 
 
 def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -> dict[str, int]:
-    if raw is None:
-        return {}
     if not isinstance(raw, dict):
-        problems.append("task_defaults: must be an object")
+        if raw is not None:
+            problems.append("task_defaults: must be an object")
         return {}
     unknown.extend(f"task_defaults.{key}" for key in unknown_keys(raw, TASK_DEFAULT_KEYS))
     result = {}

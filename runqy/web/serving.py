@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from runqy.config import Settings
@@ -38,6 +37,7 @@ from runqy.serving_limits import (
 )
 from runqy.web.extensions import db
 from runqy.web.waiters import Parking, ParkingTask, parking_app
+from runqy.web.waitress_flush import NoBusyWaitChannel
 
 log = logging.getLogger("runqy.web")
 
@@ -55,23 +55,15 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-class RunqyChannel(HTTPChannel):
-    """waitress's channel with request deadlines, and without the main loop's busy-wait while
-    a task writes its answer.
+class RunqyChannel(NoBusyWaitChannel):
+    """waitress's channel with request deadlines, parked long-polls, and without the main
+    loop's busy-wait while a task writes its answer (`runqy.web.waitress_flush`).
 
     Deadlines: `request_deadline` is when the current request's headers must be complete
     (REQUEST_TIMEOUT after its first byte, or after the connection opened); once they are,
     the body may pause at most REQUEST_TIMEOUT. The server's maintenance closes late ones.
-
-    Flushing: a task thread flushes its own output as it writes it. Between appending to the output
-    buffer and sending it, the buffer is non-empty, so the stock `writable()` makes the main
-    loop poll, fail to take the task's lock and poll again: measured at 25-40 loop turns and
-    ~500 µs of CPU per API request under load, in the thread every request needs. While a
-    task runs, the main loop now waits for its end (the task wakes it) unless the backlog
-    grows past `HELP_FLUSH_BYTES` (a slow client: then it helps as before).
     """
 
-    HELP_FLUSH_BYTES = 65536
     task_class = ParkingTask
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any,
@@ -112,13 +104,6 @@ class RunqyChannel(HTTPChannel):
         if partial is not None or self.last_activity == self.creation_time:
             return now > self.request_deadline
         return now - self.last_activity > KEEPALIVE_TIMEOUT
-
-    def writable(self) -> bool:
-        pending = self.total_outbufs_len
-        if (pending and pending < self.HELP_FLUSH_BYTES and self.requests
-                and not self.will_close and not self.close_when_flushed):
-            return False
-        return bool(super().writable())
 
 
 def make_room(server: Any) -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import subprocess
 
 import pytest
 
-from tests.cli.conftest import QUEUES_YAML, Instance
+from runqy import __version__
+from tests.cli.conftest import QUEUES_YAML, RUNQY, Instance
+from tests.support.health import answers_health
+from tests.support.polling import poll_until
+from tests.support.redis_server import free_port, stop_process
 
 LOCAL_NOTICE = "working on the local instance directly"
 
@@ -157,3 +162,19 @@ def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Insta
     # Started for the command, stopped after it: nothing is left listening.
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", dataset.server.redis_port)) != 0
+
+
+def test_runqy_alone_runs_serve(dataset: Instance):
+    port = free_port()
+    log = dataset.folder / "alone.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([RUNQY], cwd=dataset.folder, env=dataset.env(PORT=str(port)),
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        poll_until(lambda: answers_health(port), timeout=60,
+                   what="runqy (no subcommand) to serve", alive=server)
+        listed = dataset.json("queue", "list", "-s", f"http://127.0.0.1:{port}")
+        assert listed["count"] == 2
+    finally:
+        stop_process(server)
+    assert f"runqy {__version__} listening on" in log.read_text()

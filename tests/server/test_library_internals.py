@@ -2,7 +2,7 @@
 
 Each measured speed-up (bench/README.md) uses something a library does not promise: Flask
 routing every call through `app.ensure_sync` (runqy.web.flask_sync_cache), the attributes of
-waitress's HTTPChannel (runqy.web.serving.RunqyChannel), redis-py's connection sockets and pool
+waitress's HTTPChannel (runqy.web.waitress_flush), redis-py's connection sockets and pool
 methods (runqy.broker.pipeline). pyproject.toml pins the versions; these tests fail loudly,
 naming what is gone, when an upgrade inside or past the pins changes them.
 """
@@ -56,8 +56,10 @@ def test_waitress_channel_keeps_the_attributes_runqy_channel_reads(app: Flask):
             assert isinstance(channel, RunqyChannel)
             missing = [name for name in ("total_outbufs_len", "requests", "request",
                                          "will_close", "close_when_flushed", "creation_time",
-                                         "last_activity") if not hasattr(channel, name)]
-            assert not missing, f"waitress's HTTPChannel lost {missing}: RunqyChannel reads them"
+                                         "last_activity", "requests_lock")
+                       if not hasattr(channel, name)]
+            assert not missing, (f"waitress's HTTPChannel lost {missing}: runqy.web."
+                                 "waitress_flush and RunqyChannel read them")
             assert isinstance(channel.total_outbufs_len, int)
             assert channel.request is not None and not channel.request.headers_finished
             conn.sendall(b"\r\n")

@@ -4,7 +4,8 @@ processed/failed counters in Redis summed over every queue.
 From Redis: today's numbers come with the queue stats the page reads anyway. Finished days no
 longer change (counters are only written for the current UTC day), so their sums are cached per
 set of queues and reused until the day rolls over or the queue set changes: with 100 queues the
-30-day chart would otherwise cost 100 history reads per refresh.
+30-day chart would otherwise cost 100 history reads per refresh. Today is shown per hour from the
+per-minute throughput counters (runqy.broker.throughput).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from runqy.broker import Inspector, QueueStats
+from runqy.broker.throughput import per_minute, regroup
 from runqy.metrics.prometheus_api import (
     MIN_STEP,
     PrometheusClient,
@@ -66,13 +68,26 @@ class HistoryCache:
 
     def history(self, inspector: Inspector, stats: Sequence[QueueStats],
                 days: int) -> list[DayCount]:
-        """`days` days ending today, oldest first; today from `stats` (always fresh)."""
+        """`days` days ending today, oldest first; today from `stats` (always fresh). One day
+        is today's 24 UTC hours, from the per-minute counters."""
+        if days == 1:
+            return today_by_hour(inspector, [s.queue for s in stats], time.time())
         today = datetime.now(UTC).date()
         past = self.finished_days(inspector, [s.queue for s in stats], days, today) \
             if days > 1 else []
         current = DayCount(today.isoformat()[5:], sum(s.processed for s in stats),
                            sum(s.failed for s in stats))
         return [*past, current]
+
+
+def today_by_hour(inspector: Inspector, queues: Sequence[str], now: float) -> list[DayCount]:
+    """The 24 hours of the current UTC day (later hours empty) from the per-minute counters."""
+    midnight = int(now) - int(now) % DAY
+    hours = {b.start: b for b in regroup(per_minute(inspector, queues, midnight, int(now)),
+                                         HOUR)}
+    return [DayCount(f"{h:02d}:00", hours[start].processed, hours[start].failed)
+            if (start := midnight + h * HOUR) in hours else DayCount(f"{h:02d}:00", 0, 0)
+            for h in range(24)]
 
 
 @dataclass(frozen=True)
