@@ -313,8 +313,8 @@ class ClusterRawPipeline:
         """Reload the slot map (a failover or resharding happened); best effort."""
         try:
             self._client.nodes_manager.initialize()
-        except redis.RedisError as exc:
-            log.warning("Redis Cluster slot map not refreshed: %s", exc)
+        except redis.RedisError as exc:  # its text names nodes: keep addresses out of logs
+            log.warning("Redis Cluster slot map not refreshed: %s", type(exc).__name__)
 
     def _again(self, name: str, call: tuple[Any, ...]) -> Any:
         try:
