@@ -54,6 +54,7 @@ class Admin:
     def unpause_queue(self, q: str) -> None:
         if not self.redis.delete(keys.paused(q)):
             raise QueueNotPausedError(q)
+        wake(self.redis, q)  # idle workers skipped it while paused
 
     def delete_queue(self, q: str, force: bool = False) -> None:
         """Delete a queue: refused when not empty (or, with force, when tasks are active)."""

@@ -104,9 +104,10 @@ class WakeSignal:
             self.generation += 1
             self._cond.notify_all()
 
-    def wait(self, seen: int, timeout: float) -> None:
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Sleep until a wake-up after generation ``seen`` (True) or the timeout (False)."""
         with self._cond:
-            self._cond.wait_for(lambda: self.generation != seen, timeout)
+            return self._cond.wait_for(lambda: self.generation != seen, timeout)
 
 
 class Processor:
@@ -138,6 +139,7 @@ class Processor:
         self._in_flight: dict[str, Job] = {}
         self._prefetched: dict[str, list[Job]] = {}  # parent -> taken with a completion
         self._wakes = {parent: WakeSignal() for parent in self.priorities}
+        self._polling: dict[str, bool] = {}  # parent -> idle, its next dequeue a fallback poll
         self._wake_channels = {keys.wake_channel(q): parent for parent, queues
                                in self.priorities.items() for q in queues}
         self._threads: list[threading.Thread] = []
@@ -179,7 +181,12 @@ class Processor:
         order = broker_queue_order(self.priorities[parent], strict=self.strict)
         seen = wake.generation
         try:
-            dequeued = self.broker.dequeue(order)
+            # A fallback poll (no wake-up came) first asks whether anything is pending: one
+            # LLEN per queue instead of the dequeue script's three commands.
+            if self._polling.get(parent) and not self.broker.any_pending(order):
+                dequeued = None
+            else:
+                dequeued = self.broker.dequeue(order)
         except REDIS_ERRORS as exc:
             self.link.lost(exc)
             return None
@@ -192,8 +199,10 @@ class Processor:
             # finds tasks that came without one (Go producers): about one dequeue per
             # idle_sleep per parent, as asynq, with jitter so workers do not poll in lockstep.
             slots = self.settings.concurrency
-            wake.wait(seen, self.timings.idle_sleep * slots * random.uniform(0.5, 1.5))
+            woken = wake.wait(seen, self.timings.idle_sleep * slots * random.uniform(0.5, 1.5))
+            self._polling[parent] = not woken
             return None
+        self._polling[parent] = False
         return self._hold(dequeued, parent)
 
     def drain(self) -> None:

@@ -1,6 +1,7 @@
 -- markAsComplete: success with retention > 0 (wire-format.md 6.3).
--- KEYS: active, lease, completed, task key, processed daily, processed total
--- ARGV: id, new msg, completed expiry, daily expire-at, int64 max, lock key or ""
+-- KEYS: active, lease, completed, task key, processed daily, processed total, throughput hour
+-- ARGV: id, new msg, completed expiry, daily expire-at, int64 max, lock key or "", minute,
+--       throughput expire-at
 -- Returns the stored result (nil when none), for the caller's result mirror.
 if not release_active(KEYS[1], KEYS[2], ARGV[1]) then
     return redis.error_reply("NOT FOUND")
@@ -11,5 +12,6 @@ end
 redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed")
 bump_daily(KEYS[5], ARGV[4])
 bump_total(KEYS[6], ARGV[5])
+count_minute(false)
 release_lock(ARGV[6], ARGV[1])
 return redis.call("HGET", KEYS[4], "result")
