@@ -348,11 +348,14 @@ class Broker:
         """A raw pipeline on this thread's own connection, for the worker's per-task calls.
 
         Checking a connection out of redis-py's pool and back costs more client CPU than the
-        rest of a dequeue; each worker slot thread keeps one connection instead. On a Cluster
-        the calls of one task span nodes, so they use each node's pool.
+        rest of a dequeue; each worker slot thread keeps one connection instead (on a Cluster,
+        one per node it has met).
         """
         if self._cluster:
-            return ClusterRawPipeline(self.redis)
+            nodes = getattr(self._held, "nodes", None)
+            if nodes is None:
+                nodes = self._held.nodes = {}
+            return ClusterRawPipeline(self.redis, nodes)
         connection = getattr(self._held, "connection", None)
         if connection is None:
             connection = self._held.connection = self.redis.connection_pool.make_connection()
