@@ -38,6 +38,14 @@ def test_task_commands_in_both_modes(instance: Instance):
     assert local.stdout.startswith("Enqueued task ") and "in imgs.high (pending)." in local.stdout
     second = local.stdout.split()[2]
 
+    # --redis-uri names the instance's Redis (here the embedded one); the notice masks it.
+    password = (instance.folder / "instance" / "redis" / "password").read_text().strip()
+    uri = f"redis://:{password}@127.0.0.1:{instance.server.redis_port}/0"
+    via_uri = instance.run("--redis-uri", uri, "task", "list", "imgs.high", "-o", "json")
+    assert via_uri.returncode == 0 and json.loads(via_uri.stdout)["total"] == 2
+    assert f"(redis://:****@127.0.0.1:{instance.server.redis_port}/0)" in via_uri.stderr
+    assert password not in via_uri.stderr
+
     table = instance.ok("task", "list", "imgs.high").splitlines()
     assert table[0].split() == ["ID", "STATE", "RETRIED", "NEXT/DONE", "LAST_ERROR", "PAYLOAD"]
     assert {line.split()[0] for line in table[1:3]} == {info["id"], second}
