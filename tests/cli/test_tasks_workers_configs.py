@@ -119,6 +119,15 @@ def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance
     assert failed.returncode == 1
     assert failed.stderr.startswith(f"error: {broken} line 3: not valid JSON")
     assert instance.json("queue", "inspect", "imgs.low")["queue"]["pending"] == 10_000
+    mixed = instance.folder / "mixed.jsonl"
+    mixed.write_text('{"n": 1}\n{"data": {}, "max_retries": 2}\n{"data": 3, "max_retry": 1}\n')
+    partly = instance.remote("task", "enqueue", "-q", "imgs.low", "--file", str(mixed))
+    assert partly.returncode == 1
+    assert partly.stdout == "Enqueued 2 tasks in imgs.low; 1 failed.\n"
+    assert partly.stderr.splitlines()[-2:] == [
+        "line 2: jobs[1]: unknown field 'max_retries' (invalid_request)",
+        "error: 1 of 3 tasks were not enqueued"]
+    assert instance.json("queue", "inspect", "imgs.low")["queue"]["pending"] == 10_002
     deleted = instance.json("queue", "delete", "imgs.low", "--force")
     assert deleted == {"queue": "imgs.low", "deleted": True, "config_disabled": True}
 
