@@ -12,6 +12,7 @@ import json
 import re
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -65,6 +66,10 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
             batch = client.enqueue_batch(q, [{"op": "echo", "value": v} for v in values])
             sent[q] = dict(zip(batch.task_ids, values, strict=True))
         assert sum(map(len, sent.values())) == TASKS
+        # a client long-polling one task: the completion is published on another node
+        watched = next(iter(sent[queues[-1]]))
+        waiter = ThreadPoolExecutor(1)
+        waited = waiter.submit(client.wait, watched, 90)
 
         for name in ("cluster-a", "cluster-b"):
             workers.append(WorkerProcess(server.base, ["scale"], tmp_path / "workers",
@@ -88,6 +93,8 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
             stats = inspector.queue_stats(q)
             assert (stats.active, stats.pending, stats.retry, stats.archived) == (0, 0, 0, 0)
             assert redis.zcard(keys.lease(q)) == 0
+        assert waited.result(timeout=30).state == "completed"
+        waiter.shutdown()
         for worker in workers:  # both workers' task processes took part
             assert per_worker.keys() & set(worker.children()), worker.worker_id
 

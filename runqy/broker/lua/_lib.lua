@@ -40,6 +40,17 @@ local function count_failure(processed_daily, failed_daily, processed, failed, e
     end
 end
 
+-- Per-minute throughput (runqy layer, asynq keys untouched): the caller puts the hour's hash
+-- last in KEYS and the minute ("00".."59") and the hash's expire-at last in ARGV.
+local function count_minute(failed)
+    local hash, minute = KEYS[#KEYS], ARGV[#ARGV - 1]
+    redis.call("HINCRBY", hash, "p" .. minute, 1)
+    if failed then
+        redis.call("HINCRBY", hash, "f" .. minute, 1)
+    end
+    redis.call("EXPIREAT", hash, ARGV[#ARGV])
+end
+
 local function release_lock(lock, id)
     if lock ~= "" and redis.call("GET", lock) == id then
         redis.call("DEL", lock)

@@ -45,6 +45,13 @@ def get_queue_task(queue: str, task_id: str) -> Any:
     return task_object(tasks.get_task(core(), queues.resolve(core(), queue), task_id))
 
 
+@api_bp.get("/api/tasks/<task_id>")
+@admin_route
+def find_task(task_id: str) -> Any:
+    """Find a task by ID in any queue."""
+    return task_object(tasks.find_task(core(), task_id))
+
+
 def _act(queue: str, task_id: str, action: str) -> dict[str, Any]:
     tasks.act(core(), queue, task_id, action)
     return {"task_id": task_id, **ANSWERS[action]}
@@ -102,13 +109,6 @@ def all_action(queue: str) -> Any:
     name = queues.resolve(core(), queue)
     count = tasks.act_all(core(), name, action, task_state)
     return {"action": action, "state": task_state, "count": count}
-
-
-@api_bp.get("/api/tasks/<task_id>")
-@admin_route
-def find_task(task_id: str) -> Any:
-    """Find a task by ID in any queue."""
-    return task_object(tasks.find_task(core(), task_id))
 
 
 @api_bp.post("/api/tasks/<task_id>/cancel")

@@ -58,8 +58,10 @@ def nice_ceiling(value: int) -> int:
     return round(nice_span(max(value, 1)))
 
 
-def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 220) -> Markup:
-    """Stacked bars per day, oldest on the left: succeeded below, failed on top.
+def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 220,
+                  unit: str = "day") -> Markup:
+    """Stacked bars per day (or other `unit`), oldest on the left: succeeded below, failed on
+    top.
 
     Each bar's full height is the day's processed count; the `<title>` of each bar group gives
     the exact numbers on hover, and the whole chart carries a text summary for screen readers.
@@ -69,7 +71,7 @@ def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 2
     peak = nice_ceiling(max((d.processed for d in days), default=0))
     total_processed = sum(d.processed for d in days)
     total_failed = sum(d.failed for d in days)
-    summary = f"{total_processed} processed, {total_failed} failed over {len(days)} day(s)"
+    summary = f"{total_processed} processed, {total_failed} failed over {len(days)} {unit}(s)"
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
