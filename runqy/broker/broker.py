@@ -45,6 +45,8 @@ INT64_MAX = str(2**63 - 1)
 LEASE_EXPIRED_ERROR = "asynq: task lease expired"
 RUNQY_HEARTBEAT_TTL = 30
 WORKER_LOG_KEEP = 500
+# Per-minute throughput hashes (one per queue and UTC hour) live 49 h: 48 h of history.
+THROUGHPUT_TTL = 49 * 3600
 TASK_LOG_KEEP = 200  # newest log lines kept per task, for its dashboard page
 TASK_LOG_TTL = 3 * 24 * 3600
 ENQUEUE_CHUNK = 250
@@ -100,8 +102,10 @@ def _now() -> float:
     return time.time()
 
 
-def _mark_complete_call(msg: TaskMessage, now: int) -> tuple[list[str], list[Any]]:
-    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``."""
+def _mark_complete_call(msg: TaskMessage, now: int,
+                        result: bytes = b"") -> tuple[list[str], list[Any]]:
+    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``,
+    and the result to store in the same step (``b""``: none)."""
     q = msg.queue
     new = TaskMessage()
     new.CopyFrom(msg)
@@ -109,7 +113,7 @@ def _mark_complete_call(msg: TaskMessage, now: int) -> tuple[list[str], list[Any
     return [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)] + (
         _counter_keys(q, now, failure=False)
     ), [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
-        msg.unique_key]
+        msg.unique_key, result, *_minute_args(now)]
 
 
 def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
@@ -119,14 +123,21 @@ def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
 
 
 def _counter_keys(q: str, now: int, *, failure: bool) -> list[str]:
+    """The counters a finished attempt bumps; the throughput hour goes last (_lib.lua)."""
     if not failure:
-        return [keys.processed_daily(q, now), keys.processed_total(q)]
+        return [keys.processed_daily(q, now), keys.processed_total(q), keys.throughput(q, now)]
     return [
         keys.processed_daily(q, now),
         keys.failed_daily(q, now),
         keys.processed_total(q),
         keys.failed_total(q),
+        keys.throughput(q, now),
     ]
+
+
+def _minute_args(now: int) -> list[Any]:
+    """The last two ARGV of a script that counts throughput: the minute, the hash's expiry."""
+    return [f"{now // 60 % 60:02d}", now - now % 3600 + THROUGHPUT_TTL]
 
 
 def _raise_script_error(exc: redis.ResponseError, queue: str, task_id: str) -> None:
@@ -339,11 +350,14 @@ class Broker:
         """A raw pipeline on this thread's own connection, for the worker's per-task calls.
 
         Checking a connection out of redis-py's pool and back costs more client CPU than the
-        rest of a dequeue; each worker slot thread keeps one connection instead. On a Cluster
-        the calls of one task span nodes, so they use each node's pool.
+        rest of a dequeue; each worker slot thread keeps one connection instead (on a Cluster,
+        one per node it has met).
         """
         if self._cluster:
-            return ClusterRawPipeline(self.redis)
+            nodes = getattr(self._held, "nodes", None)
+            if nodes is None:
+                nodes = self._held.nodes = {}
+            return ClusterRawPipeline(self.redis, nodes)
         connection = getattr(self._held, "connection", None)
         if connection is None:
             connection = self._held.connection = self.redis.connection_pool.make_connection()
@@ -384,7 +398,7 @@ class Broker:
             "done",
             [keys.active(q), keys.lease(q), keys.task_key(q, msg.id)]
             + _counter_keys(q, now, failure=False),
-            [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key],
+            [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key, *_minute_args(now)],
             q, msg.id,
             ("DEL", keys.reverse_lookup(msg.id)),  # one key per command: other slots
             ("DEL", keys.result_mirror(msg.id)),
@@ -425,11 +439,12 @@ class Broker:
     ) -> Dequeued | None:
         """Success with retention > 0 and a result, in one round trip (7.2, 6.3).
 
-        One pipeline: the result check-and-set script, markAsComplete, then the runqy-layer
-        writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE`` lookup). Those are
-        written ahead of the script's answer; when the answer is NOT FOUND, or the result was
-        refused because the task was no longer active, they are brought back in line with the
-        task hash (the rare case pays a second round trip). Raises TaskNotFoundError, or
+        One pipeline: markAsComplete storing the result in the same step (the end state of
+        the result check-and-set followed by markAsComplete, one script instead of two), then
+        the runqy-layer writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE``
+        lookup) and the done message. Those are written ahead of the script's answer; when the
+        answer is NOT FOUND they are brought back in line with the task hash (the rare case
+        pays a second round trip). Raises TaskNotFoundError, or
         ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
         an applied completion answers NOT FOUND and keeps the mirror).
 
@@ -444,8 +459,7 @@ class Broker:
         task_key, lookup, mirror = (
             keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
         pipe = self._held_pipeline()
-        stored = pipe.script("set_result", [task_key], [result])
-        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now))
+        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now, result))
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command("EXPIRE", lookup, msg.retention)
         pipe.command(*_told_done(msg.id, "completed"))
@@ -463,9 +477,8 @@ class Broker:
             if isinstance(replies[taken_at], redis.ResponseError):
                 raise BrokerError(f"dequeue from {next_from!r} failed: {replies[taken_at]}")
             dequeued = self._taken(next_from, replies[taken_at], lease_at)
-        if isinstance(reply, redis.ResponseError) or replies[stored] != 1:
-            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
         if isinstance(reply, redis.ResponseError):
+            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
             if dequeued is not None:
                 self.requeue(dequeued.msg)
             _raise_script_error(reply, q, msg.id)
@@ -502,6 +515,7 @@ class Broker:
                     int(is_failure),
                     now + DAILY_COUNTER_TTL,
                     INT64_MAX,
+                    *_minute_args(now),
                 ],
             )
         except redis.ResponseError as exc:
@@ -518,7 +532,7 @@ class Broker:
             [keys.active(q), keys.lease(q), keys.archived(q), keys.task_key(q, task_id)]
             + _counter_keys(q, now, failure=True),
             [task_id, raw, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, now + DAILY_COUNTER_TTL,
-             INT64_MAX, keys.task_key_prefix(q)],
+             INT64_MAX, keys.task_key_prefix(q), *_minute_args(now)],
             q, task_id, _told_done(task_id, "archived"),
         )
         self._drop_runqy_keys([_text(t) for t in trimmed])

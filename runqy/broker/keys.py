@@ -178,6 +178,13 @@ def done_channel(task_id: str) -> str:
     return f"runqy:done:{task_id}"
 
 
+def throughput(q: str, unix: int) -> str:
+    """runqy per-minute counters of one queue's UTC hour ``runqy:{q}:throughput:<YYYY-MM-DDTHH>``
+    (hash: ``p<MM>`` processed, ``f<MM>`` failed in minute MM); the queue's hash tag keeps it in
+    the slot of the queue's asynq keys, so the finishing scripts can bump it."""
+    return f"runqy:{{{q}}}:throughput:{datetime.fromtimestamp(unix, UTC):%Y-%m-%dT%H}"
+
+
 def task_logs(task_id: str) -> str:
     """runqy per-task log lines ``runqy:task:<id>:logs`` (a capped list with a TTL)."""
     return f"runqy:task:{task_id}:logs"

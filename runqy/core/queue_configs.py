@@ -51,6 +51,11 @@ class Validated:
     unknown: list[str] = field(default_factory=list)
 
 
+def whole(value: Any) -> Any:
+    """30.0 -> 30 (a JSON integer may be written with a zero fraction); anything else as is."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _relative_path_problem(value: Any, what: str) -> str | None:
     if value is None:
         return None
@@ -74,7 +79,7 @@ def _validate_sub_queues(raw: Any, problems: list[str], unknown: list[str]) -> l
             problems.append(f"{where}: must be an object")
             continue
         unknown.extend(f"{where}.{key}" for key in unknown_keys(item, SUB_QUEUE_KEYS))
-        name, priority = item.get("name"), item.get("priority", 1)
+        name, priority = item.get("name"), whole(item.get("priority", 1))
         enabled = item.get("enabled", True)
         if not isinstance(name, str) or not NAME_PART_RE.fullmatch(name) or len(name) > 64:
             problems.append(f"{where}: name {name!r} must be letters, digits, '_' and '-'")
@@ -108,7 +113,7 @@ def _validate_deployment(raw: Any, problems: list[str], unknown: list[str]) -> d
     dep["mode"] = dep["mode"] if dep["mode"] is not None else "long_running"
     if dep["mode"] not in ("long_running", "one_shot"):
         problems.append("deployment: mode must be long_running or one_shot")
-    timeout = dep["startup_timeout_secs"] if dep["startup_timeout_secs"] is not None else 60
+    timeout = whole(dep["startup_timeout_secs"]) if dep["startup_timeout_secs"] is not None else 60
     if not is_int(timeout) or not 1 <= timeout <= 3600:
         problems.append("deployment: startup_timeout_secs must be an integer 1-3600")
     dep["startup_timeout_secs"] = timeout
@@ -187,9 +192,7 @@ def _validate_task_defaults(raw: Any, problems: list[str], unknown: list[str]) -
     unknown.extend(f"task_defaults.{key}" for key in unknown_keys(raw, TASK_DEFAULT_KEYS))
     result = {}
     for key in TASK_DEFAULT_KEYS & set(raw):
-        value = raw[key]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        value = whole(raw[key])
         limit = TASK_DEFAULT_LIMITS[key]
         if not is_int(value) or not 0 <= value <= limit:
             problems.append(f"task_defaults: {key} must be a whole number 0-{limit}")

@@ -26,13 +26,13 @@ from runqy.web.api import api_bp
 from runqy.web.api.go_routes import go_bp
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import csrf, db, login_manager, migrate
-from runqy.web.flask_sync_cache import RunqyFlask
 from runqy.web.keyring import KeyRing
 from runqy.web.monitoring import bp as monitoring_bp
 from runqy.web.monitoring.presenters import register_filters
 from runqy.web.monitoring.state import EXTENSION as DASHBOARD_EXTENSION
 from runqy.web.monitoring.state import DashboardState
 from runqy.web.ops import ops_bp
+from runqy.web.route_options import RunqyApp
 from runqy.web.security_headers import init_security_headers
 from runqy.web.sessions import DashboardSessionInterface, ScopedSessionInterface
 from runqy.web.state import EXTENSION, RunqyState, runqy_state
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ensure_instance_dir(settings.instance_dir)
     secrets = resolve_instance_secrets(settings)
     prefix = settings.url_prefix.rstrip("/")
-    app = RunqyFlask(
+    app = RunqyApp(
         "runqy",
         instance_path=str(settings.instance_dir),
         template_folder=str(resource_dir("templates")),

@@ -18,6 +18,9 @@ from runqy.web.errors import ApiError, invalid_request
 # Surrogate escapes, 3-digit exponents and 309-digit runs: what may parse to a value that
 # cannot be written back as UTF-8 JSON.
 _SUSPECT_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[eE][+-]?\d{3}|\d{309}")
+# What an integer query parameter looks like (int() also takes "+5", " 5", "5_0" and non-ASCII
+# digits, which the OpenAPI document's integers do not).
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 
@@ -47,19 +50,20 @@ def json_body(*, require_object: bool = True) -> Any:
 
 def query_int(name: str, default: int, minimum: int, maximum: int, *,
               aliases: tuple[str, ...] = ()) -> int:
-    raw = request.args.get(name)
-    for alias in aliases:
+    """An integer query parameter in [minimum, maximum]; the first of `name` and `aliases`
+    given wins, and every one given must be valid (a bad alias is never silently ignored)."""
+    found: int | None = None
+    for key in (name, *aliases):
+        raw = request.args.get(key)
         if raw is None:
-            raw = request.args.get(alias)
-    if raw is None:
-        return default
-    try:
+            continue
+        if not _INTEGER.fullmatch(raw):
+            raise invalid_request(f"query parameter '{key}' must be an integer")
         value = int(raw)
-    except ValueError:
-        raise invalid_request(f"query parameter '{name}' must be an integer") from None
-    if not minimum <= value <= maximum:
-        raise invalid_request(f"query parameter '{name}' must be {minimum}-{maximum}")
-    return value
+        if not minimum <= value <= maximum:
+            raise invalid_request(f"query parameter '{key}' must be {minimum}-{maximum}")
+        found = value if found is None else found
+    return default if found is None else found
 
 
 def query_bool(name: str) -> bool:
@@ -69,8 +73,9 @@ def query_bool(name: str) -> bool:
     lowered = raw.lower()
     if lowered in {"true", "1", "yes"}:
         return True
-    if lowered in {"false", "0", "no", ""}:
+    if lowered in {"false", "0", "no"}:
         return False
+    # An empty value (`?force=`) is neither: refused rather than guessed.
     raise invalid_request(f"query parameter '{name}' must be true or false")
 
 

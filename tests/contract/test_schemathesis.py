@@ -10,7 +10,11 @@ derandomized so it stays a few seconds per run.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +22,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from runqy.web.serving import make_server
 from tests.server.conftest import ADMIN, VAULT_KEY, configure
+from tests.support.waitress_thread import ServingThread
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 
 # http-api.md section 3, the whole table.
 DOCUMENTED_CODES = {
@@ -161,3 +170,29 @@ def test_add_batch_accepts_every_body_its_document_allows(fuzz_app) -> None:
 
     run()
     assert not refused, "\n".join(refused[:5])
+
+
+@pytest.mark.timeout(240)
+def test_all_checks_over_every_operation_find_nothing(fuzz_app, tmp_path) -> None:
+    """Schemathesis with every check and every phase (examples, coverage, fuzzing, stateful),
+    seeded and bounded, against a real waitress server: no server error, no response outside
+    the document, no schema-valid request refused, no schema-invalid one accepted."""
+    st = Path(sys.executable).with_name("schemathesis")
+    if not st.exists():
+        pytest.skip("the schemathesis command is not installed next to this interpreter")
+    serving = ServingThread(make_server(fuzz_app, fuzz_app.config["RUNQY_SETTINGS"],
+                                        host="127.0.0.1", port=0))
+    try:
+        env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract.schemathesis_hooks",
+               "PYTHONPATH": str(REPO)}
+        result = subprocess.run(
+            [str(st), "--config-file", str(HERE / "schemathesis.toml"), "--no-color", "run",
+             f"{serving.base_url}/openapi.json", "--seed", "20261206",
+             "--max-examples", "10", "--request-timeout", "5", "--exclude-path", "/metrics",
+             "-H", f"Authorization: Bearer {ADMIN['Authorization'].split()[1]}"],
+            capture_output=True, text=True, timeout=200, cwd=tmp_path, env=env)
+    finally:
+        serving.stop()
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-6000:]
+    assert "0 generated" not in report

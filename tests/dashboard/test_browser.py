@@ -96,12 +96,12 @@ def test_overview_shows_the_known_numbers(server: LiveServer, page: Page, redis_
     expect(card(page, "error-rate")).to_have_text(rate)
     expect(page.locator("#history-totals")).to_have_text(
         f"{known.processed_today} processed, {known.failed_today} failed")
-    assert page.locator("svg.chart g.day").count() == 30
+    assert page.locator("#history-chart svg.chart g.day").count() == 30
     expect(page.locator(f'#queue-sizes tr[data-queue="{dataset.IMAGES_LOW}"] td').nth(2)
            ).to_have_text("25")
     page.click("text=7D")
     expect(page).to_have_url(re.compile(r"range=7d"))
-    assert page.locator("svg.chart g.day").count() == 7
+    assert page.locator("#history-chart svg.chart g.day").count() == 7
 
 
 def test_queues_grouped_by_parent_and_pause_resume_change_redis(server, page, redis_client):

@@ -41,8 +41,11 @@ def test_history_sums_queues_and_keeps_today_fresh(redis_client):
     assert (days[-2].processed, days[-2].failed) == (510, 2)
 
 
-def test_today_range_reads_no_history(redis_client):
+def test_today_is_the_24_utc_hours_from_the_minute_counters(redis_client):
     broker, inspector = Broker(redis_client), Inspector(redis_client)
-    fill_queue(broker, "a.default", completed=1)
-    days = HistoryCache().history(inspector, inspector.all_queue_stats(), 1)
-    assert [(d.processed, d.failed) for d in days] == [(1, 0)]
+    fill_queue(broker, "a.default", completed=1, archived=1)
+    hour = time.gmtime().tm_hour
+    hours = HistoryCache().history(inspector, inspector.all_queue_stats(), 1)
+    assert [d.label for d in hours] == [f"{h:02d}:00" for h in range(24)]
+    assert (hours[hour].processed, hours[hour].failed) == (2, 1)
+    assert sum(d.processed for d in hours) == 2

@@ -48,7 +48,7 @@ def test_history_comes_from_prometheus_when_it_answers(start_server, context, re
         log_in(page, server, "/monitoring/")
         page.goto(server.url("/monitoring/?range=today"))
         expect(page.locator("#history-source")).to_have_text("from Prometheus")
-        assert page.locator("svg.chart g.day").count() == 24  # hourly buckets
+        assert page.locator("#history-chart svg.chart g.day").count() == 24  # hourly buckets
         # Prometheus evaluates on a 15 s grid: the live refresh brings the tasks in.
         expect(page.locator("#history-totals")).not_to_have_text(
             re.compile(r"^0 processed"), timeout=45_000)
@@ -56,12 +56,12 @@ def test_history_comes_from_prometheus_when_it_answers(start_server, context, re
         # Today is the UTC day's 24 hours: the tasks fall in this hour, the totals match the
         # cards. 7D is UTC days, today the last bar: today's tasks are under today's date.
         now = datetime.now(UTC)
-        expect(page.locator("svg.chart g.day title").nth(now.hour)).to_have_text(
+        expect(page.locator("#history-chart svg.chart g.day title").nth(now.hour)).to_have_text(
             f"{now:%H}:00: 3 processed, 0 failed")
         expect(page.locator("#history-totals")).to_have_text("3 processed, 0 failed")
         expect(page.locator('[data-stat="processed"] .value')).to_have_text("3")
         page.goto(server.url("/monitoring/?range=7d"))
-        bars = page.locator("svg.chart g.day title")
+        bars = page.locator("#history-chart svg.chart g.day title")
         expect(bars).to_have_count(7)
         expect(bars.nth(6)).to_have_text(f"{now:%m-%d}: 3 processed, 0 failed", timeout=20_000)
         expect(bars.nth(5)).to_have_text(f"{now - timedelta(days=1):%m-%d}: 0 processed, 0 failed")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from redis.crc import key_slot
 
 from runqy.broker import keys
 from runqy.redis_connection import connect
 from tests.support.polling import poll_until
 from tests.support.redis_cluster import RedisClusterNodes
 from tests.support.redis_sentinel import MASTER_NAME, RedisSentinelSetup
-from tests.worker.failover import QUEUE, Drain
+from tests.worker.failover import Drain
 from tests.worker.live import start_server
 
 
@@ -33,7 +34,7 @@ def test_sentinel_failover_and_master_kill_during_a_drain(sentinel_setup, tmp_pa
     server = start_server(tmp_path / "instance", setup.url, redis_wait_replicas=1,
                           redis_wait_timeout_ms=2000)
     redis = connect(setup.url, socket_timeout=5, socket_connect_timeout=2)
-    drain = Drain(server, redis, tmp_path / "workers", deployment_dir)
+    drain = Drain(redis, tmp_path / "workers", deployment_dir, [(server, "ha.default")])
     try:
         drain.start(initial=300)
         drain.wait_completed(100, timeout=60)
@@ -54,19 +55,14 @@ def test_sentinel_failover_and_master_kill_during_a_drain(sentinel_setup, tmp_pa
         poll_until(lambda: _replica_in_sync(setup), timeout=30, what="replica back in sync")
 
         settled_logs = [len(w.stderr()) for w in drain.workers]
-        drain.settled.set()
-        before = len(drain.acked)
-        poll_until(lambda: len(drain.acked) >= before + 5 * drain.batch, timeout=30,
-                   what="enqueues acknowledged after the failovers")
+        drain.wait_acked_after_settle(batches=5)
         assert drain.active_without_lease() == set()
-        lost = drain.finish()
-        assert lost == [], f"{len(lost)} acknowledged tasks lost"
-        assert drain.refused_after_settle == [], drain.refused_after_settle
+        assert drain.finish() == {"ha.default": []}  # no acknowledged task lost
+        assert drain.refused_after_settle() == []
         for worker, start in zip(drain.workers, settled_logs, strict=True):
             assert worker.popen.poll() is None  # the workers lived through both failovers
             assert "READONLY" not in worker.stderr()[start:]
-        assert drain.active_without_lease() == set()
-        assert redis.llen(keys.active(QUEUE)) == 0
+        assert drain.active_without_lease() == set() and drain.active() == 0
     finally:
         drain.stop()
         server.stop()
@@ -79,48 +75,60 @@ def _replica_in_sync(setup: RedisSentinelSetup) -> bool:
         return client.info("replication").get("master_link_status") == "up"
 
 
-@pytest.mark.parametrize("wait_replicas", [1, 0], ids=["wait1", "nowait"])
-def test_cluster_master_killed_during_a_drain(wait_replicas, tmp_path, deployment_dir,
-                                              record_property):
-    """With WAIT 1 nothing acknowledged is lost; without it the loss is measured and reported
-    (a master killed before replicating its last writes takes them along)."""
+def test_cluster_master_killed_during_a_drain(tmp_path, deployment_dir, record_property):
+    """Two servers on one cluster, one with RUNQY_REDIS_WAIT_REPLICAS=1 and one without, each
+    feeding a queue on the master that gets killed. With WAIT nothing acknowledged is lost;
+    without it the loss is measured and reported (a master killed before replicating its last
+    writes takes them along)."""
     cluster = RedisClusterNodes().start()
-    server = start_server(tmp_path / "instance", cluster.url,
-                          redis_wait_replicas=wait_replicas, redis_wait_timeout_ms=2000)
+    waited, unwaited = _two_queues_on_one_master(cluster)
+    durable = start_server(tmp_path / "durable", cluster.url, redis_wait_replicas=1,
+                           redis_wait_timeout_ms=2000)
+    plain = start_server(tmp_path / "plain", cluster.url)
     redis = cluster.client()
-    drain = Drain(server, redis, tmp_path / "workers", deployment_dir, batch=50)
+    drain = Drain(redis, tmp_path / "workers", deployment_dir,
+                  [(durable, waited), (plain, unwaited)])
     try:
-        drain.start(initial=300)
+        drain.start(initial=200)
         drain.wait_completed(100, timeout=60)
-        killed = cluster.master_of_key(keys.pending(QUEUE))
+        killed = cluster.master_of_key(keys.pending(waited))
         killed.kill()
-        poll_until(lambda: _slot_served_by_another(cluster, killed.port), timeout=30,
-                   what="the replica took over the queue's slots")
+        poll_until(lambda: _served_by_another(cluster, waited, killed.port), timeout=30,
+                   what="the replica took over the queues' slots")
         killed.start()  # it rejoins as the new master's replica (its nodes.conf is kept)
         cluster.wait_healthy(time.monotonic() + 30)  # back as a replica, in sync
-        drain.settled.set()
-        before = len(drain.acked)
-        poll_until(lambda: len(drain.acked) >= before + 5 * drain.batch, timeout=30,
-                   what="enqueues acknowledged after the failover")
+        drain.wait_acked_after_settle(batches=5)
         lost = drain.finish()
-        record_property("acknowledged", len(drain.acked))
-        record_property("lost", len(lost))
-        print(f"cluster failover, RUNQY_REDIS_WAIT_REPLICAS={wait_replicas}: "
-              f"{len(lost)} of {len(drain.acked)} acknowledged tasks lost")
-        if wait_replicas:
-            assert lost == [], f"{len(lost)} acknowledged tasks lost"
-        assert drain.refused_after_settle == [], drain.refused_after_settle
+        acked = {p.queue: len(p.acked) for p in drain.producers}
+        record_property("lost_without_wait", f"{len(lost[unwaited])} of {acked[unwaited]}")
+        print(f"cluster master killed: with WAIT 1, {len(lost[waited])} of {acked[waited]} "
+              f"acknowledged tasks lost; without WAIT, {len(lost[unwaited])} of "
+              f"{acked[unwaited]}")
+        assert lost[waited] == []
+        assert drain.refused_after_settle() == []
         assert all(w.popen.poll() is None for w in drain.workers)
-        assert drain.active_without_lease() == set()
-        assert redis.llen(keys.active(QUEUE)) == 0
+        assert drain.active_without_lease() == set() and drain.active() == 0
     finally:
         drain.stop()
-        server.stop()
+        durable.stop()
+        plain.stop()
         cluster.stop()
 
 
-def _slot_served_by_another(cluster: RedisClusterNodes, dead_port: int) -> bool:
+def _two_queues_on_one_master(cluster: RedisClusterNodes) -> tuple[str, str]:
+    table = cluster.slot_table()
+
+    def owner(queue: str) -> int:
+        slot = key_slot(queue.encode())
+        return next(port for start, end, port in table if start <= slot <= end)
+
+    unwaited = next(f"ha.plain{i}" for i in range(1000)
+                    if owner(f"ha.plain{i}") == owner("ha.durable"))
+    return "ha.durable", unwaited
+
+
+def _served_by_another(cluster: RedisClusterNodes, queue: str, dead_port: int) -> bool:
     try:
-        return cluster.master_of_key(keys.pending(QUEUE)).port != dead_port
+        return cluster.master_of_key(keys.pending(queue)).port != dead_port
     except Exception:  # noqa: BLE001 - the cluster is reconfiguring
         return False

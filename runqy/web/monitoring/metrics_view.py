@@ -125,9 +125,10 @@ def metrics() -> str:
     history = None
     if not charts:
         chosen = [s for s in stats if queue is None or s.queue == queue]
-        days = dashboard_state().history.history(inspector, chosen,
-                                                         REDIS_DAYS[range_name])
-        history = {"chart": history_chart(days), "days": len(days),
+        day_count = REDIS_DAYS[range_name]
+        days = dashboard_state().history.history(inspector, chosen, day_count)
+        history = {"chart": history_chart(days, unit="hour" if day_count == 1 else "day"),
+                   "days": day_count,
                    "processed": sum(d.processed for d in days),
                    "failed": sum(d.failed for d in days)}
     return render_live("monitoring/partials/metrics.html", title="Metrics",

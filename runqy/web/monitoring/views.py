@@ -21,6 +21,7 @@ from runqy.web.models import AdminUser
 from runqy.web.monitoring.blueprint import bp
 from runqy.web.monitoring.charts import DayCount, history_chart
 from runqy.web.monitoring.history import prometheus_history
+from runqy.web.monitoring.live_rates import LiveRates
 from runqy.web.monitoring.state import dashboard_state
 from runqy.web.monitoring.task_story import TaskStory
 from runqy.web.state import core, runqy_state
@@ -94,9 +95,11 @@ def overview() -> str:
         "monitoring/partials/overview.html", title="Overview", stats=stats, broken=broken,
         totals=totals_of(stats), fleet=workers.fleet(core()),
         servers=inspector.servers(), range_key=range_key, ranges=HISTORY_RANGES,
-        chart=history_chart(days), history_source=source, history_notice=notice,
+        chart=history_chart(days, unit="hour" if range_key == "today" else "day"),
+        history_source=source, history_notice=notice,
         history_processed=sum(d.processed for d in days),
         history_failed=sum(d.failed for d in days),
+        rates=LiveRates.read(inspector, [s.queue for s in stats]),
     )
 
 
@@ -214,7 +217,8 @@ def queue_detail(queue: str) -> str:
                        listing=listing, count=count, row_actions=TASK_ACTIONS[state],
                        bulk_actions=BULK_ACTIONS[state], groups=groups, group=group,
                        workers=workers.fleet(core()).workers,
-                       since=tasks.since(core(), queue, state, listing.tasks))
+                       since=tasks.since(core(), queue, state, listing.tasks),
+                       rates=LiveRates.read(inspector, [queue]))
 
 
 def render_task(task: TaskInfo) -> str:
