@@ -8,6 +8,7 @@ environment to start task processes with.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shlex
@@ -59,7 +60,27 @@ def prepare(
     settings: WorkerSettings,
     warn: Warn,
 ) -> PreparedDeployment:
+    """Check out, build the venv and install the requirements of one parent.
+
+    One worker at a time per deployment directory (a file lock): the processes of
+    `runqy worker --processes N`, or several workers sharing the directory, would otherwise
+    clone, create the venv and pip-install over each other; the later ones reuse the result.
+    """
     deployment_dir = settings.deployment_dir.resolve()
+    deployment_dir.mkdir(parents=True, exist_ok=True)
+    with open(deployment_dir / ".runqy.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare(parent, spec, vaults, settings, warn, deployment_dir)
+
+
+def _prepare(
+    parent: str,
+    spec: DeploymentSpec,
+    vaults: Mapping[str, str],
+    settings: WorkerSettings,
+    warn: Warn,
+    deployment_dir: Path,
+) -> PreparedDeployment:
     if spec.git_url:
         token = spec.git_token or settings.git_token
         checkout = deploy_git(spec, deployment_dir / parent, token, settings.git_ssh_key, warn)
