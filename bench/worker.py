@@ -81,6 +81,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def redis_counters(client: redis.Redis) -> tuple[float, int, int]:
+    """(CPU seconds, commands including those run inside scripts, socket reads) of Redis."""
+    cpu = client.info("cpu")
+    stats = client.info("stats")
+    commands = sum(v["calls"] for v in client.info("commandstats").values())
+    return (cpu["used_cpu_user"] + cpu["used_cpu_sys"], commands,
+            stats.get("total_reads_processed", 0))
+
+
+def redis_per_task(client: redis.Redis, before: tuple[float, int, int],
+                   tasks: int) -> dict[str, float]:
+    cpu, commands, reads = (b - a for a, b in zip(before, redis_counters(client), strict=True))
+    return {"redis_cpu_us": cpu / tasks * 1e6, "commands": commands / tasks,
+            "reads": reads / tasks}
+
+
 def wait_until(condition, timeout: float, what: str) -> None:
     limit = time.monotonic() + timeout
     while not condition():
@@ -117,19 +133,21 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
         "worker": {"queues": ["bench"], "concurrency": concurrency, "id": "bench"},
         "deployment": {"dir": str(work / "deployment")},
     }))
+    before = redis_counters(client)
     started = time.perf_counter()
     worker = subprocess.Popen([str(Path(sys.executable).parent / "runqy"), "worker", "--config",
                                str(config), "--log-level", "warning"], cwd=work)
     processed = keys.processed_total(queue)
     wait_until(lambda: int(client.get(processed) or 0) >= tasks, 600, "runqy drain")
     elapsed = time.perf_counter() - started
+    on_redis = redis_per_task(client, before, tasks)
     own, total = tree_rss_kib(worker.pid)
     cpu = cpu_seconds(worker.pid)
     worker.terminate()
     worker.wait(60)
     serving.stop()
     return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
-            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6}
+            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6, **on_redis}
 
 
 def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
@@ -148,6 +166,7 @@ def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str
         for _ in range(tasks):
             celery_bench.noop.apply_async(({"n": 1},), connection=connection,
                                           producer=producer)
+    before = redis_counters(backend)
     started = time.perf_counter()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_bench", "worker", "--pool=prefork",
@@ -156,12 +175,13 @@ def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str
         env={**os.environ, "PYTHONPATH": str(work)})
     wait_until(lambda: backend.dbsize() >= tasks, 600, "celery drain")
     elapsed = time.perf_counter() - started
+    on_redis = redis_per_task(backend, before, tasks)
     own, total = tree_rss_kib(worker.pid)
     cpu = cpu_seconds(worker.pid)
     worker.terminate()
     worker.wait(60)
     return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
-            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6}
+            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6, **on_redis}
 
 
 def main() -> None:
@@ -187,11 +207,13 @@ def main() -> None:
     print(f"{args.tasks:,} no-op tasks, concurrency {args.concurrency}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print()
-    print("| worker | drain time | tasks/s | main process CPU per task | worker RSS |"
+    print("| worker | drain time | tasks/s | main process CPU per task | Redis CPU per task |"
+          " Redis commands per task | Redis socket reads per task | worker RSS |"
           " with its processes |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | {r['cpu_us']:.0f} µs | "
+              f"{r['redis_cpu_us']:.0f} µs | {r['commands']:.1f} | {r['reads']:.2f} | "
               f"{r['rss_worker_kib'] / 1024:.0f} MiB | {r['rss_total_kib'] / 1024:.0f} MiB |")
 
 

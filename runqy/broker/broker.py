@@ -102,8 +102,10 @@ def _now() -> float:
     return time.time()
 
 
-def _mark_complete_call(msg: TaskMessage, now: int) -> tuple[list[str], list[Any]]:
-    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``."""
+def _mark_complete_call(msg: TaskMessage, now: int,
+                        result: bytes = b"") -> tuple[list[str], list[Any]]:
+    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``,
+    and the result to store in the same step (``b""``: none)."""
     q = msg.queue
     new = TaskMessage()
     new.CopyFrom(msg)
@@ -111,7 +113,7 @@ def _mark_complete_call(msg: TaskMessage, now: int) -> tuple[list[str], list[Any
     return [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)] + (
         _counter_keys(q, now, failure=False)
     ), [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
-        msg.unique_key, *_minute_args(now)]
+        msg.unique_key, result, *_minute_args(now)]
 
 
 def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
@@ -348,11 +350,14 @@ class Broker:
         """A raw pipeline on this thread's own connection, for the worker's per-task calls.
 
         Checking a connection out of redis-py's pool and back costs more client CPU than the
-        rest of a dequeue; each worker slot thread keeps one connection instead. On a Cluster
-        the calls of one task span nodes, so they use each node's pool.
+        rest of a dequeue; each worker slot thread keeps one connection instead (on a Cluster,
+        one per node it has met).
         """
         if self._cluster:
-            return ClusterRawPipeline(self.redis)
+            nodes = getattr(self._held, "nodes", None)
+            if nodes is None:
+                nodes = self._held.nodes = {}
+            return ClusterRawPipeline(self.redis, nodes)
         connection = getattr(self._held, "connection", None)
         if connection is None:
             connection = self._held.connection = self.redis.connection_pool.make_connection()
@@ -434,11 +439,12 @@ class Broker:
     ) -> Dequeued | None:
         """Success with retention > 0 and a result, in one round trip (7.2, 6.3).
 
-        One pipeline: the result check-and-set script, markAsComplete, then the runqy-layer
-        writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE`` lookup). Those are
-        written ahead of the script's answer; when the answer is NOT FOUND, or the result was
-        refused because the task was no longer active, they are brought back in line with the
-        task hash (the rare case pays a second round trip). Raises TaskNotFoundError, or
+        One pipeline: markAsComplete storing the result in the same step (the end state of
+        the result check-and-set followed by markAsComplete, one script instead of two), then
+        the runqy-layer writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE``
+        lookup) and the done message. Those are written ahead of the script's answer; when the
+        answer is NOT FOUND they are brought back in line with the task hash (the rare case
+        pays a second round trip). Raises TaskNotFoundError, or
         ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
         an applied completion answers NOT FOUND and keeps the mirror).
 
@@ -453,8 +459,7 @@ class Broker:
         task_key, lookup, mirror = (
             keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
         pipe = self._held_pipeline()
-        stored = pipe.script("set_result", [task_key], [result])
-        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now))
+        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now, result))
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command("EXPIRE", lookup, msg.retention)
         pipe.command(*_told_done(msg.id, "completed"))
@@ -472,9 +477,8 @@ class Broker:
             if isinstance(replies[taken_at], redis.ResponseError):
                 raise BrokerError(f"dequeue from {next_from!r} failed: {replies[taken_at]}")
             dequeued = self._taken(next_from, replies[taken_at], lease_at)
-        if isinstance(reply, redis.ResponseError) or replies[stored] != 1:
-            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
         if isinstance(reply, redis.ResponseError):
+            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
             if dequeued is not None:
                 self.requeue(dequeued.msg)
             _raise_script_error(reply, q, msg.id)
@@ -662,8 +666,10 @@ class Broker:
         pipe.hset(beat_key, mapping=dict(fields))
         pipe.expire(beat_key, RUNQY_HEARTBEAT_TTL)
         pipe.zadd(keys.RUNQY_WORKERS, {worker_id: last_beat})
-        if log_lines:
-            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":")) for line in log_lines))
+        worker_lines = [line for line in log_lines if not line.get("task_only")]
+        if worker_lines:
+            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":"))
+                                   for line in worker_lines))
             pipe.ltrim(logs_key, -WORKER_LOG_KEEP, -1)
         pipe.expire(logs_key, RUNQY_HEARTBEAT_TTL)
         _copy_task_lines(pipe, worker_id, log_lines)
@@ -691,13 +697,15 @@ def wake(client: redis.Redis, queue: str) -> None:
 
 def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str, Any]]) -> None:
     """Each line tagged with a task also goes to that task's own capped list, with the worker
-    that wrote it, so the task page shows its lines after the worker's list has moved on."""
+    that wrote it, so the task page shows its lines after the worker's list has moved on;
+    ``task_only`` lines (an attempt starting) go there alone."""
     by_task: dict[str, list[str]] = {}
     for line in log_lines:
         task_id = line.get("task_id")
         if isinstance(task_id, str) and task_id:
-            by_task.setdefault(task_id, []).append(
-                json.dumps({**line, "worker": worker_id}, separators=(",", ":")))
+            entry = {**line, "worker": worker_id}
+            entry.pop("task_only", None)
+            by_task.setdefault(task_id, []).append(json.dumps(entry, separators=(",", ":")))
     for task_id, lines in by_task.items():
         key = keys.task_logs(task_id)
         pipe.rpush(key, *lines)

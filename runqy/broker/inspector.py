@@ -289,13 +289,9 @@ class Inspector:
         pipe = self.redis.pipeline(transaction=False)
         for task_id in task_ids:
             pipe.hget(keys.task_key(q, task_id), "pending_since")
-        since = {}
-        for task_id, raw in zip(task_ids, pipe.execute(), strict=True):
-            if raw and raw.isdigit():
-                value = int(raw)
-                since[task_id] = (value if value < _PENDING_SINCE_SECONDS_BELOW
-                                  else value // 1_000_000_000)
-        return since
+        return {task_id: int(pending_since_seconds(raw))
+                for task_id, raw in zip(task_ids, pipe.execute(), strict=True)
+                if raw and raw.isdigit()}
 
     def server_info(self) -> dict[str, Any]:
         """The Redis server's INFO (version, memory, clients, ...).
@@ -476,12 +472,17 @@ def queue_keys(q: str) -> list[str]:
     ]
 
 
+def pending_since_seconds(raw: bytes | str) -> float:
+    """A ``pending_since`` value as unix seconds: nanoseconds, or seconds as the original runqy
+    worker writes them (9.3)."""
+    since = int(raw)
+    return since if since < _PENDING_SINCE_SECONDS_BELOW else since / 1e9
+
+
 def _latency(pending_since: bytes | str, now: float) -> float:
     if not pending_since:
         return 0.0
-    since = int(pending_since)
-    seconds = since if since < _PENDING_SINCE_SECONDS_BELOW else since / 1e9
-    return max(0.0, now - seconds)
+    return max(0.0, now - pending_since_seconds(pending_since))
 
 
 def _task_info(q: str, row: Sequence[Any], now: int) -> TaskInfo | None:

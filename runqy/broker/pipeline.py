@@ -243,8 +243,11 @@ class ClusterRawPipeline:
     share their queue's slot). Not thread-safe; one instance per batch.
     """
 
-    def __init__(self, client: RedisCluster) -> None:
+    def __init__(self, client: RedisCluster, held: dict[str, Any] | None = None) -> None:
+        """``held``: the caller's own connections by node name (filled as nodes are met), as
+        ``RawPipeline``'s ``connection``; by default each node's pool is used."""
         self._client = client
+        self._held = held
         self._nodes: dict[str, RawPipeline] = {}
         self._where: list[tuple[RawPipeline, int]] = []
         # how to run each command again after a redirect: (script name or "", parts)
@@ -259,7 +262,14 @@ class ClusterRawPipeline:
         node = self._client.nodes_manager.get_node_from_slot(key_slot(raw))
         pipe = self._nodes.get(node.name)
         if pipe is None:
-            pipe = self._nodes[node.name] = RawPipeline(self._client.get_redis_connection(node))
+            redis_node = self._client.get_redis_connection(node)
+            connection = None
+            if self._held is not None:
+                connection = self._held.get(node.name)
+                if connection is None:
+                    connection = self._held[node.name] = (
+                        redis_node.connection_pool.make_connection())
+            pipe = self._nodes[node.name] = RawPipeline(redis_node, connection)
         return pipe
 
     def command(self, *parts: str | bytes | int) -> int:

@@ -112,10 +112,18 @@ def search(inspector: Inspector, queues: Sequence[str], states: Sequence[str], n
     found: list[tuple[str, str]] = []
     chunks = _chunks(client, containers, cursor)
     try:
-        for cursor, q, ids, replies in chunks:  # noqa: B007 (the last cursor is the resume point)
-            found += [(q, ids[n].decode()) for n in test.candidates(replies)
-                      if test.matches(*replies[n])]
-            if len(found) >= max_matches or time.monotonic() >= deadline:
+        for begin, end, q, ids, replies in chunks:
+            hits = [n for n in test.candidates(replies) if test.matches(*replies[n])]
+            room = max_matches - len(found)
+            if len(hits) >= room:  # stop right after the last match taken, mid-chunk
+                hits = hits[:room]
+                read = hits[-1] + 1 if hits else 0
+                cursor = SearchCursor(begin.index, begin.rank + read, begin.scanned + read)
+                found += [(q, ids[n].decode()) for n in hits]
+                break
+            found += [(q, ids[n].decode()) for n in hits]
+            cursor = end
+            if time.monotonic() >= deadline:
                 break
     finally:
         chunks.close()  # reads the replies of the chunk already sent
@@ -124,10 +132,11 @@ def search(inspector: Inspector, queues: Sequence[str], states: Sequence[str], n
 
 
 def _chunks(client: redis.Redis, containers: Sequence[tuple[str, str]],
-            start: SearchCursor) -> Generator[tuple[SearchCursor, str, list, list], None, None]:
-    """(cursor after the chunk, queue, task IDs, their [msg, error_msg] replies) chunk by chunk.
-    Each chunk's reads are sent before the previous chunk is handed out, so Redis works while
-    the caller matches."""
+            start: SearchCursor,
+            ) -> Generator[tuple[SearchCursor, SearchCursor, str, list, list], None, None]:
+    """(cursor at the chunk, cursor after it, queue, task IDs, their [msg, error_msg] replies)
+    chunk by chunk. Each chunk's reads are sent before the previous chunk is handed out, so
+    Redis works while the caller matches."""
     index, rank, scanned = start.index, start.rank, start.scanned
     if index >= len(containers):
         return
@@ -140,13 +149,14 @@ def _chunks(client: redis.Redis, containers: Sequence[tuple[str, str]],
             replies = pipe.execute()
             pipe = None
             q, chunk_ids = containers[index][0], ids
+            begin = SearchCursor(index, rank, scanned)
             rank, scanned = rank + len(ids), scanned + len(ids)
             if len(ids) < CHUNK:  # the container is done: the next one's first IDs came too
                 index, rank = index + 1, 0
             if index < len(containers):
                 ids = _id_list(replies[-1])
                 pipe = _send_chunk(client, containers, index, rank, ids)
-            yield SearchCursor(index, rank, scanned), q, chunk_ids, replies[:len(chunk_ids)]
+            yield begin, SearchCursor(index, rank, scanned), q, chunk_ids, replies[:len(chunk_ids)]
     finally:
         if pipe is not None:
             pipe.execute()

@@ -72,7 +72,8 @@ class TaskPage:
     total: int  # tasks in the state, before the text filter
 
 
-def _matches(info: TaskInfo, lowered: str) -> bool:
+def matches(info: TaskInfo, lowered: str) -> bool:
+    """Whether a task's ID, type or payload contains ``lowered`` (a lower-case needle)."""
     return (lowered in info.id.lower() or lowered in info.type.lower()
             or lowered in info.payload.decode("utf-8", "replace").lower())
 
@@ -89,7 +90,7 @@ def list_tasks(rt: Runtime, queue: str, state: str, *, page: int = 1, size: int 
         return TaskPage([], 0)
     if needle:
         lowered = needle.lower()
-        tasks = [info for info in tasks if _matches(info, lowered)]
+        tasks = [info for info in tasks if matches(info, lowered)]
     return TaskPage(tasks, total)
 
 

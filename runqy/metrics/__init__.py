@@ -1,6 +1,6 @@
 """Prometheus support: the `/metrics` registry, HTTP request metrics and the Prometheus client.
 
-- `create_registry(inspector, version=...)`: a fresh registry holding the queue/worker
+- `create_registry(rt, version=...)`: a fresh registry holding the queue/worker
   collector (runqy.metrics.collector) and the standard process and Python collectors.
 - `init_request_metrics(app, registry)`: request metrics for the Flask app.
 - `render(registry, accept)`: the exposition body and content type for one scrape.
@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.exposition import choose_encoder
 
 from runqy import __version__
-from runqy.broker import Inspector
+from runqy.core.runtime import Runtime
 from runqy.metrics.collector import FAMILIES, RunqyCollector, worker_status
 from runqy.metrics.http_metrics import init_request_metrics
 
@@ -22,7 +22,7 @@ __all__ = [
     "worker_status",
 ]
 
-def create_registry(inspector: Inspector, *, version: str = __version__) -> CollectorRegistry:
+def create_registry(rt: Runtime, *, version: str = __version__) -> CollectorRegistry:
     """A registry for one app: runqy families plus `process_*` and `python_*` metrics.
 
     Each app gets its own registry (not prometheus_client's global one), so several apps in one
@@ -32,7 +32,7 @@ def create_registry(inspector: Inspector, *, version: str = __version__) -> Coll
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    registry.register(RunqyCollector(inspector, version))
+    registry.register(RunqyCollector(rt, version))
     return registry
 
 

@@ -1,4 +1,5 @@
-"""The `/metrics` queue and worker families, read from the broker's Inspector at each scrape.
+"""The `/metrics` queue and worker families, read at each scrape (queue stats from the
+Inspector, the fleet through core.workers, as the API and the dashboard see it).
 
 This module owns every runqy-specific metric name, type, label and help text. The seven
 `asynq_*` families keep the names, types, labels and help texts of asynq's own exporter
@@ -21,7 +22,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from runqy.broker import BrokerError, Inspector, QueueStats, WorkerRecord
+from runqy.broker import BrokerError, QueueStats, WorkerRecord
+from runqy.core import workers
+from runqy.core.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +106,11 @@ def _family(spec: FamilySpec) -> Metric:
 
 
 class RunqyCollector(Collector):
-    """Custom collector: one Inspector read per scrape, turned into the families above."""
+    """Custom collector: one read of the queues and one of the fleet per scrape, turned into
+    the families above."""
 
-    def __init__(self, inspector: Inspector, version: str) -> None:
-        self._inspector = inspector
+    def __init__(self, rt: Runtime, version: str) -> None:
+        self._rt = rt
         self._version = version
         self._errors = 0
         self._errors_lock = threading.Lock()
@@ -139,7 +143,7 @@ class RunqyCollector(Collector):
         enqueued, size, latency, memory, processed, failed, paused = (
             _family(spec) for spec in specs)
         try:
-            items = self._inspector.all_queue_stats()
+            items = self._rt.inspector.all_queue_stats()
         except (RedisError, BrokerError) as exc:
             logger.warning("metrics: queue stats unavailable for this scrape: %s", exc)
             self._count_error()
@@ -168,7 +172,7 @@ class RunqyCollector(Collector):
 
     def _worker_family(self) -> Metric | None:
         try:
-            records = self._inspector.runqy_workers()
+            records = workers.fleet(self._rt).workers
         except (RedisError, BrokerError) as exc:
             logger.warning("metrics: worker heartbeats unavailable for this scrape: %s", exc)
             self._count_error()

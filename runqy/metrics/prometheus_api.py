@@ -8,7 +8,7 @@ Two layers:
 - Data functions for the pages, which never raise for an unreachable Prometheus: they return
   their data with `notice` set to a message for the operator, so the page still renders.
   `load_charts()` feeds the Metrics view (processed/s, failed/s, error rate, queue depth,
-  latency); `load_task_history()` feeds the overview history chart (tasks per bucket).
+  latency); `load_task_history()` feeds the overview history chart (tasks per UTC hour or day).
 
 The PromQL is the one documented in deploy/README.md. Per-queue series use `max by (queue)`:
 several runqy servers sharing one Redis all export the same numbers, and summing them would
@@ -106,7 +106,7 @@ class HistoryBucket:
 
 @dataclass(frozen=True)
 class TaskHistory:
-    """The overview history chart: one bucket per step, oldest first."""
+    """The overview history chart: one bucket per UTC hour or day, oldest first."""
 
     range: TimeRange
     buckets: list[HistoryBucket] = field(default_factory=list)
@@ -296,9 +296,9 @@ def load_charts(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
             results[name] = client.query_range(promql, rng)
         except PrometheusUnavailable as exc:
             # One outage fails every query alike; do not wait for five timeouts.
-            return MetricsCharts(range=rng, notice=notice(exc))
+            return MetricsCharts(range=rng, notice=_notice(exc))
         except PrometheusQueryError as exc:
-            return MetricsCharts(range=rng, notice=notice(exc), **results)
+            return MetricsCharts(range=rng, notice=_notice(exc), **results)
     return MetricsCharts(range=rng, **results)
 
 
@@ -316,38 +316,81 @@ def bucket_growth_query(series: str, window: str) -> str:
     return f"sum(clamp_min(max by (queue) (({step_growth}) or ({since_first})), 0))"
 
 
-def load_task_history(client: PrometheusClient, range_name: str = DEFAULT_RANGE,
-                      queue: str | None = None, *, now: float | None = None,
-                      buckets: int = POINTS_PER_CHART) -> TaskHistory:
-    """Tasks processed and failed in `buckets` equal steps over a range, oldest first.
+HOUR, DAY = 3600, 86400
+COUNTERS = (("processed", "asynq_tasks_processed_total"), ("failed", "asynq_tasks_failed_total"))
 
-    All queues, or one. Never raises PrometheusError (see load_charts). Without Prometheus the
-    dashboard uses the Redis daily counters instead (Inspector.history).
+
+@dataclass(frozen=True)
+class UtcBuckets:
+    """UTC-aligned buckets: `count` of `size` seconds from `first`; the one holding now is
+    `current` (later ones are in the future and stay empty)."""
+
+    first: int
+    size: int
+    count: int
+    current: int
+
+    @classmethod
+    def of(cls, days: int, now: float) -> UtcBuckets:
+        """One day: the 24 UTC hours of today. More: UTC days, today the last one (the days
+        of the Redis daily counters and of the dashboard's cards)."""
+        midnight = int(now) - int(now) % DAY
+        if days == 1:
+            return cls(midnight, HOUR, 24, (int(now) - midnight) // HOUR)
+        return cls(midnight - (days - 1) * DAY, DAY, days, days - 1)
+
+    def start(self, index: int) -> int:
+        return self.first + index * self.size
+
+
+def load_task_history(client: PrometheusClient, days: int, queue: str | None = None, *,
+                      now: float | None = None) -> TaskHistory:
+    """Tasks processed and failed per UTC hour of today (`days` = 1) or per UTC day of the
+    last `days` days, oldest first, every bucket present (future hours empty).
+
+    Finished buckets come from one range query per counter (the growth over each bucket,
+    evaluated at its end); the current bucket from an instant query of the growth since it
+    began, so its total matches "today" on the cards. All queues, or one. Never raises
+    PrometheusError (see load_charts).
     """
-    rng = time_range(range_name, now=now, points=buckets)
-    # Each point at time t counts the step ending at t, hence bucket start = t - step; the
-    # first point is one step after the range start so that no bucket starts before it.
-    window = f"{rng.step}s"
-    points = TimeRange(start=rng.start + rng.step, end=rng.end, step=rng.step)
-    totals: dict[str, dict[float, float]] = {}
-    for name, metric in (("processed", "asynq_tasks_processed_total"),
-                         ("failed", "asynq_tasks_failed_total")):
-        promql = bucket_growth_query(f"{metric}{selector(queue)}", window)
-        try:
-            series = client.query_range(promql, points)
-        except PrometheusError as exc:
-            return TaskHistory(range=rng, notice=notice(exc))
-        totals[name] = {ts: val or 0.0 for s in series for ts, val in s.points}
-    stamps = sorted(set(totals["processed"]) | set(totals["failed"]))
+    # On the scrape grid, so that refreshes within 15 s ask Prometheus the same question.
+    now = float(int(time.time() if now is None else now) // MIN_STEP * MIN_STEP)
+    buckets = UtcBuckets.of(days, now)
+    rng = TimeRange(start=buckets.first, end=now, step=buckets.size)
+    counts: dict[str, dict[int, float]] = {}
+    try:
+        for name, metric in COUNTERS:
+            series = f"{metric}{selector(queue)}"
+            counts[name] = _finished_buckets(client, series, buckets)
+            since = int(now) - buckets.start(buckets.current)
+            if since > 0:
+                counts[name][buckets.current] = sum(
+                    value or 0.0
+                    for found in client.query(bucket_growth_query(series, f"{since}s"), at=now)
+                    for _, value in found.points)
+    except PrometheusError as exc:
+        return TaskHistory(range=rng, notice=_notice(exc))
     return TaskHistory(range=rng, buckets=[
-        HistoryBucket(start=ts - rng.step,
-                      processed=round(totals["processed"].get(ts, 0.0)),
-                      failed=round(totals["failed"].get(ts, 0.0)))
-        for ts in stamps
+        HistoryBucket(start=buckets.start(i), processed=round(counts["processed"].get(i, 0.0)),
+                      failed=round(counts["failed"].get(i, 0.0)))
+        for i in range(buckets.count)
     ])
 
 
-def notice(exc: PrometheusError) -> str:
+def _finished_buckets(client: PrometheusClient, series: str,
+                      buckets: UtcBuckets) -> dict[int, float]:
+    """Growth of `series` in each finished bucket, by bucket index."""
+    if buckets.current == 0:
+        return {}
+    # The point at t counts the bucket ending at t: the first ends one bucket after `first`.
+    points = TimeRange(start=buckets.start(1), end=buckets.start(buckets.current),
+                       step=buckets.size)
+    query = bucket_growth_query(series, f"{buckets.size}s")
+    return {round((ts - buckets.first) / buckets.size) - 1: value or 0.0
+            for found in client.query_range(query, points) for ts, value in found.points}
+
+
+def _notice(exc: PrometheusError) -> str:
     """What the page shows in place of charts that could not be loaded."""
     if isinstance(exc, PrometheusUnavailable):
         return f"{exc}. Charts need Prometheus; everything else on this page is live from Redis."

@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         redis=redis_client(settings.redis_connection_url(), settings.threads),
         cipher=VaultCipher(cipher_key) if cipher_key else None,
     )
-    state.metrics_registry = create_registry(state.inspector)
+    state.metrics_registry = create_registry(state.core)
     init_request_metrics(app, state.metrics_registry)
     app.extensions[EXTENSION] = state
     register_error_handlers(app)

@@ -71,3 +71,14 @@ def test_version_and_completion_scripts():
     bad = subprocess.run([RUNQY, "completion", "tcsh"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "tcsh" in bad.stderr
+
+
+def test_local_mode_without_an_instance_says_what_to_do(tmp_path):
+    result = subprocess.run([RUNQY, "queue", "list"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: no runqy instance at {tmp_path.resolve()}/instance (no runqy.db): start "
+        "`runqy serve` there once, set RUNQY_INSTANCE_PATH, or give a server with -s URL or "
+        "`runqy login`\n")

@@ -38,6 +38,14 @@ def test_task_commands_in_both_modes(instance: Instance):
     assert local.stdout.startswith("Enqueued task ") and "in imgs.high (pending)." in local.stdout
     second = local.stdout.split()[2]
 
+    # --redis-uri names the instance's Redis (here the embedded one); the notice masks it.
+    password = (instance.folder / "instance" / "redis" / "password").read_text().strip()
+    uri = f"redis://:{password}@127.0.0.1:{instance.server.redis_port}/0"
+    via_uri = instance.run("--redis-uri", uri, "task", "list", "imgs.high", "-o", "json")
+    assert via_uri.returncode == 0 and json.loads(via_uri.stdout)["total"] == 2
+    assert f"(redis://:****@127.0.0.1:{instance.server.redis_port}/0)" in via_uri.stderr
+    assert password not in via_uri.stderr
+
     table = instance.ok("task", "list", "imgs.high").splitlines()
     assert table[0].split() == ["ID", "STATE", "RETRIED", "NEXT/DONE", "LAST_ERROR", "PAYLOAD"]
     assert {line.split()[0] for line in table[1:3]} == {info["id"], second}
@@ -111,6 +119,15 @@ def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance
     assert failed.returncode == 1
     assert failed.stderr.startswith(f"error: {broken} line 3: not valid JSON")
     assert instance.json("queue", "inspect", "imgs.low")["queue"]["pending"] == 10_000
+    mixed = instance.folder / "mixed.jsonl"
+    mixed.write_text('{"n": 1}\n{"data": {}, "max_retries": 2}\n{"data": 3, "max_retry": 1}\n')
+    partly = instance.remote("task", "enqueue", "-q", "imgs.low", "--file", str(mixed))
+    assert partly.returncode == 1
+    assert partly.stdout == "Enqueued 2 tasks in imgs.low; 1 failed.\n"
+    assert partly.stderr.splitlines()[-2:] == [
+        "line 2: jobs[1]: unknown field 'max_retries' (invalid_request)",
+        "error: 1 of 3 tasks were not enqueued"]
+    assert instance.json("queue", "inspect", "imgs.low")["queue"]["pending"] == 10_002
     deleted = instance.json("queue", "delete", "imgs.low", "--force")
     assert deleted == {"queue": "imgs.low", "deleted": True, "config_disabled": True}
 

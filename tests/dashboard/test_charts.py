@@ -166,3 +166,13 @@ def test_duration_axis_labels_are_exact():
     axis = [t.text for t in parse(figure).iter(f"{SVG}text")][:5]
     assert axis == ["0 s", "2.5 min", "5 min", "7.5 min", "10 min"]
     assert axis_duration(604800 / 4) == "1.75 d"
+
+
+def test_minute_bars_label_round_minutes_and_the_last_label_stays_inside():
+    bars = [DayCount(f"10:{m:02d}", 1, 0) for m in range(60)]
+    root = parse(history_chart(bars, unit="minute", labelled=lambda b: b.label.endswith("0")))
+    labels = [t for t in root.iter(f"{SVG}text") if ":" in (t.text or "")]
+    assert [t.text for t in labels] == [f"10:{m}0" for m in range(6)]
+    root = parse(history_chart(bars, unit="minute", labelled=lambda b: b.label == "10:59"))
+    last = [t for t in root.iter(f"{SVG}text") if t.text == "10:59"][0]
+    assert last.get("text-anchor") == "end" and float(last.get("x")) <= 600

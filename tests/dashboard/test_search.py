@@ -3,6 +3,8 @@ another queue's retry set, all found by their error text, then acted on in bulk.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import pytest
@@ -10,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from runqy.broker import Broker, Inspector, keys
 from tests.dashboard.archive_fill import fill_archived
-from tests.dashboard.conftest import LiveServer
+from tests.dashboard.conftest import LiveServer, create_admin
+from tests.dashboard.test_auth import log_in as form_log_in
 from tests.metrics.dataset import message
 
 ARCHIVED = 700_000
@@ -59,3 +62,26 @@ def test_search_finds_the_12_among_700000_archived_and_acts_on_them(server: Live
     pending = {i.decode() for i in redis_client.lrange(keys.pending("reports"), 0, -1)}
     assert pending == set(wanted)
     assert Inspector(redis_client).queue_stats("reports").archived == ARCHIVED - 12
+
+
+def test_search_waits_for_continue_every_500_matches(make_app, redis_client):
+    """1,200 matches: the first step shows 500 and a Continue button instead of loading on; the
+    Continue URL resumes from the cursor, and no match is shown twice or lost."""
+    fill_archived(redis_client, "many", 1_300, list(range(1_200)), NEEDLE_ERROR)
+    app = make_app()
+    create_admin(app)
+    client = app.test_client()
+    assert form_log_in(client).status_code == 302
+    url, seen, steps = "/monitoring/search/step?q=spool&field=error", [], 0
+    while url:
+        text = client.get(url).text
+        steps += 1
+        seen += re.findall(r'<tr data-task-id="([^"]+)"', text)
+        waiting = 'id="search-continue"' in text
+        link = re.search(r'hx-get="([^"]*search/step[^"]*)"', text)
+        url = html.unescape(link.group(1)) if link else ""
+        if waiting:
+            assert len(seen) % 500 == 0 and 'hx-trigger="load"' not in text
+    assert steps >= 3
+    assert len(seen) == len(set(seen)) == 1_200
+    assert "Done: 1,200 match(es)" in text and "1,300 of 1,300 task(s) read" in text

@@ -72,6 +72,14 @@ class ApiDoor:
         return self._call("POST", f"/api/queues/{queue}/tasks/batch",
                           {"action": action, "task_ids": ids})
 
+    def search_act(self, action: str, found: list[tuple[str, str]]) -> Outcome:
+        """The API has no search: the same IDs as one batch per queue."""
+        by_queue: dict[str, list[str]] = {}
+        for queue, task_id in found:
+            by_queue.setdefault(queue, []).append(task_id)
+        outcomes = [self.batch(queue, action, ids) for queue, ids in by_queue.items()]
+        return next((o for o in outcomes if o.refused), Outcome())
+
     def all_in_state(self, queue: str, action: str, state: str) -> Outcome:
         return self._call("POST", f"/api/queues/{queue}/tasks/all",
                           {"action": action, "state": state})
@@ -142,6 +150,10 @@ class DashboardDoor:
 
     def batch(self, queue: str, action: str, ids: list[str]) -> Outcome:
         return self._post(f"/queues/{queue}/batch", action=action, ids=ids)
+
+    def search_act(self, action: str, found: list[tuple[str, str]]) -> Outcome:
+        return self._post("/search/act", action=action,
+                          ids=[f"{queue}/{task_id}" for queue, task_id in found])
 
     def all_in_state(self, queue: str, action: str, state: str) -> Outcome:
         return self._post(f"/queues/{queue}/all", action=action, state=state)

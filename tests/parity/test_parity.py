@@ -148,6 +148,11 @@ CASES = {
     "batch run": Case(lambda d: [d.batch(IMGS, "run", ["s1", "a1"])], [True]),
     "batch with an unknown action": Case(lambda d: [d.batch(IMGS, "explode", ["p1"])],
                                          [False]),
+    "archive search results across queues, partly refused": Case(
+        lambda d: [d.search_act("archive", [(IMGS, "p1"), (MAIL, "m1"), (IMGS, "act1")])],
+        [False], changes=True),
+    "delete search results": Case(
+        lambda d: [d.search_act("delete", [(IMGS, "a1"), (MAIL, "m1")])], [True]),
     "archive every pending task": Case(lambda d: [d.all_in_state(IMGS, "archive", "pending")],
                                        [True]),
     "delete every archived task": Case(lambda d: [d.all_in_state(IMGS, "delete", "archived")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runqy.config import ConfigError, Settings, mask_url_password
+from runqy.core.workers import redis_block
 from runqy.redis_connection import CLUSTER, SENTINEL, SINGLE, RedisTopology
 
 
@@ -57,3 +58,15 @@ def test_passwords_are_masked_in_every_url_form():
                 "redis-cluster://:pw@a:1,b:2", "redis://:pw@h:1/0"):
         masked = mask_url_password(url)
         assert "pw" not in masked.replace("****", ""), masked
+
+
+def test_workers_are_handed_the_whole_topology_at_registration():
+    url = load(REDIS_SENTINELS="s1:5000,s2", REDIS_SENTINEL_MASTER="main",
+               REDIS_PASSWORD="pw").redis_connection_url()
+    block = redis_block(url)
+    assert (block["mode"], block["addr"], block["master"], block["password"]) == (
+        "sentinel", "s1:5000,s2:26379", "main", "pw")
+    assert RedisTopology.from_url(block["url"]) == RedisTopology.from_url(url)
+    cluster = redis_block("redis-cluster://n1:7000,n2:7001")
+    assert (cluster["mode"], cluster["addr"]) == ("cluster", "n1:7000,n2:7001")
+    assert "mode" not in redis_block("redis://h:6379/0")  # the one-node answer is unchanged

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 
+import pytest
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
@@ -18,6 +19,15 @@ from redis.crc import key_slot
 from tests.support.redis_server import RedisServer, free_port
 
 NODE_TIMEOUT_MS = 2000  # short, so that a killed master's replica takes over within seconds
+
+
+def cluster_tools() -> tuple[str, str]:
+    """redis-server (7.0+: ``--cluster-port``) and redis-cli from PATH; the test is skipped
+    without them (scripts/test.sh installs Debian's redis-server, which brings both)."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if not server or not cli:
+        pytest.skip("a Redis Cluster needs redis-server and redis-cli on PATH")
+    return server, cli
 
 
 class RedisClusterNodes:
@@ -30,7 +40,8 @@ class RedisClusterNodes:
                 # a replica takes over however long it was cut off from its master
                 "--cluster-replica-validity-factor", "0")
         # an explicit bus port: the default (port + 10000) overflows for high free ports
-        self.nodes = [RedisServer(extra_args=(*args, "--cluster-port", str(free_port())))
+        server, self.cli = cluster_tools()
+        self.nodes = [RedisServer(server, extra_args=(*args, "--cluster-port", str(free_port())))
                       for _ in range(masters * 2)]
 
     @property
@@ -48,7 +59,7 @@ class RedisClusterNodes:
         try:
             for node in self.nodes:
                 node.start(timeout=self.timeout)
-            create = [shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
+            create = [self.cli, "--cluster", "create",
                       *(f"127.0.0.1:{n.port}" for n in self.nodes),
                       "--cluster-replicas", "1", "--cluster-yes"]
             subprocess.run(create, check=True, capture_output=True, timeout=self.timeout)

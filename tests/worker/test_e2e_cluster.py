@@ -12,6 +12,7 @@ import json
 import re
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -32,17 +33,17 @@ def cluster():
     nodes.stop()
 
 
-def dashboard_page(app, path: str) -> str:
-    """``path`` as a logged-in dashboard user sees it."""
+def dashboard_pages(app, *paths: str) -> list[str]:
+    """``paths`` as a logged-in dashboard user sees them."""
     create_admin(app)
     browser = app.test_client()
     form = browser.get("/monitoring/login").text
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
     browser.post("/monitoring/login", data={
         "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token})
-    page = browser.get(path)
-    assert page.status_code == 200, page.status_code
-    return page.text
+    pages = [browser.get(path) for path in paths]
+    assert [page.status_code for page in pages] == [200] * len(paths)
+    return [page.text for page in pages]
 
 
 def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_path,
@@ -65,10 +66,15 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
             batch = client.enqueue_batch(q, [{"op": "echo", "value": v} for v in values])
             sent[q] = dict(zip(batch.task_ids, values, strict=True))
         assert sum(map(len, sent.values())) == TASKS
+        # a client long-polling one task: the completion is published on another node
+        watched = next(iter(sent[queues[-1]]))
+        waiter = ThreadPoolExecutor(1)
+        waited = waiter.submit(client.wait, watched, 90)
 
-        for name in ("cluster-a", "cluster-b"):
+        for name in ("cluster-a", "cluster-b"):  # own deployment dirs, as on two machines
             workers.append(WorkerProcess(server.base, ["scale"], tmp_path / "workers",
-                                         deployment_dir, concurrency=2, worker_id=name).start())
+                                         deployment_dir / name, concurrency=2,
+                                         worker_id=name).start())
         redis = cluster.client()
         inspector = Inspector(redis)
 
@@ -88,6 +94,8 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
             stats = inspector.queue_stats(q)
             assert (stats.active, stats.pending, stats.retry, stats.archived) == (0, 0, 0, 0)
             assert redis.zcard(keys.lease(q)) == 0
+        assert waited.result(timeout=30).state == "completed"
+        waiter.shutdown()
         for worker in workers:  # both workers' task processes took part
             assert per_worker.keys() & set(worker.children()), worker.worker_id
 
@@ -97,8 +105,8 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
             r'^asynq_tasks_processed_total{[^}]*queue="(?P<queue>[^"]+)"[^}]*} (?P<value>\S+)$',
             metrics, re.M)}
         assert processed == {q: len(sent[q]) for q in queues}
-        page = dashboard_page(server.app, "/monitoring/queues")
-        assert all(q in page for q in queues)
+        listing, _overview = dashboard_pages(server.app, "/monitoring/queues", "/monitoring/")
+        assert all(q in listing for q in queues)
     finally:
         for worker in workers:
             worker.kill_all()

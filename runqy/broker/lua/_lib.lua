@@ -7,12 +7,15 @@ local function bump_daily(key, expire_at)
     end
 end
 
--- bump total X: wraps to 1 at the int64 maximum (compared as text: Lua numbers are doubles).
+-- bump total X: wraps to 1 at the int64 maximum. One INCR in the common case: Redis refuses
+-- to increment past the maximum, and only that refusal leads to the wrap.
 local function bump_total(key, max_int)
-    if redis.call("GET", key) == max_int then
+    local bumped = redis.pcall("INCR", key)
+    if type(bumped) == "table" and bumped.err then
+        if redis.call("GET", key) ~= max_int then
+            redis.call("INCR", key)  -- not the wrap (a value that is no integer): raise it
+        end
         redis.call("SET", key, 1)
-    else
-        redis.call("INCR", key)
     end
 end
 

@@ -59,12 +59,15 @@ def nice_ceiling(value: int) -> int:
 
 
 def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 220,
-                  unit: str = "day") -> Markup:
+                  unit: str = "day",
+                  labelled: Callable[[DayCount], bool] | None = None) -> Markup:
     """Stacked bars per day (or other `unit`), oldest on the left: succeeded below, failed on
     top.
 
     Each bar's full height is the day's processed count; the `<title>` of each bar group gives
     the exact numbers on hover, and the whole chart carries a text summary for screen readers.
+    `labelled` picks the bars whose label the axis shows (default: at most 10, today's
+    included).
     """
     left, right, top, bottom = 48, 8, 10, 24
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -104,11 +107,14 @@ def history_chart(days: Sequence[DayCount], *, width: int = 600, height: int = 2
             f'<rect class="bar-failed" x="{x:.1f}" y="{base - ok_h - failed_h:.1f}" '
             f'width="{bar_w:.1f}" height="{failed_h:.1f}"/></g>'
         )
-        # Counted from the newest day so today's label is always shown.
-        if (len(days) - 1 - index) % label_every == 0:
+        # By default counted from the newest day so today's label is always shown.
+        if labelled(day) if labelled else (len(days) - 1 - index) % label_every == 0:
+            # a label at the right edge ends there instead of running out of the chart
+            at_edge = x + bar_w / 2 + 22 > width
             parts.append(
-                f'<text class="axis" x="{x + bar_w / 2:.1f}" y="{height - 6}" '
-                f'text-anchor="middle">{escape(day.label)}</text>'
+                f'<text class="axis" x="{x + (bar_w if at_edge else bar_w / 2):.1f}" '
+                f'y="{height - 6}" text-anchor="{"end" if at_edge else "middle"}">'
+                f"{escape(day.label)}</text>"
             )
     parts.append("</svg>")
     # Safe: every piece of text above went through escape(); the rest is numbers.

@@ -9,14 +9,13 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
-    IntegerField,
     PasswordField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 MIN_PASSWORD_LENGTH = 8
 POLL_CHOICES = [SelectChoice(value, label) for value, label in
@@ -72,11 +71,6 @@ class QueueConfigForm(FlaskForm):
 
     name = StringField("Parent queue name", validators=[DataRequired(), Length(max=128)])
     body = TextAreaField("Configuration (JSON)", validators=[DataRequired()])
-
-
-class SubQueueForm(FlaskForm):
-    sub = StringField("Sub-queue", validators=[DataRequired(), Length(max=128)])
-    priority = IntegerField("Priority", validators=[DataRequired(), NumberRange(min=1, max=1000)])
 
 
 class VaultForm(FlaskForm):

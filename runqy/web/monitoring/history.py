@@ -13,24 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from runqy.broker import Inspector, QueueStats
 from runqy.broker.throughput import per_minute, regroup
-from runqy.metrics.prometheus_api import (
-    MIN_STEP,
-    PrometheusClient,
-    PrometheusError,
-    TimeRange,
-    bucket_growth_query,
-    notice,
-    selector,
-)
+from runqy.metrics.prometheus_api import DAY, HOUR, PrometheusClient, load_task_history
 from runqy.web.monitoring.charts import DayCount
-
-HOUR, DAY = 3600, 86400
-COUNTERS = (("processed", "asynq_tasks_processed_total"), ("failed", "asynq_tasks_failed_total"))
 
 CacheKey = tuple[frozenset[str], int, date]
 
@@ -90,67 +78,14 @@ def today_by_hour(inspector: Inspector, queues: Sequence[str], now: float) -> li
             for h in range(24)]
 
 
-@dataclass(frozen=True)
-class Buckets:
-    """The chart's UTC-aligned buckets: `count` of `size` seconds from `first`; the one holding
-    `now` is `current` (later ones are in the future and stay empty)."""
+def prometheus_history(address: str, days: int) -> tuple[list[DayCount], str | None]:
+    """The same chart from Prometheus, on the same UTC hours or days (load_task_history).
 
-    first: int
-    size: int
-    count: int
-    current: int
-    label: str
-
-    @classmethod
-    def aligned(cls, days: int, now: float) -> Buckets:
-        """Today: the 24 UTC hours of today. 7D/30D: UTC days, today the last one (the same
-        days as the Redis counters and the cards)."""
-        midnight = int(now) - int(now) % DAY
-        if days == 1:
-            return cls(midnight, HOUR, 24, (int(now) - midnight) // HOUR, "%H:00")
-        return cls(midnight - (days - 1) * DAY, DAY, days, days - 1, "%m-%d")
-
-    def start(self, index: int) -> int:
-        return self.first + index * self.size
-
-
-def prometheus_history(address: str, days: int,
-                       now: float | None = None) -> tuple[list[DayCount], str | None]:
-    """The same chart from Prometheus, in UTC-aligned buckets (see Buckets.aligned).
-
-    Finished buckets come from one range query per counter (the growth over each bucket,
-    evaluated at its end); the current bucket from an instant query of the growth since it
-    began. Returns the buckets and None, or [] and the notice to show when Prometheus failed.
+    Returns the buckets and None, or [] and the notice to show when Prometheus failed.
     """
-    # On the scrape grid, so that refreshes within 15 s ask Prometheus the same question.
-    now = float(int(time.time() if now is None else now) // MIN_STEP * MIN_STEP)
-    buckets = Buckets.aligned(days, now)
-    client = PrometheusClient(address)
-    counts: dict[str, dict[int, float]] = {}
-    try:
-        for name, metric in COUNTERS:
-            counts[name] = _finished(client, metric, buckets)
-            since = int(now) - buckets.start(buckets.current)
-            if since > 0:
-                query = bucket_growth_query(f"{metric}{selector()}", f"{since}s")
-                counts[name][buckets.current] = sum(
-                    value or 0.0 for series in client.query(query, at=now)
-                    for _, value in series.points)
-    except PrometheusError as exc:
-        return [], notice(exc)
-    return [DayCount(datetime.fromtimestamp(buckets.start(i), UTC).strftime(buckets.label),
-                     round(counts["processed"].get(i, 0.0)),
-                     round(counts["failed"].get(i, 0.0)))
-            for i in range(buckets.count)], None
-
-
-def _finished(client: PrometheusClient, metric: str, buckets: Buckets) -> dict[int, float]:
-    """Growth of `metric` in each finished bucket, by bucket index."""
-    if buckets.current == 0:
-        return {}
-    # The point at t counts the bucket ending at t: the first ends one bucket after `first`.
-    window = TimeRange(start=buckets.start(1), end=buckets.start(buckets.current),
-                       step=buckets.size)
-    query = bucket_growth_query(f"{metric}{selector()}", f"{buckets.size}s")
-    return {round((ts - buckets.first) / buckets.size) - 1: value or 0.0
-            for series in client.query_range(query, window) for ts, value in series.points}
+    result = load_task_history(PrometheusClient(address), days)
+    if result.notice is not None:
+        return [], result.notice
+    label = "%H:00" if days == 1 else "%m-%d"
+    return [DayCount(datetime.fromtimestamp(b.start, UTC).strftime(label), b.processed,
+                     b.failed) for b in result.buckets], None

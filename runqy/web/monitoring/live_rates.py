@@ -52,7 +52,7 @@ class LiveRates:
     def chart(self) -> Markup:
         return history_chart([DayCount(datetime.fromtimestamp(b.start, UTC).strftime("%H:%M"),
                                        b.processed, b.failed) for b in self.minutes],
-                             unit="minute")
+                             unit="minute", labelled=lambda bar: bar.label.endswith("0"))
 
 
 def window(buckets: Sequence[Bucket], seconds: int) -> Window:

@@ -132,11 +132,6 @@ def queues() -> str:
                        groups=group_queues(stats, queues_core.priorities(core())), broken=broken)
 
 
-def matches(task: TaskInfo, needle: str) -> bool:
-    return (needle in task.id.lower() or needle in task.type.lower()
-            or needle in task.payload.decode("utf-8", errors="replace").lower())
-
-
 @dataclass
 class TaskPage:
     tasks: list[TaskInfo]
@@ -156,7 +151,7 @@ def filtered_page(inspector: Inspector, queue: str, state: str, needle: str, pag
     for chunk in range(1, FILTER_SCAN_LIMIT // FILTER_CHUNK + 1):
         batch = inspector.list_tasks(queue, state, chunk, FILTER_CHUNK, group=group)
         scanned += len(batch)
-        found.extend(t for t in batch if matches(t, needle))
+        found.extend(t for t in batch if tasks.matches(t, needle))
         if scanned >= count or len(batch) < FILTER_CHUNK:
             break
     pages = max(1, math.ceil(len(found) / PAGE_SIZE))
