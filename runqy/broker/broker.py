@@ -666,8 +666,10 @@ class Broker:
         pipe.hset(beat_key, mapping=dict(fields))
         pipe.expire(beat_key, RUNQY_HEARTBEAT_TTL)
         pipe.zadd(keys.RUNQY_WORKERS, {worker_id: last_beat})
-        if log_lines:
-            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":")) for line in log_lines))
+        worker_lines = [line for line in log_lines if not line.get("task_only")]
+        if worker_lines:
+            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":"))
+                                   for line in worker_lines))
             pipe.ltrim(logs_key, -WORKER_LOG_KEEP, -1)
         pipe.expire(logs_key, RUNQY_HEARTBEAT_TTL)
         _copy_task_lines(pipe, worker_id, log_lines)
@@ -695,13 +697,15 @@ def wake(client: redis.Redis, queue: str) -> None:
 
 def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str, Any]]) -> None:
     """Each line tagged with a task also goes to that task's own capped list, with the worker
-    that wrote it, so the task page shows its lines after the worker's list has moved on."""
+    that wrote it, so the task page shows its lines after the worker's list has moved on;
+    ``task_only`` lines (an attempt starting) go there alone."""
     by_task: dict[str, list[str]] = {}
     for line in log_lines:
         task_id = line.get("task_id")
         if isinstance(task_id, str) and task_id:
-            by_task.setdefault(task_id, []).append(
-                json.dumps({**line, "worker": worker_id}, separators=(",", ":")))
+            entry = {**line, "worker": worker_id}
+            entry.pop("task_only", None)
+            by_task.setdefault(task_id, []).append(json.dumps(entry, separators=(",", ":")))
     for task_id, lines in by_task.items():
         key = keys.task_logs(task_id)
         pipe.rpush(key, *lines)

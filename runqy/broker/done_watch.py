@@ -114,6 +114,8 @@ class DoneWatcher:
         next_fallback = time.monotonic() + FALLBACK_SECONDS
         while True:
             pubsub = self._pubsub
+            if pubsub is None:  # Redis was lost; the next watch connects again
+                time.sleep(LISTEN_SECONDS)
             try:
                 message = pubsub.get_message(timeout=LISTEN_SECONDS) if pubsub else None
                 if message is not None and message.get("type") == "message":

@@ -146,7 +146,7 @@ class Waiters:
             if parking is not None:
                 parking.park(deadline)
                 return None
-            fired.wait()
+            fired.wait(max(0.0, deadline - time.monotonic()) + 1.0)
 
     def _watch(self, task_id: str, callback: Callable[[], None], deadline: float) -> Watch:
         watch = self.watcher.watch(task_id, callback, deadline)

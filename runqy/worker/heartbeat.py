@@ -31,7 +31,9 @@ class LogBuffer:
         self._seq = 0
 
     def add(self, src: str, text: str, queue: str | None = None,
-            task_id: str | None = None) -> None:
+            task_id: str | None = None, *, task_only: bool = False) -> None:
+        """One line; ``task_only`` lines (an attempt starting) go to the task's own log only,
+        not to the worker's."""
         if len(text) > MAX_LOG_TEXT:
             text = text[:MAX_LOG_TEXT] + _CUT_MARK
         with self._lock:
@@ -42,6 +44,8 @@ class LogBuffer:
                 line["queue"] = queue
             if task_id:
                 line["task_id"] = task_id
+            if task_only:
+                line["task_only"] = True
             self._lines.append(line)
 
     def take(self) -> list[dict[str, Any]]:

@@ -371,6 +371,8 @@ class Slot:
 
     def _attempt(self, job: Job, process: TaskProcess, line: bytes) -> None:
         job.process = process
+        self.pool.logs.add("worker", f"attempt {job.msg.retried + 1} of {job.msg.retry + 1} "
+                           f"started", self.pool.parent, job.task_id, task_only=True)
         if job.abort_reason is not None:
             reply = Reply(ReplyKind.ABORTED, reason=job.abort_reason)
         else:

@@ -3,13 +3,15 @@ as the task finishes, and a task deleted on success while waiting (retention 0) 
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from runqy.broker import Broker
 from runqy.web.serving import make_server
 from tests.contract.live_http import call
-from tests.server.conftest import configure
+from tests.server.conftest import ADMIN_KEY, configure
 from tests.support.polling import poll_until
 from tests.support.waitress_thread import ServingThread
 
@@ -80,3 +82,45 @@ def test_waiters_hold_no_server_thread(make_app, redis_client):
             [(200, "completed")] * len(ids)
     finally:
         serving.stop()
+
+
+def test_a_parked_wait_times_out_with_408_and_its_connection_serves_again(live_server, queue):
+    """The deadline of a parked long-poll: 408 wait_timeout, and the same keep-alive
+    connection then answers the next request."""
+    status, _ = call(live_server, "POST", "/queue/add",
+                     {"queue": "imgs", "data": 1, "task_id": "late"})
+    assert status == 200
+    connection = http.client.HTTPConnection("127.0.0.1", live_server.effective_port, timeout=30)
+    try:
+        for path, expected in (("/queue/late?wait=true&timeout=1", 408), ("/queue/late", 200)):
+            connection.request("GET", path, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == expected, body
+        assert body["info"]["state"] == "pending"
+    finally:
+        connection.close()
+
+
+def test_a_finish_without_a_done_message_is_seen_by_the_fallback_read(app, live_server, queue,
+                                                                      redis_client):
+    """Go workers publish nothing: the waiter's periodic re-read still returns the task."""
+    from runqy.broker import keys
+
+    status, _ = call(live_server, "POST", "/queue/add",
+                     {"queue": "imgs", "data": 1, "task_id": "go1"})
+    assert status == 200
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(call, live_server, "GET", "/queue/go1?wait=true&timeout=30")
+        watcher = app.extensions["runqy"].waiters.watcher
+        poll_until(lambda: watcher.count == 1, timeout=10, what="the wait parked")
+        taken = Broker(redis_client).dequeue([Q])
+        # What a Go server's markAsComplete leaves (no runqy:done message).
+        pipe = redis_client.pipeline()
+        pipe.lrem(keys.active(Q), 0, "go1")
+        pipe.zrem(keys.lease(Q), "go1")
+        pipe.zadd(keys.completed(Q), {"go1": int(time.time()) + 60})
+        pipe.hset(keys.task_key(Q, "go1"), "state", "completed")
+        pipe.execute()
+        status, body = waiting.result(30)
+    assert taken is not None and status == 200 and body["info"]["state"] == "completed"

@@ -51,6 +51,7 @@ def test_task_page_shows_its_own_logs_traceback_attempts_and_worker(
         expect(page.locator("#task-attempts")).to_have_text("retried 0 of 0 time(s)")
         expect(page.locator("#task-last-failure")).not_to_have_text("—")
         expect(page.locator("#task-workers a")).to_have_text("story-worker")
+        expect(logs).to_contain_text("story-worker [worker] attempt 1 of 1 started")
         expect(page.locator("#task-workers a")).to_have_attribute(
             "href", "/monitoring/workers/story-worker")
 
@@ -64,6 +65,8 @@ def test_task_page_shows_its_own_logs_traceback_attempts_and_worker(
         page.goto(server.url("/monitoring/workers/story-worker"))
         tagged = page.locator("#worker-logs a.log-task", has_text=chatty.task_id)
         expect(tagged).not_to_have_count(0)
+        # attempt lines are the task's own: the worker's log does not repeat one per task
+        expect(page.locator("#worker-logs")).not_to_contain_text("attempt 1 of")
         # the worker's finishing transitions fed the per-minute counters: 2 processed, 1 failed
         page.goto(server.url("/monitoring/"))
         hour = page.locator('#live-rates [data-window="hour"]')
