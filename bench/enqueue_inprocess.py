@@ -20,11 +20,8 @@ KEY = "bench-admin-key-0123456789abcdef"
 BODY = {"queue": "imgs", "data": {"prompt": "a cat on a mat", "steps": 20, "seed": 1234}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+def measure(requests: int, rounds: int) -> list[float]:
+    """CPU microseconds per add, one figure per round, on a fresh Redis and instance."""
     redis_server = RedisServer().start()
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -38,14 +35,22 @@ def main() -> None:
             for _ in range(300):  # warm-up: caches, connections, scripts loaded
                 client.post("/queue/add", headers=headers, json=BODY)
             costs = []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 started = time.process_time()
-                for _ in range(args.requests):
+                for _ in range(requests):
                     client.post("/queue/add", headers=headers, json=BODY)
-                costs.append((time.process_time() - started) / args.requests * 1e6)
+                costs.append((time.process_time() - started) / requests * 1e6)
+            return costs
     finally:
         redis_server.stop()
-    costs.sort()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000, help="adds per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is shown")
+    args = parser.parse_args()
+    costs = sorted(measure(args.requests, args.rounds))
     print(f"CPU per add (µs), {args.rounds} rounds of {args.requests}: "
           f"{', '.join(f'{c:.0f}' for c in costs)}; median {costs[len(costs) // 2]:.0f}")
 
