@@ -79,7 +79,8 @@ def search_step() -> str:
     known = runqy_state().inspector.queue_names()
     form = SearchForm.from_args(known)
     cursor = SearchCursor.parse(request.args.get("cursor"))
-    shown = int(request.args["shown"]) if request.args.get("shown", "").isdigit() else 0
+    raw_shown = request.args.get("shown", "")
+    shown = int(raw_shown) if raw_shown.isdigit() and len(raw_shown) < 10 else 0
     step = search(runqy_state().inspector, form.queues(known), form.states, form.needle,
                   form.field, cursor, budget=STEP_BUDGET, max_matches=PAGE_MATCHES)
     before, shown = shown, shown + len(step.matches)
