@@ -3,11 +3,14 @@
 `prepare` turns one parent's `DeploymentSpec` into a `PreparedDeployment`: the code directory
 (a git checkout or a local path), a reused-or-created virtualenv with the requirements
 installed (skipped while their SHA-256 is unchanged), the SDK made importable, and the argv and
-environment to start task processes with.
+environment to start task processes with. Workers on one host may share the deployment
+directory: each parent is prepared under an exclusive lock file there, so the second worker
+waits and then reuses what the first one built.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shlex
@@ -17,7 +20,8 @@ import sys
 import sysconfig
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,25 +64,36 @@ def prepare(
     warn: Warn,
 ) -> PreparedDeployment:
     deployment_dir = settings.deployment_dir.resolve()
-    if spec.git_url:
-        token = spec.git_token or settings.git_token
-        checkout = deploy_git(spec, deployment_dir / parent, token, settings.git_ssh_key, warn)
-    else:
-        checkout = Path(spec.path or "").resolve()
-        if not checkout.is_dir():
-            raise DeploymentError(f"deployment path {checkout} does not exist")
-    code_dir = checkout / spec.code_path if spec.code_path else checkout
-    if not code_dir.is_dir():
-        raise DeploymentError(f"code directory {code_dir} does not exist")
-    venv = ensure_venv(deployment_dir / ".venvs" / parent, settings.use_system_site_packages)
-    install_requirements(venv, code_dir / spec.requirements_file)
-    ensure_sdk(venv)
+    with _exclusive(deployment_dir / f".{parent}.lock"):
+        if spec.git_url:
+            token = spec.git_token or settings.git_token
+            checkout = deploy_git(spec, deployment_dir / parent, token, settings.git_ssh_key, warn)
+        else:
+            checkout = Path(spec.path or "").resolve()
+            if not checkout.is_dir():
+                raise DeploymentError(f"deployment path {checkout} does not exist")
+        code_dir = checkout / spec.code_path if spec.code_path else checkout
+        if not code_dir.is_dir():
+            raise DeploymentError(f"code directory {code_dir} does not exist")
+        venv = ensure_venv(deployment_dir / ".venvs" / parent, settings.use_system_site_packages)
+        install_requirements(venv, code_dir / spec.requirements_file)
+        ensure_sdk(venv)
     env = task_environment(parent, spec, vaults, venv, settings.worker_id, warn)
     argv = task_command(spec.startup_cmd, venv, env["PATH"])
     return PreparedDeployment(
         parent=parent, code_dir=code_dir, venv=venv, argv=argv, env=env, mode=spec.mode,
         startup_timeout=spec.startup_timeout_secs, redis_storage=spec.redis_storage,
     )
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_file`. flock locks belong to the open file, so this
+    excludes other threads of this process as well as other worker processes on the host."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 # -- git ----------------------------------------------------------------------------------------
@@ -238,20 +253,35 @@ def install_requirements(venv: Path, requirements: Path) -> bool:
 
 
 def ensure_sdk(venv: Path) -> None:
-    """Make the SDK importable in the venv when its requirements did not provide it."""
+    """Make the SDK importable in the venv when its requirements did not provide it.
+
+    The copy lives in a directory named by the digest of its content, staged aside and renamed
+    into place, and the .pth file is replaced atomically: task processes of another worker
+    sharing this venv never see a copy half-written or deleted.
+    """
     copy_root = venv / _SDK_DIR
     if not copy_root.exists() and _python_works(_venv_python(venv), "import runqy.sdk"):
         return
     source = Path(runqy.__file__).parent
-    target = copy_root / "runqy"
-    shutil.rmtree(target, ignore_errors=True)
-    (target / "sdk").mkdir(parents=True)
     # Only the SDK: runqy/__init__.py imports nothing but runqy.sdk, which is stdlib-only.
-    shutil.copy2(source / "__init__.py", target / "__init__.py")
-    for module in (source / "sdk").glob("*.py"):
-        shutil.copy2(module, target / "sdk" / module.name)
-    site = _site_packages(venv)
-    (site / "runqy-sdk.pth").write_text(str(copy_root) + "\n")
+    files = [Path("__init__.py"), *(m.relative_to(source) for m in (source / "sdk").glob("*.py"))]
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0".encode() + (source / name).read_bytes())
+    copy = copy_root / digest.hexdigest()[:16]
+    if not copy.exists():
+        copy_root.mkdir(exist_ok=True)
+        staging = copy_root / f".{copy.name}.staging"  # left over if a worker died here
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "runqy" / "sdk").mkdir(parents=True)
+        for name in files:
+            shutil.copy2(source / name, staging / "runqy" / name)
+        staging.rename(copy)
+    pth = _site_packages(venv) / "runqy-sdk.pth"
+    if not pth.is_file() or pth.read_text() != f"{copy}\n":
+        staged = pth.with_suffix(".tmp")
+        staged.write_text(f"{copy}\n")
+        staged.replace(pth)
 
 
 def _site_packages(venv: Path) -> Path:

@@ -6,12 +6,15 @@ Rows 10-15 of worker-protocol.md section 10, plus the task environment of 4.4.
 from __future__ import annotations
 
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from runqy.worker.deployment import (
     DeploymentError,
+    PreparedDeployment,
     deploy_git,
     ensure_venv,
     install_requirements,
@@ -19,7 +22,7 @@ from runqy.worker.deployment import (
     task_environment,
 )
 from runqy.worker.registration import DeploymentSpec
-from tests.worker.harness import fast_settings
+from tests.worker.harness import APPS, fast_settings
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
@@ -127,3 +130,43 @@ def test_task_environment_drops_worker_secrets_and_reserved_names(tmp_path):
     assert (env["RUNQY_QUEUE"], env["RUNQY_WORKER_ID"], env["RUNQY_PROTOCOL"]) == \
         ("app", "w-1", "1")
     assert len(warnings) == 2
+
+
+def prepare_together(spec: DeploymentSpec, deployment_dir: Path, workers: int):
+    """`workers` threads released at once, each preparing `spec` like a starting worker.
+    flock locks belong to the open file, so threads contend exactly as processes do."""
+    start = threading.Barrier(workers)
+
+    def worker_start(_: int) -> PreparedDeployment:
+        start.wait(10)
+        return prepare("app", spec, {}, fast_settings(deployment_dir), lambda _: None)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(worker_start, range(workers)))
+
+
+def test_workers_sharing_a_deployment_dir_prepare_one_venv_at_once(tmp_path):
+    """Workers on one host started together prepare the same parent in the same deployment
+    dir: every one comes up (none exits on a venv or SDK copy another is writing), they share
+    one venv and task code there imports the SDK. Rounds of 4 make the race near-certain
+    (the old code failed every run)."""
+    spec = DeploymentSpec(startup_cmd="python main.py", path=str(APPS / "behave"))
+    for round_ in range(5):
+        deployment_dir = tmp_path / f"deploy-{round_}"
+        prepared = prepare_together(spec, deployment_dir, 4)
+        venv = (deployment_dir / ".venvs" / "app").resolve()
+        assert {p.venv for p in prepared} == {venv}
+        ran = subprocess.run(
+            [prepared[0].argv[0], "-c", "import runqy; from runqy import task; "
+             "print(runqy.__file__)"],
+            env=dict(prepared[0].env), cwd=prepared[0].code_dir, capture_output=True,
+            text=True, timeout=60, check=False)
+        assert ran.returncode == 0, ran.stderr
+        sdk_file = Path(ran.stdout.strip())
+        assert sdk_file.is_relative_to(venv / "runqy-sdk")
+    # A worker joining later reuses the venv and leaves the SDK copy that the task processes
+    # of the running workers import from in place, not rewritten.
+    copied = sdk_file.stat()
+    assert prepare_together(spec, deployment_dir, 1)[0].venv == venv
+    assert (sdk_file.stat().st_ino, sdk_file.stat().st_ctime_ns) == \
+        (copied.st_ino, copied.st_ctime_ns)
