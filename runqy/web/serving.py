@@ -106,12 +106,23 @@ class RunqyChannel(NoBusyWaitChannel):
         return now - self.last_activity > KEEPALIVE_TIMEOUT
 
 
+def connection_budget() -> int:
+    """MAX_CONNECTIONS, or fewer when the open-files limit cannot hold that many (two
+    descriptors per connection, 256 kept for Redis, the database and files): eviction must
+    start before accept() runs out of descriptors, or the flood would keep everyone out."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(16, min(MAX_CONNECTIONS, (soft - 256) // 2))
+
+
 def make_room(server: Any) -> None:
-    """Past MAX_CONNECTIONS, close the longest-idle connection (no request running) of the
-    client address that holds the most: one client's idle or half-sent connections then
-    cannot keep anyone else out, while requests in progress are never cut."""
+    """Past the connection budget (MAX_CONNECTIONS), close the longest-idle connection (no
+    request running) of the client address that holds the most: one client's idle or
+    half-sent connections then cannot keep anyone else out, while requests in progress are
+    never cut."""
     channels = server.active_channels
-    if len(channels) <= MAX_CONNECTIONS:
+    if len(channels) <= getattr(server, "max_connections", MAX_CONNECTIONS):
         return
     idle = [ch for ch in channels.values() if not ch.requests and not ch.will_close]
     if not idle:
@@ -138,11 +149,15 @@ def _maintenance(server: Any, now: float) -> None:
 def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
     """A waitress server with runqy's options, channel and deadlines (`.run()` serves until
     closed); `where` is host/port or sockets."""
-    server = create_server(parking_app(app), **where, **waitress_options(settings))
+    budget = connection_budget()
+    options = {**waitress_options(settings),
+               "connection_limit": budget + HARD_CONNECTION_LIMIT - MAX_CONNECTIONS}
+    server = create_server(parking_app(app), **where, **options)
     # A host name with several addresses gives one listening server per address.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
         if isinstance(listener, BaseWSGIServer):
+            listener.max_connections = budget
             listener.channel_class = RunqyChannel
             listener.maintenance = types.MethodType(_maintenance, listener)
     return server

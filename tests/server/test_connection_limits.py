@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import resource
 import socket
 
 import pytest
@@ -89,3 +90,15 @@ def test_a_half_sent_request_times_out_but_a_complete_one_is_answered(
     finally:
         half.close()
         idle.close()
+
+
+def test_the_budget_shrinks_to_what_the_open_files_limit_holds():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        assert serving.connection_budget() == (1024 - 256) // 2  # not 1,000: EMFILE first
+        serving.raise_descriptor_limit()
+        if hard == resource.RLIM_INFINITY or hard >= 3 * serving.HARD_CONNECTION_LIMIT + 256:
+            assert serving.connection_budget() == serving.MAX_CONNECTIONS
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
