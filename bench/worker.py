@@ -66,13 +66,17 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def tree_rss_kib(pid: int) -> tuple[int, int]:
-    """(the process alone, the process plus its children) in KiB."""
-    own = rss_kib(pid)
+def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         children += [int(c) for c in (task / "children").read_text().split()]
-    return own, own + sum(rss_kib(c) for c in children)
+    return children
+
+
+def tree_rss_kib(pid: int) -> tuple[int, int]:
+    """(the process alone, the process plus its children) in KiB."""
+    own = rss_kib(pid)
+    return own, own + sum(rss_kib(c) for c in _children(pid))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,7 +109,8 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
+def bench_runqy(url: str, work: Path, tasks: int, concurrency: int,
+                processes: int = 1) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     app_dir = work / "noop"
@@ -130,7 +135,8 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
     config = work / "worker.yml"
     config.write_text(yaml.safe_dump({
         "server": {"url": base, "api_key": ADMIN_KEY},
-        "worker": {"queues": ["bench"], "concurrency": concurrency, "id": "bench"},
+        "worker": {"queues": ["bench"], "concurrency": concurrency, "id": "bench",
+                   "processes": processes},
         "deployment": {"dir": str(work / "deployment")},
     }))
     before = redis_counters(client)
@@ -142,7 +148,8 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int) -> dict[str,
     elapsed = time.perf_counter() - started
     on_redis = redis_per_task(client, before, tasks)
     own, total = tree_rss_kib(worker.pid)
-    cpu = cpu_seconds(worker.pid)
+    workers = [worker.pid, *_children(worker.pid)] if processes > 1 else [worker.pid]
+    cpu = sum(cpu_seconds(pid) for pid in workers)
     worker.terminate()
     worker.wait(60)
     serving.stop()
@@ -190,6 +197,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--redis-server-bin", default=None)
     parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="runqy worker processes (worker.processes), each with the slots")
     args = parser.parse_args()
     server = RedisServer(binary=args.redis_server_bin).start()
     try:
@@ -197,7 +206,7 @@ def main() -> None:
             work = Path(tmp)
             (work / "runqy").mkdir()
             results = {"runqy worker": bench_runqy(server.url, work / "runqy", args.tasks,
-                                                   args.concurrency)}
+                                                   args.concurrency, args.processes)}
             if not args.skip_celery:
                 (work / "celery").mkdir()
                 results["Celery 5 (prefork, Redis broker + backend)"] = bench_celery(

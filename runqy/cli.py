@@ -195,8 +195,9 @@ def banner(app: Any) -> str:
     from runqy.web.extensions import db
     from runqy.web.models import AdminUser
     from runqy.web.setup_token import ensure_setup_token, token_path
+    from runqy.web.state import state_of
 
-    state = app.extensions["runqy"]
+    state = state_of(app)
     settings: Settings = state.settings
     wildcard = settings.host in ("0.0.0.0", "::", "127.0.0.1")  # noqa: S104 - display only
     shown_host = "localhost" if wildcard else settings.host

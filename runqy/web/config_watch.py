@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from runqy.core.queue_configs import ConfigDirError, apply_config_dir
-from runqy.web.state import EXTENSION
+from runqy.web.state import core
 
 log = logging.getLogger("runqy.web.config_watch")
 POLL_SECONDS = 0.25
@@ -54,7 +54,7 @@ class ConfigWatcher:
         self.reloads_attempted += 1
         with self.app.app_context():
             try:
-                result = apply_config_dir(self.app.extensions[EXTENSION].core, self.directory)
+                result = apply_config_dir(core(), self.directory)
                 log.info("queue configuration reloaded: %s", result)
             except ConfigDirError as exc:
                 log.error("queue configuration not reloaded: %s", "; ".join(exc.problems))

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
 from prometheus_client import CollectorRegistry
 
 from runqy.broker import Broker, Inspector
@@ -55,9 +55,14 @@ class RunqyState:
         return self.core.inspector
 
 
+def state_of(app: Flask) -> RunqyState:
+    """An app's state (outside a request: the banner, the config watcher)."""
+    return app.extensions[EXTENSION]
+
+
 def runqy_state() -> RunqyState:
-    """The current app's state."""
-    return current_app.extensions[EXTENSION]
+    """The current app's state: the one accessor views use."""
+    return state_of(current_app)
 
 
 def core() -> Runtime:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from runqy import __version__
+from runqy.worker.processes import run_processes
 from runqy.worker.runner import Worker
 from runqy.worker.settings import ConfigError, WorkerSettings, load_settings
 
@@ -46,6 +47,7 @@ def version_text() -> str:
 @click.option("--api-key", "api_key", help="Worker or admin API key.")
 @click.option("--queue", "queues", multiple=True, help="Parent or parent.sub; repeatable.")
 @click.option("--concurrency", type=int, help="Slots per parent queue (1-256).")
+@click.option("--processes", type=int, help="Worker processes, each with its own slots (1-64).")
 @click.option("--shutdown-timeout", "shutdown_timeout", help="Drain time at shutdown (30s).")
 @click.option("--worker-id", "worker_id", help="Heartbeat identity.")
 @click.option("--deployment-dir", "deployment_dir", help="Where checkouts and venvs live.")
@@ -70,11 +72,17 @@ def worker(validate: bool, show_version: bool, config_path: str | None, **flags:
             click.echo(line)
         sys.exit(0)
     _configure_logging(settings)
+    if settings.processes > 1:
+        sys.exit(run_processes(settings, _run_worker))
+    sys.exit(_run_worker(settings))
+
+
+def _run_worker(settings: WorkerSettings) -> int:
     runner = Worker(settings)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: runner.request_stop())
-    sys.exit(runner.run())
+    return runner.run()
 
 
 if __name__ == "__main__":

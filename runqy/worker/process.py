@@ -35,11 +35,12 @@ _PR_SET_PDEATHSIG = 1
 _prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None)
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """The child's pre-exec step: SIGKILL when the starting thread exits (Linux).
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A step for a new child: SIGKILL when the thread that started it exits (Linux).
 
-    The check after prctl closes the race where the worker died before the request took
-    effect.
+    The check after prctl closes the race where the parent died before the request took
+    effect. Used as a task process's pre-exec step, and by the worker processes of
+    `runqy worker --processes N`.
     """
 
     def arm() -> None:
@@ -187,7 +188,7 @@ class TaskProcess:
             self.popen = subprocess.Popen(  # noqa: PLW1509 - preexec_fn only calls prctl
                 self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-                start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
+                start_new_session=True, preexec_fn=die_with_parent(os.getpid()),
             )
         except OSError as exc:
             raise StartupError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc

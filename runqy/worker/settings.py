@@ -71,6 +71,7 @@ class WorkerSettings:
     api_key: str = ""
     queues: tuple[str, ...] = ()
     concurrency: int = 1
+    processes: int = 1  # worker processes under one `runqy worker`, each with its own slots
     shutdown_timeout: float = 30.0
     worker_id: str = ""
     deployment_dir: Path = Path("./deployment")
@@ -200,6 +201,7 @@ _SETTINGS = (
     _Setting("api_key", "server.api_key", ("RUNQY_WORKER_API_KEY", "RUNQY_API_KEY"), parse_str),
     _Setting("queues", "worker.queues", ("RUNQY_QUEUES",), parse_queues),
     _Setting("concurrency", "worker.concurrency", ("RUNQY_CONCURRENCY",), parse_int),
+    _Setting("processes", "worker.processes", ("RUNQY_WORKER_PROCESSES",), parse_int),
     _Setting("shutdown_timeout", "worker.shutdown_timeout", ("RUNQY_SHUTDOWN_TIMEOUT",),
              parse_duration),
     _Setting("worker_id", "worker.id", ("RUNQY_WORKER_ID",), parse_str),
@@ -371,6 +373,8 @@ def validate(settings: WorkerSettings) -> list[str]:
             problems.append(f"invalid queue name {queue!r}")
     if not 1 <= settings.concurrency <= 256:
         problems.append(f"worker.concurrency must be 1-256, got {settings.concurrency}")
+    if not 1 <= settings.processes <= 64:
+        problems.append(f"worker.processes must be 1-64, got {settings.processes}")
     for name in ("shutdown_timeout", "bootstrap_retry_delay", "initial_delay", "max_delay",
                  "cooldown_period", "probe_interval"):
         if getattr(settings, name) < 0:

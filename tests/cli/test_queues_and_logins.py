@@ -6,6 +6,7 @@ import json
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,6 +28,14 @@ def dataset(instance: Instance) -> Instance:
                            ("imgs.low", '"text"')):
         instance.ok("task", "enqueue", "-q", queue, "-p", payload)
     return instance
+
+
+@pytest.fixture()
+def stopped(dataset: Instance) -> Iterator[None]:
+    """The data set with the module's server stopped; started again after the test."""
+    assert dataset.server.stop() == 0
+    yield
+    dataset.server.start()
 
 
 def test_login_is_saved_private_and_the_key_is_never_printed(instance: Instance):
@@ -153,8 +162,8 @@ def test_failures_are_one_line_with_status_and_code(dataset: Instance):
     assert bad_output.returncode == 2
 
 
+@pytest.mark.usefixtures("stopped")
 def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Instance):
-    assert dataset.server.stop() == 0
     result = dataset.run("queue", "list", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert [(q["queue"], q["pending"]) for q in json.loads(result.stdout)["queues"]] == [
@@ -164,6 +173,7 @@ def test_local_mode_starts_the_embedded_redis_when_no_server_runs(dataset: Insta
         assert probe.connect_ex(("127.0.0.1", dataset.server.redis_port)) != 0
 
 
+@pytest.mark.usefixtures("stopped")
 def test_runqy_alone_runs_serve(dataset: Instance):
     port = free_port()
     log = dataset.folder / "alone.log"

@@ -7,6 +7,8 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +30,15 @@ def _get(instance: Instance, path: str, method: str = "GET") -> tuple[int, Any, 
         return exc.code, json.loads(exc.read()), dict(exc.headers)
 
 
+@pytest.fixture()
+def configured(instance: Instance) -> None:
+    """Queue imgs as queues/imgs.yaml says, both sub-queues enabled (deleting a sub-queue,
+    as a test may have done, disables it in the configuration)."""
+    status, body = instance.server.request("POST", "/workers/reload", key=instance.key)
+    assert status == 200 and body["errors"] == [], body
+
+
+@pytest.mark.usefixtures("configured")
 def test_task_commands_in_both_modes(instance: Instance):
     info = instance.json("task", "enqueue", "-q", "imgs.high", "-p", '{"url": "a.png"}',
                          "-t", "60")["info"]
@@ -98,6 +109,7 @@ def test_task_commands_in_both_modes(instance: Instance):
     assert neither.returncode == 2
 
 
+@pytest.mark.usefixtures("configured")
 def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance: Instance):
     path = instance.folder / "tasks.jsonl"
     path.write_text("".join(json.dumps({"n": n}) + "\n" for n in range(10_000)))
@@ -133,22 +145,26 @@ def test_enqueue_file_of_10000_tasks_shows_progress_and_lands_each_once(instance
 
 
 @pytest.fixture()
-def worker(instance: Instance) -> str:
-    """A fresh heartbeat as a runqy worker writes it (stale after 30 s), with log lines."""
+def worker(instance: Instance) -> Iterator[str]:
+    """The only worker: a fresh heartbeat as a runqy worker writes it (stale after 30 s), with
+    two log lines, under a new id; deregistered after the test."""
+    worker_id = f"gpu-{uuid.uuid4().hex[:8]}"
     client = instance.redis()
     started = time.time() - 120
-    fields = worker_fields(worker_id="gpu-01-42", started_at=started, healthy=True,
+    fields = worker_fields(worker_id=worker_id, started_at=started, healthy=True,
                            status="running", queues_in_order=["imgs.high", "imgs.low"],
                            priorities={"imgs.high": 5, "imgs.low": 1},
                            active_tasks=["task-a"], concurrency=2, metrics={},
                            recovery={"state": "idle", "consecutive_fails": 0,
                                      "total_restarts": 0})
     now_ms = int(time.time() * 1000)
-    Broker(client).write_worker_heartbeat("gpu-01-42", fields, [
+    broker = Broker(client)
+    broker.write_worker_heartbeat(worker_id, fields, [
         {"ts": now_ms, "src": "stdout", "text": "model loaded", "seq": 1},
         {"ts": now_ms, "src": "stderr", "text": "warming up", "seq": 2, "task_id": "task-a"}])
+    yield worker_id
+    broker.remove_worker(worker_id)
     client.close()
-    return "gpu-01-42"
 
 
 def test_worker_commands(instance: Instance, worker: str):
@@ -213,6 +229,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@pytest.mark.usefixtures("configured")
 def test_config_and_vault_commands(instance: Instance):
     configs = instance.ok("config", "list").splitlines()
     assert configs[0].split()[:4] == ["NAME", "SUB_QUEUES", "ENABLED", "SOURCE"]

@@ -50,8 +50,11 @@ def test_waitress_channel_keeps_the_attributes_runqy_channel_reads(app: Flask):
     try:
         with socket.create_connection(("127.0.0.1", serving.port), timeout=5) as conn:
             conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers not finished
-            channels = poll_until(lambda: list(serving.server.active_channels.values()),
-                                  timeout=5, what="a channel for the open connection")
+            # The channel exists once accepted; its partial request once the bytes are read.
+            channels = poll_until(
+                lambda: [ch for ch in list(serving.server.active_channels.values())
+                         if getattr(ch, "request", None) is not None],
+                timeout=5, what="a channel holding the half-sent request")
             channel = channels[0]
             assert isinstance(channel, RunqyChannel)
             missing = [name for name in ("total_outbufs_len", "requests", "request",

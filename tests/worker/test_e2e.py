@@ -270,3 +270,40 @@ def test_row9_parents_on_different_redis_servers_exit_1(redis_server, deployment
                                registration("redis://127.0.0.1:1/0", parent="two")])
     assert worker.run() == 1
     assert any("use different Redis servers" in line["text"] for line in worker.logs.take())
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def test_processes_run_several_workers_that_stop_together(server: LiveServer, client, workers,
+                                                           redis_client):
+    """`worker.processes: 2`: two workers (`<id>-1`, `<id>-2`) share the queue; SIGTERM stops
+    both (exit 0); a kill -9 of the command takes the workers and their task processes."""
+    server.configure("multi", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    two = {"worker": {"processes": 2}}
+    command = workers(["multi"], worker_id="multi", extra=two)
+    both = {b"multi-1", b"multi-2"}
+    poll_until(lambda: both <= set(redis_client.zrange(keys.RUNQY_WORKERS, 0, -1)), timeout=60,
+               what="two workers registered", alive=command.popen, detail=command.stderr)
+    batch = client.enqueue_batch("multi", [{"op": "echo", "value": i} for i in range(20)])
+    poll_until(lambda: set(states(client, batch.task_ids)) == {"completed"}, timeout=30,
+               what="the batch done")
+    command.signal(signal.SIGTERM)
+    assert command.wait(30) == 0
+    assert not both & set(redis_client.zrange(keys.RUNQY_WORKERS, 0, -1))
+    again = workers(["multi"], worker_id="multi2", extra=two)
+    busy = client.enqueue("multi", {"op": "sleep", "seconds": 60})
+    poll_until(lambda: client.get_task(busy.task_id).state == "active", timeout=60,
+               what="a task running", alive=again.popen, detail=again.stderr)
+    tree = _descendants(again.pid)
+    assert len(tree) >= 4  # two workers, at least one task process each
+    again.popen.kill()
+    again.popen.wait()
+    poll_until(lambda: not any(_running(pid) for pid in tree), timeout=3,
+               what="every worker and task process gone with the command")

@@ -20,17 +20,18 @@ child.wait()
 
 
 def test_metrics_cover_the_worker_and_its_task_process_tree():
+    # This pytest process stands in for the worker; in a full run it already has children of its
+    # own (the session's Redis servers), so the task tree is measured against that baseline.
     metrics = ProcessMetrics()
     alone = metrics.sample()
-    assert alone["processes"] == 1
-    assert alone["memory_used_bytes"] < 300 * 2**20
+    assert alone["processes"] >= 1
     task = subprocess.Popen([sys.executable, "-c", HUNGRY], stdout=subprocess.PIPE)
     try:
         assert task.stdout.readline() == b"ready\n"
         with_task = poll_until(lambda: (s := metrics.sample())["cpu_percent"] >= 20 and s,
                                timeout=10, what="the task tree's CPU")
-        assert with_task["processes"] == 3  # this process, the task process, its child
-        assert with_task["memory_used_bytes"] >= 300 * 2**20
+        assert with_task["processes"] == alone["processes"] + 2  # the task process, its child
+        assert with_task["memory_used_bytes"] - alone["memory_used_bytes"] >= 290 * 2**20
         assert with_task["memory_total_bytes"] > with_task["memory_used_bytes"]
     finally:
         subprocess.run(["pkill", "-KILL", "-P", str(task.pid)], check=False)
