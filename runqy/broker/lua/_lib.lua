@@ -41,14 +41,17 @@ local function count_failure(processed_daily, failed_daily, processed, failed, e
 end
 
 -- Per-minute throughput (runqy layer, asynq keys untouched): the caller puts the hour's hash
--- last in KEYS and the minute ("00".."59") and the hash's expire-at last in ARGV.
+-- last in KEYS and the minute ("00".."59") and the hash's expire-at last in ARGV. Every attempt
+-- bumps "p<MM>", so the hash is created by a "p" field's first increment: the expiry (the same
+-- for the whole hour) is set then, one command instead of one per attempt.
 local function count_minute(failed)
     local hash, minute = KEYS[#KEYS], ARGV[#ARGV - 1]
-    redis.call("HINCRBY", hash, "p" .. minute, 1)
+    if redis.call("HINCRBY", hash, "p" .. minute, 1) == 1 then
+        redis.call("EXPIREAT", hash, ARGV[#ARGV])
+    end
     if failed then
         redis.call("HINCRBY", hash, "f" .. minute, 1)
     end
-    redis.call("EXPIREAT", hash, ARGV[#ARGV])
 end
 
 local function release_lock(lock, id)
