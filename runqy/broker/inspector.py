@@ -424,6 +424,11 @@ def _log_entries(lines: Sequence[bytes]) -> list[dict]:
     return out
 
 
+# The queue_stats script's first 13 replies, in order (the 7 states first).
+_COUNTED = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating",
+            "groups", "processed", "failed", "processed_total", "failed_total", "paused")
+
+
 def _queue_stats(q: str, counts: Any, memory: Any, now: float) -> QueueStats | redis.ResponseError:
     """QueueStats from the replies of the queue_stats and memory_usage scripts."""
     if isinstance(counts, redis.ResponseError):
@@ -431,22 +436,12 @@ def _queue_stats(q: str, counts: Any, memory: Any, now: float) -> QueueStats | r
     sizes = [int(c) for c in counts[:13]]
     # MEMORY USAGE refused by the server: the other stats still count, memory is unknown.
     memory_bytes = None if isinstance(memory, Exception) or memory < 0 else int(memory)
+    counted: dict[str, Any] = dict(zip(_COUNTED, sizes, strict=True))
+    counted["paused"] = bool(counted["paused"])
     return QueueStats(
         queue=q,
         size=sum(sizes[:7]),
-        pending=sizes[0],
-        active=sizes[1],
-        scheduled=sizes[2],
-        retry=sizes[3],
-        archived=sizes[4],
-        completed=sizes[5],
-        aggregating=sizes[6],
-        groups=sizes[7],
-        processed=sizes[8],
-        failed=sizes[9],
-        processed_total=sizes[10],
-        failed_total=sizes[11],
-        paused=bool(sizes[12]),
+        **counted,
         latency_seconds=_latency(counts[13], now),
         memory_bytes=memory_bytes,
     )

@@ -1,8 +1,8 @@
 """Domain exceptions raised by the core layer.
 
 Each carries a stable ``code`` (the API's error code) and messages for a person. The kind of
-failure is the class; the web layer maps classes to HTTP statuses in one table
-(:data:`runqy.web.errors.DOMAIN_STATUS`), the CLI maps them to one stderr line and exit 1.
+failure is the class, mapped to the API's HTTP status in one table (:data:`DOMAIN_STATUS`),
+which the web layer answers with and the CLI shows on its one stderr line (exit 1).
 """
 
 from __future__ import annotations
@@ -68,6 +68,28 @@ class Busy(DomainError):
 
 class TimedOut(DomainError):
     """The awaited outcome did not happen in time (``wait_timeout``)."""
+
+
+# Domain exception class -> the API's HTTP status; the code and messages are the exception's
+# own. The API answers with it, the dashboard's error pages and the CLI's local mode show it.
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 400),
+    (Unprocessable, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (TooLarge, 413),
+    (Busy, 429),
+    (TimedOut, 408),
+)
+
+
+def domain_error_status(exc: DomainError) -> int:
+    """The status the API answers a domain error with (400 for an unlisted subclass)."""
+    for cls, status in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
 
 
 # Broker exception -> (domain class, code); the message is the exception's own text. The API,

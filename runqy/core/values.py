@@ -24,6 +24,14 @@ MAX_TIME = 253_402_300_799
 # range Redis accepts for EX, so an accepted value can never fail later as a 500.
 MAX_SECONDS = 100 * 365 * 24 * 3600
 MAX_RETRY = 2**31 - 1  # TaskMessage.retry is an int32
+# Surrogate escapes, 3-digit exponents and 309-digit runs: what may parse to a value that
+# cannot be written back as UTF-8 JSON.
+SUSPECT_JSON_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[eE][+-]?\d{3}|\d{309}")
+
+
+def reject_json_constant(name: str) -> Any:
+    """json.loads' parse_constant: NaN and Infinity are not JSON."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def reject_unknown(body: Mapping[str, Any], allowed: Iterable[str], where: str = "") -> None:

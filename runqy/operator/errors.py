@@ -32,6 +32,6 @@ class OperatorError(click.ClickException):
 
 def from_domain(exc: DomainError) -> OperatorError:
     """A core domain error, worded as the API would answer it."""
-    from runqy.web.errors import domain_error_status
+    from runqy.core.errors import domain_error_status
 
     return OperatorError("; ".join(exc.messages), domain_error_status(exc), exc.code)

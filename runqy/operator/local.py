@@ -17,6 +17,14 @@ from sqlalchemy.orm import Session
 from runqy.config import ConfigError, Settings, mask_url_password
 from runqy.core import queue_configs, queues, tasks, vaults, workers
 from runqy.core.enqueue import Enqueuer, Limits
+from runqy.core.objects import (
+    ANSWERS,
+    entry_object,
+    new_task_object,
+    summary_object,
+    task_object,
+    vault_object,
+)
 from runqy.core.queue_configs import Saved, serialize
 from runqy.core.runtime import Runtime
 from runqy.core.values import format_time
@@ -24,11 +32,6 @@ from runqy.core.vaults import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from runqy.operator.errors import OperatorError
 from runqy.redis_connection import connect
-from runqy.web.api.admin_queues import summary_object
-from runqy.web.api.admin_tasks import ANSWERS
-from runqy.web.api.client import new_task_object
-from runqy.web.api.common import task_object
-from runqy.web.api.vault_routes import entry_object, vault_object
 
 
 def local_settings(redis_uri: str | None) -> Settings:

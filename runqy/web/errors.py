@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from runqy.broker import errors as broker_errors
 from runqy.core import errors as domain
+from runqy.core.errors import domain_error_status
 
 log = logging.getLogger("runqy.web")
 
@@ -67,26 +68,6 @@ def dependency_failure(exc: BaseException) -> str:
 def unavailable_message(name: str, exc: BaseException) -> str:
     """A failure for a client: `redis: connection refused`, else `redis: not available`."""
     return f"{name}: {(os_reason(exc) or 'not available').lower()}"
-
-
-# Domain exception class -> HTTP status; the code and messages are the exception's own.
-DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
-    (domain.InvalidInput, 400),
-    (domain.Unprocessable, 422),
-    (domain.NotFound, 404),
-    (domain.Conflict, 409),
-    (domain.Unavailable, 503),
-    (domain.TooLarge, 413),
-    (domain.Busy, 429),
-    (domain.TimedOut, 408),
-)
-
-
-def domain_error_status(exc: domain.DomainError) -> int:
-    for cls, status in DOMAIN_STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 400
 
 
 def broker_error_status(exc: Exception) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""Reading a request: the JSON body, query parameters, and user bytes shown back as JSON.
+"""Reading a request: the JSON body and query parameters.
 
 Malformed input raises the API's 400 errors; the value rules themselves (names, IDs, times,
 bounds) are in :mod:`runqy.core.values`, shared with the dashboard and the CLI.
@@ -6,27 +6,18 @@ bounds) are in :mod:`runqy.core.values`, shared with the dashboard and the CLI.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from typing import Any
 
 from flask import request
 
+from runqy.core.values import SUSPECT_JSON_TEXT, reject_json_constant
 from runqy.web.errors import ApiError, invalid_request
 
-# Surrogate escapes, 3-digit exponents and 309-digit runs: what may parse to a value that
-# cannot be written back as UTF-8 JSON.
-_SUSPECT_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[eE][+-]?\d{3}|\d{309}")
 # What an integer query parameter looks like (int() also takes "+5", " 5", "5_0" and non-ASCII
 # digits, which the OpenAPI document's integers do not).
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
-
-
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def json_body(*, require_object: bool = True) -> Any:
@@ -34,8 +25,8 @@ def json_body(*, require_object: bool = True) -> Any:
     raw = request.get_data(cache=True)
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
-        if _SUSPECT_TEXT.search(text):
+        value = json.loads(text, parse_constant=reject_json_constant)
+        if SUSPECT_JSON_TEXT.search(text):
             # A lone surrogate escape parses into a str UTF-8 cannot encode, and a number past
             # the double range into infinity, stored and echoed as `Infinity` (not JSON). Only
             # bodies with such text pay for this check.
@@ -78,19 +69,3 @@ def query_bool(name: str) -> bool:
     # An empty value (`?force=`) is neither: refused rather than guessed.
     raise invalid_request(f"query parameter '{name}' must be true or false")
 
-
-def decode_user_bytes(data: bytes | None, key: str) -> dict[str, Any]:
-    """JSON value, else UTF-8 text, else base64 with `<key>_encoding` (http-api.md 5.1)."""
-    if data is None:
-        return {key: None}
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return {key: base64.b64encode(data).decode("ascii"), f"{key}_encoding": "base64"}
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-        if _SUSPECT_TEXT.search(text):
-            json.dumps(value, allow_nan=False)  # 1e400 is infinity: not sendable as JSON
-    except (ValueError, RecursionError):
-        return {key: text}
-    return {key: value}

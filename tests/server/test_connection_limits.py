@@ -6,12 +6,14 @@ import http.client
 import json
 import resource
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from runqy.web import serving
-from tests.server.conftest import CLIENT, configure
+from tests.server.conftest import ADMIN, CLIENT, configure
 from tests.support.polling import poll_until
+from tests.support.waitress_thread import ServingThread
 
 ATTACKER = "127.0.0.2"  # another loopback address: another client to the server
 HALF_SENT = b"POST /queue/add HTTP/1.1\r\nHost: runqy\r\nContent-Le"
@@ -102,3 +104,31 @@ def test_the_budget_shrinks_to_what_the_open_files_limit_holds():
             assert serving.connection_budget() == serving.MAX_CONNECTIONS
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_health_answers_while_every_thread_waits_for_a_stalled_redis(make_app, redis_client):
+    app = make_app(threads=2)
+    configure(app.test_client(), "imgs")
+    live = ServingThread(serving.make_server(app, app.config["RUNQY_SETTINGS"],
+                                             host="127.0.0.1", port=0))
+    dispatcher = live.server.task_dispatcher
+    try:
+        redis_client.execute_command("CLIENT", "PAUSE", 2000, "ALL")  # Redis stalls for 2 s
+        with ThreadPoolExecutor(4) as pool:
+            stalled = [pool.submit(_get, live.port, "/api/queues/imgs.default", 10, ADMIN)
+                       for _ in range(4)]
+            poll_until(lambda: dispatcher.active_count == 2 and len(dispatcher.queue) == 2,
+                       timeout=5, what="both threads and the queue to hold a request")
+            assert _get(live.port, "/health", 1) == 200  # within 1 s, no thread needed
+            # Each stalled request ends too: answered, or 503 once Redis's timeout passes.
+            assert {future.result() for future in stalled} <= {200, 503}
+    finally:
+        live.stop()
+
+
+def _get(port: int, path: str, timeout: float, headers=None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path, headers=headers or {})
+    status = conn.getresponse().status
+    conn.close()
+    return status

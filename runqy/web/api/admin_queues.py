@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from runqy.broker.states import LISTED_STATES
 from runqy.core import queues
+from runqy.core.objects import summary_object
 from runqy.core.system import system_info
-from runqy.core.values import format_time, parent_of
+from runqy.core.values import format_time
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
 from runqy.web.inputs import query_bool, query_int
 from runqy.web.state import core, runqy_state
-
-STATE_COUNTS = LISTED_STATES
-
-
-def stats_object(name: str, stats: Any, configured: bool) -> dict[str, Any]:
-    obj: dict[str, Any] = {"queue": name, "parent": parent_of(name), "configured": configured}
-    if stats is None:
-        obj.update({"paused": False, "size": 0, **dict.fromkeys(STATE_COUNTS, 0),
-                    "latency_ms": 0, "memory_bytes": 0, "processed_today": 0,
-                    "failed_today": 0, "succeeded_today": 0, "processed_total": 0,
-                    "failed_total": 0})
-    else:
-        obj.update({
-            "paused": bool(stats.paused), "size": stats.size,
-            **{key: getattr(stats, key) for key in STATE_COUNTS},
-            "latency_ms": int(round(stats.latency_seconds * 1000)),
-            "memory_bytes": stats.memory_bytes,
-            "processed_today": stats.processed, "failed_today": stats.failed,
-            "succeeded_today": stats.processed - stats.failed,
-            "processed_total": stats.processed_total, "failed_total": stats.failed_total,
-        })
-    obj["timestamp"] = format_time(time.time())
-    return obj
-
-
-def summary_object(summary: queues.QueueSummary) -> dict[str, Any]:
-    if summary.error is None:
-        return stats_object(summary.name, summary.stats, summary.configured)
-    return {"queue": summary.name, "parent": parent_of(summary.name),
-            "configured": summary.configured, "paused": None, "size": None,
-            **dict.fromkeys(STATE_COUNTS), "error": summary.error}
 
 
 @api_bp.get("/api/system")

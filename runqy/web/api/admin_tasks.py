@@ -8,19 +8,12 @@ from typing import Any
 from flask import request
 
 from runqy.core import queues, tasks
+from runqy.core.objects import ANSWERS, task_object
 from runqy.core.values import reject_unknown
 from runqy.web.api import api_bp
-from runqy.web.api.common import admin_route, task_object
+from runqy.web.api.common import admin_route
 from runqy.web.inputs import json_body, query_int
 from runqy.web.state import core
-
-# The state a change leaves a task in, as the single-task routes answer it.
-ANSWERS = {
-    "delete": {"deleted": True},
-    "run": {"state": "pending"},
-    "archive": {"state": "archived"},
-    "cancel": {"cancel_requested": True},
-}
 
 
 @api_bp.get("/api/queues/<queue>/tasks")

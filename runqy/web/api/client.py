@@ -8,25 +8,11 @@ from typing import Any
 from flask import request
 
 from runqy.core import tasks
-from runqy.core.enqueue import Enqueued
-from runqy.core.values import format_time
+from runqy.core.objects import new_task_object, task_object
 from runqy.web.api import api_bp
-from runqy.web.api.common import task_object
 from runqy.web.auth import CLIENT, require_role
 from runqy.web.inputs import json_body, query_bool, query_int
 from runqy.web.state import core, runqy_state
-
-
-def new_task_object(done: Enqueued) -> dict[str, Any]:
-    """The task object of a task just enqueued, without reading it back from Redis."""
-    msg = done.msg
-    return {
-        "id": msg.id, "queue": msg.queue, "type": msg.type, "state": done.result.state,
-        "payload": done.data, "max_retry": msg.retry, "retried": 0, "last_err": None,
-        "last_failed_at": None, "next_process_at": format_time(done.result.next_process_at),
-        "completed_at": None, "timeout": msg.timeout, "deadline": format_time(msg.deadline),
-        "retention": msg.retention, "result": None, "is_orphaned": False,
-    }
 
 
 @api_bp.post("/queue/add")

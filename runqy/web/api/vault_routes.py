@@ -6,27 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from runqy.core import vaults
-from runqy.core.cipher import VaultCipher
 from runqy.core.errors import InvalidInput
-from runqy.core.models import Vault, VaultEntry
-from runqy.core.values import as_bool, as_string, format_time, reject_unknown
+from runqy.core.objects import entry_object, vault_object
+from runqy.core.values import as_bool, as_string, reject_unknown
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
 from runqy.web.inputs import json_body, query_bool
 from runqy.web.state import core
-
-
-def entry_object(entry: VaultEntry, cipher: VaultCipher) -> dict[str, Any]:
-    return {"key": entry.key, "value": vaults.shown_value(entry, cipher),
-            "value_length": entry.value_length, "is_secret": entry.is_secret,
-            "created_at": format_time(entry.created_at),
-            "updated_at": format_time(entry.updated_at)}
-
-
-def vault_object(vault: Vault) -> dict[str, Any]:
-    return {"name": vault.name, "description": vault.description,
-            "entry_count": len(vault.entries), "created_at": format_time(vault.created_at),
-            "updated_at": format_time(vault.updated_at)}
 
 
 @api_bp.get("/api/vaults")

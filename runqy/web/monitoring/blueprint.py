@@ -14,8 +14,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from runqy.broker.errors import BrokerError
-from runqy.core.errors import DomainError
-from runqy.web.errors import broker_error_status, dependency_failure, domain_error_status
+from runqy.core.errors import DomainError, domain_error_status
+from runqy.web.errors import broker_error_status, dependency_failure
 from runqy.web.extensions import db
 from runqy.web.monitoring.forms import POLL_CHOICES, THEME_CHOICES
 from runqy.web.state import runqy_state
