@@ -396,32 +396,46 @@ class Broker:
         an applied completion answers NOT FOUND and keeps the mirror).
 
         With ``next_from``, the same round trip also dequeues the next task of that queue and
-        returns it (None when there is none). If the completion then raises, that task is put
-        back first (requeue); if the connection drops before its answer, the lease recoverer
-        retries it once its lease expires, as for a worker that died.
+        returns it (None when there is none): in the completion's own script when it is the
+        task's queue (no task is taken when the completion is refused), else as a second script
+        call, whose task is put back (requeue) if the completion then raises. If the connection
+        drops before the answer, the lease recoverer retries the taken task once its lease
+        expires, as for a worker that died.
         """
         if msg.retention <= 0:
             raise ValueError("complete() is for retention > 0; use done() for retention 0")
         q, now = msg.queue, int(_now())
         task_key, mirror = keys.task_key(q, msg.id), keys.result_mirror(msg.id)
         pipe = self._held_pipeline()
-        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now, result))
+        lease_at = now + self.lease_seconds
+        script_keys, args = _mark_complete_call(msg, now, result)
+        together = next_from == q
+        if together:
+            paused_pending, dequeue_args = _dequeue_call(q, lease_at)
+            completed = pipe.script("complete_next", script_keys + paused_pending[:2],
+                                    args + dequeue_args)
+        else:
+            completed = pipe.script("mark_complete", script_keys, args)
         pipe.command("SET", mirror, result, "EX", msg.retention)
         pipe.command(*_told_done(msg.id, "completed"))
-        lease_at = now + self.lease_seconds
-        if next_from is not None:
+        if next_from is not None and not together:
             taken_at = pipe.script("dequeue", *_dequeue_call(next_from, lease_at))
         replies = pipe.execute()
         reply = replies[completed]
         if _lost(reply):
             raise reply
+        taken = None
+        if together and not isinstance(reply, redis.ResponseError):
+            taken = reply[1]
+        elif next_from is not None and not together:
+            taken = replies[taken_at]
         dequeued = None
-        if next_from is not None and replies[taken_at] is not None:
-            if _lost(replies[taken_at]):
-                raise replies[taken_at]
-            if isinstance(replies[taken_at], redis.ResponseError):
-                raise BrokerError(f"dequeue from {next_from!r} failed: {replies[taken_at]}")
-            dequeued = self._taken(next_from, replies[taken_at], lease_at)
+        if taken is not None:
+            if _lost(taken):
+                raise taken
+            if isinstance(taken, redis.ResponseError):
+                raise BrokerError(f"dequeue from {next_from!r} failed: {taken}")
+            dequeued = self._taken(next_from, taken, lease_at)
         if isinstance(reply, redis.ResponseError):
             self._align_mirror(task_key, mirror, msg.retention)
             if dequeued is not None:

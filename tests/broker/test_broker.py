@@ -407,28 +407,30 @@ def test_complete_keeps_the_result_when_only_the_completion_script_was_loaded(re
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
 
 
-def test_complete_can_take_the_next_task_in_the_same_round_trip(redis_client, broker):
+@pytest.mark.parametrize("next_q", [Q, Q2], ids=["same_queue_one_script", "other_queue"])
+def test_complete_can_take_the_next_task_in_the_same_round_trip(redis_client, broker, next_q):
     msg = active_task(broker, retention=600)
-    broker.enqueue(task("next", retention=600), id_supplied=True)
-    taken = broker.complete(msg, b"1", next_from=Q)
-    assert (taken.queue, taken.msg.id) == (Q, "next")
-    assert redis_client.zscore(keys.lease(Q), "next") == taken.lease_expires_at
-    assert hash_of(redis_client, Q, "next")[b"state"] == b"active"
+    broker.enqueue(task("next", next_q, retention=600), id_supplied=True)
+    taken = broker.complete(msg, b"1", next_from=next_q)
+    assert (taken.queue, taken.msg.id) == (next_q, "next")
+    assert redis_client.zscore(keys.lease(next_q), "next") == taken.lease_expires_at
+    assert hash_of(redis_client, next_q, "next")[b"state"] == b"active"
     assert hash_of(redis_client, Q, msg.id)[b"state"] == b"completed"
-    assert broker.complete(taken.msg, b"2", next_from=Q) is None  # nothing left
+    assert broker.complete(taken.msg, b"2", next_from=next_q) is None  # nothing left
 
 
-def test_a_refused_completion_puts_the_task_taken_with_it_back(redis_client, broker):
+@pytest.mark.parametrize("next_q", [Q, Q2], ids=["same_queue_one_script", "other_queue"])
+def test_a_refused_completion_leaves_the_next_task_pending(redis_client, broker, next_q):
     msg = active_task(broker, retention=600)
-    broker.enqueue(task("next", retention=600), id_supplied=True)
-    broker.enqueue(task("later", retention=600), id_supplied=True)
+    broker.enqueue(task("next", next_q, retention=600), id_supplied=True)
+    broker.enqueue(task("later", next_q, retention=600), id_supplied=True)
     broker.retry(msg, "moved", int(time.time()) + 60)
     with pytest.raises(TaskNotFoundError):
-        broker.complete(msg, b"late", next_from=Q)
-    # "next" is pending again, at the end dequeued first.
-    assert redis_client.lrange(keys.pending(Q), 0, -1) == [b"later", b"next"]
-    assert hash_of(redis_client, Q, "next")[b"state"] == b"pending"
-    assert not redis_client.exists(keys.active(Q))
+        broker.complete(msg, b"late", next_from=next_q)
+    # "next" is pending (not taken, or put back at the end dequeued first).
+    assert redis_client.lrange(keys.pending(next_q), 0, -1) == [b"later", b"next"]
+    assert hash_of(redis_client, next_q, "next")[b"state"] == b"pending"
+    assert not redis_client.exists(keys.active(next_q))
 
 
 def test_complete_of_a_task_moved_meanwhile_leaves_no_trace(redis_client, broker):
