@@ -18,6 +18,7 @@ from runqy.broker import (
     TaskNotFoundError,
     TaskStateError,
 )
+from runqy.broker.search import TaskText
 from runqy.broker.states import ACTIONS, LISTED_STATES, bulk_states
 from runqy.core.errors import DomainError, InvalidInput, NotFound, TooLarge, translated
 from runqy.core.runtime import Runtime
@@ -72,12 +73,6 @@ class TaskPage:
     total: int  # tasks in the state, before the text filter
 
 
-def matches(info: TaskInfo, lowered: str) -> bool:
-    """Whether a task's ID, type or payload contains ``lowered`` (a lower-case needle)."""
-    return (lowered in info.id.lower() or lowered in info.type.lower()
-            or lowered in info.payload.decode("utf-8", "replace").lower())
-
-
 def list_tasks(rt: Runtime, queue: str, state: str, *, page: int = 1, size: int = 20,
                needle: str | None = None) -> TaskPage:
     """One page of a state's tasks (newest pending first, as asynq lists), optionally only
@@ -89,8 +84,8 @@ def list_tasks(rt: Runtime, queue: str, state: str, *, page: int = 1, size: int 
     except QueueNotFoundError:  # configured, never enqueued to
         return TaskPage([], 0)
     if needle:
-        lowered = needle.lower()
-        tasks = [info for info in tasks if matches(info, lowered)]
+        test = TaskText(needle, "text")
+        tasks = [info for info in tasks if test.matches_task(info)]
     return TaskPage(tasks, total)
 
 

@@ -58,3 +58,11 @@ def test_error_kept_in_the_hash_by_an_original_go_worker(redis_client):
     redis_client.hset(keys.task_key("legacy", task_id(1)), "error_msg", "worker OOM killed")
     step = search(Inspector(redis_client), ["legacy"], ["archived"], "oom", "error")
     assert [m.id for m in step.matches] == [task_id(1)]
+
+
+def test_aggregating_tasks_searched_one_group_at_a_time(broker, redis_client):
+    for name, group in (("grp-a1", "a"), ("grp-a2", "a"), ("grp-b1", "b")):
+        broker.enqueue(task(name, "agg"), group=group)
+    step = search(Inspector(redis_client), ["agg"], ["aggregating"], "grp-", "text", group="a")
+    assert step.done and sorted(m.id for m in step.matches) == ["grp-a1", "grp-a2"]
+    assert step.total == 2

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runqy.broker import Broker, Inspector, keys
-from tests.dashboard.archive_fill import fill_archived
+from tests.dashboard.archive_fill import fill_archived, task_id
 from tests.dashboard.conftest import LiveServer, create_admin
 from tests.dashboard.test_auth import log_in as form_log_in
 from tests.metrics.dataset import message
@@ -85,3 +85,25 @@ def test_search_waits_for_continue_every_500_matches(make_app, redis_client):
     assert steps >= 3
     assert len(seen) == len(set(seen)) == 1_200
     assert "Done: 1,200 match(es)" in text and "1,300 of 1,300 task(s) read" in text
+
+
+def test_queue_page_filter_pages_through_the_whole_state(make_app, redis_client):
+    """The queue page's filter reads on with the search cursor: 111 matches among 6,000 archived
+    tasks, the newest and the oldest alike, 20 per page through "Next matches", none twice."""
+    fill_archived(redis_client, "deep", 6_000, [], NEEDLE_ERROR)
+    needle = "000059"  # in the IDs of tasks 59, 590-599 and 5900-5999
+    wanted = {task_id(i) for i in range(6_000) if needle in task_id(i)}
+    app = make_app()
+    create_admin(app)
+    client = app.test_client()
+    assert form_log_in(client).status_code == 302
+    url, seen = f"/monitoring/queues/deep?state=archived&q={needle}", []
+    while url:
+        text = client.get(url).text
+        rows = re.findall(r'<tr data-task-id="([^"]+)"', text)
+        assert len(rows) <= 20
+        seen += rows
+        link = re.search(r'id="filter-next" rel="next" href="([^"]+)"', text)
+        url = html.unescape(link.group(1)) if link else ""
+    assert len(seen) == len(set(seen)) and set(seen) == wanted
+    assert "6,000 of 6,000 archived task(s) read" in text

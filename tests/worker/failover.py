@@ -86,9 +86,9 @@ class Drain:
         self.producers = [Producer(server, q, self.settled) for server, q in self.targets]
         for producer in self.producers:
             producer.send(initial)
-        for name in ("ha-a", "ha-b"):  # own deployment dirs: two workers preparing one venv
-            self.workers.append(WorkerProcess(  # at the same time race (ensure_sdk)
-                self.targets[0][0].base, [PARENT], self.workdir, self.deployment_dir / name,
+        for name in ("ha-a", "ha-b"):  # one deployment dir: the second reuses the first's venv
+            self.workers.append(WorkerProcess(
+                self.targets[0][0].base, [PARENT], self.workdir, self.deployment_dir,
                 concurrency=2, worker_id=name, extra={"timings": FAILOVER_TIMINGS}).start())
         for producer in self.producers:
             producer.start()

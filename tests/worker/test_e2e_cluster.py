@@ -71,9 +71,9 @@ def test_ten_thousand_tasks_over_twelve_queues_on_three_masters(cluster, tmp_pat
         waiter = ThreadPoolExecutor(1)
         waited = waiter.submit(client.wait, watched, 90)
 
-        for name in ("cluster-a", "cluster-b"):  # own deployment dirs, as on two machines
+        for name in ("cluster-a", "cluster-b"):  # one deployment dir, prepared once
             workers.append(WorkerProcess(server.base, ["scale"], tmp_path / "workers",
-                                         deployment_dir / name, concurrency=2,
+                                         deployment_dir, concurrency=2,
                                          worker_id=name).start())
         redis = cluster.client()
         inspector = Inspector(redis)

@@ -12,6 +12,7 @@ from flask import render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from runqy.broker import BrokerError, Inspector, QueueStats, TaskInfo
+from runqy.broker.search import SearchCursor, SearchStep, search
 from runqy.broker.states import BULK_ACTIONS, LISTED_STATES, TASK_ACTIONS, TASK_STATES
 from runqy.core import queues as queues_core
 from runqy.core import tasks, workers
@@ -30,9 +31,8 @@ from runqy.web.state import core, runqy_state
 AGGREGATING = "aggregating"
 HISTORY_RANGES = {"today": 1, "7d": 7, "30d": 30}
 PAGE_SIZE = 20
-# A text filter reads at most this many tasks of the state, in pages of FILTER_CHUNK.
-FILTER_SCAN_LIMIT = 5000
-FILTER_CHUNK = 500
+# A filtered page reads the state for at most this long, then offers to read on from there.
+FILTER_BUDGET = 0.3
 
 
 def wants_partial() -> bool:
@@ -137,27 +137,19 @@ class TaskPage:
     tasks: list[TaskInfo]
     page: int
     pages: int
-    matched: int | None = None  # set when a text filter is active
-    scanned: int | None = None
+    filtered: SearchStep | None = None  # set when a text filter is active
 
 
-def filtered_page(inspector: Inspector, queue: str, state: str, needle: str, page: int,
-                  count: int, group: str | None = None) -> TaskPage:
-    """Tasks of the state (of the group, for aggregating) whose ID, type or payload contains
-    `needle`, from the first FILTER_SCAN_LIMIT tasks (a full scan of a million-task list is not
-    a page view)."""
-    found: list[TaskInfo] = []
-    scanned = 0
-    for chunk in range(1, FILTER_SCAN_LIMIT // FILTER_CHUNK + 1):
-        batch = inspector.list_tasks(queue, state, chunk, FILTER_CHUNK, group=group)
-        scanned += len(batch)
-        found.extend(t for t in batch if tasks.matches(t, needle))
-        if scanned >= count or len(batch) < FILTER_CHUNK:
-            break
-    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
-    page = min(page, pages)
-    start = (page - 1) * PAGE_SIZE
-    return TaskPage(found[start:start + PAGE_SIZE], page, pages, len(found), scanned)
+def filtered_page(inspector: Inspector, queue: str, state: str, needle: str,
+                  group: str | None = None) -> TaskPage:
+    """The next PAGE_SIZE tasks of the state (of the group, for aggregating) whose ID, type or
+    payload contains `needle`, newest first, read with the search's cursor from the `after`
+    argument on: each page reads for FILTER_BUDGET at most and links to the next one, so a
+    million-task state is filtered page by page, never cut short."""
+    step = search(inspector, [queue], [state], needle, "text",
+                  SearchCursor.parse(request.args.get("after")), budget=FILTER_BUDGET,
+                  max_matches=PAGE_SIZE, group=group)
+    return TaskPage(step.matches, 1, 1, step)
 
 
 def page_argument() -> int:
@@ -199,8 +191,7 @@ def queue_detail(queue: str) -> str:
     if state == AGGREGATING and group is None:
         listing = TaskPage([], 1, 1)  # every group was emptied: nothing to list or filter
     elif needle:
-        listing = filtered_page(inspector, queue, state, needle.lower(), page_argument(), count,
-                                group)
+        listing = filtered_page(inspector, queue, state, needle, group)
     else:
         pages = max(1, math.ceil(count / PAGE_SIZE))
         page = min(page_argument(), pages)
