@@ -141,7 +141,13 @@ def run_server(settings: Settings) -> None:
     from runqy.embedded_redis import EmbeddedRedisError
     from runqy.instance_lock import InstanceLockedError, lock_instance
     from runqy.web import bootstrap
-    from runqy.web.serving import ListenError, WorkerExitedError, listen, serve
+    from runqy.web.serving import (
+        ListenError,
+        WorkerExitedError,
+        hold_stop_signals,
+        listen,
+        serve,
+    )
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
     os.umask(0o077)
@@ -152,18 +158,6 @@ def run_server(settings: Settings) -> None:
         listeners = listen(settings.host, settings.port)
     except (InstanceLockedError, ListenError) as exc:
         raise click.ClickException(str(exc)) from None
-    try:
-        booted = bootstrap(settings)
-    except (EmbeddedRedisError, SettingsError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except ConfigDirError as exc:
-        raise click.ClickException("invalid queue configuration: " + "; ".join(exc.problems)) \
-            from None
-
-    def _terminate(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
     watchers = []
 
     def start_watcher() -> None:
@@ -172,6 +166,17 @@ def run_server(settings: Settings) -> None:
 
             watchers.append(ConfigWatcher(booted.app, settings.config_dir))
             watchers[0].start()
+
+    # SIGTERM stops like Ctrl-C from here on: during start-up too, where dying outright would
+    # leave the embedded Redis (in its own session) running.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        booted = bootstrap(settings)
+    except (EmbeddedRedisError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConfigDirError as exc:
+        raise click.ClickException("invalid queue configuration: " + "; ".join(exc.problems)) \
+            from None
 
     try:
         click.echo(banner(booted.app), err=False)
@@ -182,11 +187,16 @@ def run_server(settings: Settings) -> None:
     except WorkerExitedError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        hold_stop_signals()
         click.echo("runqy: shutting down")
         for watcher in watchers:
             watcher.stop()
         if booted.embedded is not None:
             booted.embedded.stop()
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def banner(app: Any) -> str:

@@ -16,6 +16,7 @@ import os
 import resource
 import signal
 import socket
+import threading
 import time
 import types
 from collections import Counter
@@ -249,6 +250,19 @@ def listen(host: str, port: int) -> list[socket.socket]:
     return listeners
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# How long a worker process may take to stop after SIGTERM (waitress gives its threads 5 s)
+# before it is killed: a server whose worker dies exits within a bounded time, always.
+CHILD_STOP_TIMEOUT = 10.0
+
+
+def hold_stop_signals() -> None:
+    """Defer SIGINT/SIGTERM for the rest of this process's life: its shutdown is bounded, and a
+    second signal cutting it short would leave workers or the embedded Redis (in its own
+    session) running."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
           start_background: Callable[[], Any]) -> None:
     """Serve `app` on `listeners` (from `listen`) until SIGINT/SIGTERM (KeyboardInterrupt),
@@ -265,33 +279,60 @@ def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
         make_server(app, settings, sockets=listeners).run()
         return
     children: list[int] = []
+    # Every worker holds the read end; only the parent holds the write end, which the kernel
+    # closes however the parent ends (SIGKILL included): the workers then stop by themselves.
+    parent_alive, parent_writes = os.pipe()
     try:
-        for _ in range(settings.processes):
-            pid = os.fork()
-            if pid == 0:
-                _run_child(app, listeners, settings)
-            children.append(pid)
+        # A stop signal between fork() and recording the child would leave that child out of
+        # the stop list, or raise in the child and run the parent's shutdown there: signals
+        # wait until every child is forked.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for _ in range(settings.processes):
+                pid = os.fork()
+                if pid == 0:
+                    os.close(parent_writes)
+                    _run_child(app, listeners, settings, parent_alive)
+                children.append(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        os.close(parent_alive)
         for sock in listeners:
             sock.close()
         log.info("serving with %d worker processes: %s", len(children), children)
         start_background()
-        pid, status = os.wait()
-        children.remove(pid)
+        pid, status = _wait_for_a_worker(children)
         raise WorkerExitedError(f"worker process {pid} exited (wait status {status}); "
                                 "the other workers were stopped")
     finally:
+        hold_stop_signals()
         _stop_children(children)
+        os.close(parent_writes)
 
 
-def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings) -> None:
-    """A forked worker: serve on the inherited sockets, never return into the parent's code."""
+def _wait_for_a_worker(children: list[int]) -> tuple[int, int]:
+    """Block until a worker ends; returns its pid (removed from `children`) and wait status.
+    Another child (the embedded Redis) ending is left to its owner."""
+    while True:
+        pid, status = os.wait()
+        if pid in children:
+            children.remove(pid)
+            return pid, status
+
+
+def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings,
+               parent_alive: int) -> None:
+    """A forked worker: serve on the inherited sockets, never return into the parent's code.
+    Stop signals arrive blocked (see `serve`)."""
     code = 0
     try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        _follow_parent(parent_alive)
         # Pooled database connections were opened by the parent; sharing them across
         # processes corrupts the protocol stream. redis-py resets its pool by itself on fork.
         with app.app_context():
             db.engine.dispose(close=False)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
         make_server(app, settings, sockets=listeners).run()
     except KeyboardInterrupt:
         pass
@@ -302,10 +343,42 @@ def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings) -
         os._exit(code)
 
 
+def _follow_parent(parent_alive: int) -> None:
+    """In a worker: once the parent is gone (its end of the pipe closed), stop as if told to
+    (SIGTERM), and exit outright if that has not ended it within CHILD_STOP_TIMEOUT: no worker
+    outlives its server."""
+    def watch() -> None:
+        os.read(parent_alive, 1)  # b"" once the parent's end is closed; nothing is written
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(CHILD_STOP_TIMEOUT)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="runqy-parent-watch", daemon=True).start()
+
+
 def _stop_children(children: list[int]) -> None:
+    """SIGTERM every worker, reap them, and SIGKILL any still running after
+    CHILD_STOP_TIMEOUT (one that swallowed the signal or hangs must not hang the server)."""
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    for pid in children:
+    running = set(children)
+    deadline = time.monotonic() + CHILD_STOP_TIMEOUT
+    while running and time.monotonic() < deadline:
+        running -= {pid for pid in running if _reaped(pid)}
+        if running:
+            time.sleep(0.05)
+    for pid in running:
+        log.warning("worker process %d did not stop within %g s; killing it", pid,
+                    CHILD_STOP_TIMEOUT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True

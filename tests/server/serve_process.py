@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -44,9 +45,10 @@ class ServeProcess:
 
     def start(self, timeout: float = 60) -> ServeProcess:
         with self.log.open("wb") as out:
+            # Its own process group, so `stop` can end its workers too.
             self.process = subprocess.Popen([self.runqy_bin, "serve", *self.args], cwd=self.folder,
                                             env=self.env(), stdout=out,
-                                            stderr=subprocess.STDOUT)
+                                            stderr=subprocess.STDOUT, start_new_session=True)
 
         def up() -> bool:
             if self.process.poll() is not None:
@@ -87,6 +89,9 @@ class ServeProcess:
             return status, raw
 
     def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait; after `timeout`, SIGKILL. Whatever happened, nothing it started
+        outlives this call: its process group (the workers) and its embedded Redis (in a
+        session of its own) are killed if still there."""
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -95,4 +100,10 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.returncode < 0:  # killed: its Redis was not shut down
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int((self.folder / "instance" / "redis" / "redis.pid").read_text()),
+                        signal.SIGKILL)
         return self.process.returncode

@@ -91,6 +91,14 @@ def worker_pids(server: ServeProcess) -> list[int]:
     return [int(pid) for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes() == command]
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie has ended; it only waits to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture()
 def two_workers(folder):
     """`runqy serve --processes 2` in `folder`; stopped (if still running) after the test."""
@@ -124,9 +132,7 @@ def test_workers_share_the_port_and_stop_together(folder, two_workers):
         code = server.stop()
     assert code == 0, server.output()
     assert "shutting down" in server.output()
-    for pid in workers:
-        assert not Path(f"/proc/{pid}").exists() or \
-            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert not any(map(running, workers)), workers
     poll_until(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), timeout=10,
                what="the embedded Redis to stop")
 
@@ -135,8 +141,21 @@ def test_a_dead_worker_stops_the_server_with_an_error(folder, two_workers):
     server = two_workers
     workers = worker_pids(server)
     os.kill(workers[0], signal.SIGKILL)
-    code = server.process.wait(30)
+    # Bounded: the other worker gets 10 s to stop before it is killed, the embedded Redis 12 s;
+    # the rest is margin for a loaded machine.
+    code = server.process.wait(60)
     assert code != 0
     assert f"worker process {workers[0]} exited" in server.output()
+    assert not any(map(running, workers)), workers
     poll_until(lambda: not (folder / "instance" / "redis" / "redis.pid").exists(), timeout=10,
                what="the embedded Redis to stop")
+
+
+def test_workers_stop_when_the_server_is_killed(two_workers):
+    server = two_workers
+    workers = worker_pids(server)
+    assert len(workers) == 2, workers
+    server.process.kill()  # no chance to stop its workers itself
+    server.process.wait()
+    poll_until(lambda: not any(map(running, workers)), timeout=30,
+               what="the orphaned workers to stop")
