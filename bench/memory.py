@@ -1,10 +1,10 @@
 """Redis memory per pending task (not a test): runqy's enqueue beside a plain asynq-format task.
 
 Both write N pending tasks with the same payload into a throwaway redis-server, one after the
-other on an emptied server: runqy through ``Broker.enqueue_many`` (task hash, pending list,
-reverse lookup ``asynq:t:<id>``), asynq's format as a Go client writes it (task hash with
-``msg``, ``state``, ``pending_since``, and the pending list). Prints ``used_memory`` per task
-and the keys per task.
+other on an emptied server: runqy through ``Broker.enqueue_many`` (task hash and pending list;
+before issue 12 also a reverse lookup ``asynq:t:<id>``), asynq's format as a Go client writes
+it (task hash with ``msg``, ``state``, ``pending_since``, and the pending list). Prints
+``used_memory`` per task and the keys per task.
 
     .venv/bin/python -m bench.memory [--tasks 100000] [--redis-server-bin PATH]
 """

@@ -116,16 +116,14 @@ class Admin:
 
     def run_task(self, q: str, task_id: str) -> None:
         """Move a scheduled, retry, archived, completed or aggregating task to pending."""
-        if self._task_action("run_task", q, task_id) == "completed":
-            self.redis.persist(keys.reverse_lookup(task_id))
+        self._task_action("run_task", q, task_id)
         wake(self.redis, q)
 
     def archive_task(self, q: str, task_id: str) -> None:
         """Archive a task that is not active nor already archived."""
         now = int(time.time())
         extra = [now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, keys.task_key_prefix(q)]
-        if self._task_action("archive_task", q, task_id, extra) == "completed":
-            self.redis.persist(keys.reverse_lookup(task_id))
+        self._task_action("archive_task", q, task_id, extra)
 
     def cancel_task(self, q: str, task_id: str) -> None:
         """Publish a cancel for an active task (TaskStateError otherwise)."""

@@ -1,8 +1,9 @@
 """The write side of the Redis wire layer: every asynq state transition plus runqy's own keys.
 
 Each transition is one Lua script from ``lua/`` (wire-format.md section 6); the runqy-layer keys
-(reverse lookup, result mirror, worker heartbeat) are written by the caller-side code here, right
-after the script, because they carry no queue hash tag (section 7).
+(result mirror, worker heartbeat) are written by the caller-side code here, right after the
+script, because they carry no queue hash tag (section 7). A task has no key of its own besides
+its asynq hash: the queue of a task ID is found by probing the queues (``Inspector.find_task``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ class Broker:
         group: str | None = None,
         id_supplied: bool = False,
     ) -> EnqueueResult:
-        """Enqueue one task (6.1 pipeline incl. ``asynq:queues`` and the reverse lookup).
+        """Enqueue one task (6.1 pipeline incl. ``asynq:queues``).
 
         ``process_at`` strictly in the future schedules the task; ``group`` makes it aggregating;
         ``unique_ttl`` takes the uniqueness lock first. ``msg`` is completed in place with what
@@ -206,12 +207,11 @@ class Broker:
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult | BrokerError]:
         """Enqueue N tasks with one wait: one script call per queue and ``ENQUEUE_CHUNK`` tasks.
 
-        The outcome list is in request order. Each chunk (its script call and its reverse
-        lookups) is written to Redis as soon as it is prepared, so Redis works on it while the
-        next one is encoded. Reverse lookups of tasks whose ID the caller supplied are written
-        in a second round trip, only for the tasks that were created. When the connection drops
-        mid-batch, every task Redis did not answer for gets a ``TaskOutcomeUnknownError``; a
-        failure to connect at all raises ``redis.ConnectionError`` before anything is sent.
+        The outcome list is in request order. Each chunk's script call is written to Redis as
+        soon as it is prepared, so Redis works on it while the next one is encoded. When the
+        connection drops mid-batch, every task Redis did not answer for gets a
+        ``TaskOutcomeUnknownError``; a failure to connect at all raises
+        ``redis.ConnectionError`` before anything is sent.
         """
         if not requests:
             return []
@@ -230,40 +230,28 @@ class Broker:
         if self._wait is not None:
             pipe.confirm(*self._wait)
         chunks: list[tuple[int, list[int]]] = []
-        lookups_at: dict[int, int] = {}  # request index -> reply position of its lookup HSET
         for q, indexes in by_queue.items():
             pipe.command("SADD", keys.QUEUES, q)
             script_keys = [keys.pending(q), keys.scheduled(q), keys.groups(q)]
-            lookup_tail = _lookup_tail(q)
             for start in range(0, len(indexes), ENQUEUE_CHUNK):
                 chunk = indexes[start : start + ENQUEUE_CHUNK]
                 args: list[Any] = [keys.task_key_prefix(q), keys.group_prefix(q), now_ns, now]
-                lookups: list[bytes] = []
                 for i in chunk:
                     request = requests[i]
                     if not request.msg.id:
                         request.msg.id = next(fresh_ids)
                     plan = plans[i] = _plan(request, now)
                     args += plan.script_args
-                    if not request.id_supplied:
-                        lookups_at[i] = len(lookups)
-                        lookups.append(_packed_lookup(plan.task_id, lookup_tail))
                 chunks.append((pipe.script("enqueue", script_keys, args), chunk))
-                first = pipe.packed(b"".join(lookups), len(lookups))
-                for i in chunk:
-                    if i in lookups_at:
-                        lookups_at[i] += first
                 pipe.flush()
             if any(plans[i].state == "pending" for i in indexes):
                 pipe.command("PUBLISH", keys.wake_channel(q), b"")  # idle workers, at once
         replies = pipe.execute()
 
         outcomes: list[EnqueueResult | BrokerError] = [None] * len(plans)  # type: ignore[list-item]
-        settle = len(lookups_at) < len(requests)  # caller-supplied IDs
         for position, chunk in chunks:
             reply = replies[position]
             if not isinstance(reply, list):
-                settle = True
                 for i in chunk:
                     outcomes[i] = _failed(plans[i], reply)
                 continue
@@ -272,45 +260,8 @@ class Broker:
                 if code == 1:
                     outcomes[i] = EnqueueResult(plan.task_id, plan.state, plan.next_process_at)
                 else:
-                    settle = True
                     outcomes[i] = plan.refused(code)
-        if settle or any(_lost(reply) for reply in replies):
-            self._settle_lookups(plans, requests, outcomes, replies, lookups_at)
         return outcomes
-
-    def _settle_lookups(
-        self,
-        plans: Sequence[_Plan],
-        requests: Sequence[EnqueueRequest],
-        outcomes: Sequence[EnqueueResult | BrokerError],
-        replies: Sequence[Any],
-        lookups_at: Mapping[int, int],
-    ) -> None:
-        """The second enqueue round trip: lookups of created caller-ID tasks, undo the others.
-
-        A created task whose lookup HSET went unanswered (connection lost) gets it again; a task
-        of unknown fate keeps whatever lookup it has (readers tolerate a lookup without its
-        hash, section 7.1). Lookups are best effort (section 7): a failure here is logged, the
-        outcomes stand.
-        """
-        followup = self.redis.pipeline(transaction=False)
-        for i, (outcome, plan, request) in enumerate(zip(outcomes, plans, requests, strict=True)):
-            lookup = keys.reverse_lookup(plan.task_id)
-            if isinstance(outcome, EnqueueResult):
-                if request.id_supplied:
-                    # NX: the same ID may name a live task in another queue, whose lookup is
-                    # never overwritten (6.1); readers find this one by probing.
-                    followup.hsetnx(lookup, "queue", plan.queue)
-                elif _lost(replies[lookups_at[i]]):
-                    followup.hset(lookup, "queue", plan.queue)
-            elif not request.id_supplied and not isinstance(outcome, TaskOutcomeUnknownError):
-                followup.delete(lookup)
-        if not len(followup):
-            return
-        try:
-            followup.execute()
-        except LOST_ERRORS as exc:
-            log.warning("reverse lookups of %d tasks not written: %s", len(followup), exc)
 
     # -- worker task path ----------------------------------------------------------------------
 
@@ -391,8 +342,8 @@ class Broker:
         return bool(run(self.redis, "set_result", [keys.task_key(queue, task_id)], [result]))
 
     def done(self, msg: TaskMessage) -> None:
-        """Success with retention 0: delete the task, count it, release its lock; its runqy
-        keys go and its waiters are told, in the same round trip."""
+        """Success with retention 0: delete the task, count it, release its lock; its result
+        mirror goes and its waiters are told, in the same round trip."""
         q, now = msg.queue, int(_now())
         self._finish(
             "done",
@@ -400,7 +351,6 @@ class Broker:
             + _counter_keys(q, now, failure=False),
             [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key, *_minute_args(now)],
             q, msg.id,
-            ("DEL", keys.reverse_lookup(msg.id)),  # one key per command: other slots
             ("DEL", keys.result_mirror(msg.id)),
             _told_done(msg.id, "deleted"),
         )
@@ -421,17 +371,14 @@ class Broker:
         return reply
 
     def mark_complete(self, msg: TaskMessage) -> None:
-        """Success with retention > 0: completed until now + retention; lookup and mirror expire."""
+        """Success with retention > 0: completed until now + retention; the mirror expires."""
         q = msg.queue
         try:
             result = run(self.redis, "mark_complete", *_mark_complete_call(msg, int(_now())))
         except redis.ResponseError as exc:
             _raise_script_error(exc, q, msg.id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.expire(keys.reverse_lookup(msg.id), msg.retention)
         if result is not None:
-            pipe.set(keys.result_mirror(msg.id), result, ex=msg.retention)
-        pipe.execute()
+            self.redis.set(keys.result_mirror(msg.id), result, ex=msg.retention)
         self.redis.publish(*_told_done(msg.id, "completed")[1:])  # not pipelined on a Cluster
 
     def complete(
@@ -441,60 +388,68 @@ class Broker:
 
         One pipeline: markAsComplete storing the result in the same step (the end state of
         the result check-and-set followed by markAsComplete, one script instead of two), then
-        the runqy-layer writes it would be followed by (``SET`` mirror ``EX``, ``EXPIRE``
-        lookup) and the done message. Those are written ahead of the script's answer; when the
-        answer is NOT FOUND they are brought back in line with the task hash (the rare case
-        pays a second round trip). Raises TaskNotFoundError, or
+        the runqy-layer write it would be followed by (``SET`` mirror ``EX``) and the done
+        message. The mirror is written ahead of the script's answer; when the answer is NOT
+        FOUND it is brought back in line with the task hash (the rare case pays a second
+        round trip). Raises TaskNotFoundError, or
         ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
         an applied completion answers NOT FOUND and keeps the mirror).
 
         With ``next_from``, the same round trip also dequeues the next task of that queue and
-        returns it (None when there is none). If the completion then raises, that task is put
-        back first (requeue); if the connection drops before its answer, the lease recoverer
-        retries it once its lease expires, as for a worker that died.
+        returns it (None when there is none): in the completion's own script when it is the
+        task's queue (no task is taken when the completion is refused), else as a second script
+        call, whose task is put back (requeue) if the completion then raises. If the connection
+        drops before the answer, the lease recoverer retries the taken task once its lease
+        expires, as for a worker that died.
         """
         if msg.retention <= 0:
             raise ValueError("complete() is for retention > 0; use done() for retention 0")
         q, now = msg.queue, int(_now())
-        task_key, lookup, mirror = (
-            keys.task_key(q, msg.id), keys.reverse_lookup(msg.id), keys.result_mirror(msg.id))
+        task_key, mirror = keys.task_key(q, msg.id), keys.result_mirror(msg.id)
         pipe = self._held_pipeline()
-        completed = pipe.script("mark_complete", *_mark_complete_call(msg, now, result))
-        pipe.command("SET", mirror, result, "EX", msg.retention)
-        pipe.command("EXPIRE", lookup, msg.retention)
-        pipe.command(*_told_done(msg.id, "completed"))
         lease_at = now + self.lease_seconds
-        if next_from is not None:
+        script_keys, args = _mark_complete_call(msg, now, result)
+        together = next_from == q
+        if together:
+            paused_pending, dequeue_args = _dequeue_call(q, lease_at)
+            completed = pipe.script("complete_next", script_keys + paused_pending[:2],
+                                    args + dequeue_args)
+        else:
+            completed = pipe.script("mark_complete", script_keys, args)
+        pipe.command("SET", mirror, result, "EX", msg.retention)
+        pipe.command(*_told_done(msg.id, "completed"))
+        if next_from is not None and not together:
             taken_at = pipe.script("dequeue", *_dequeue_call(next_from, lease_at))
         replies = pipe.execute()
         reply = replies[completed]
         if _lost(reply):
             raise reply
+        taken = None
+        if together and not isinstance(reply, redis.ResponseError):
+            taken = reply[1]
+        elif next_from is not None and not together:
+            taken = replies[taken_at]
         dequeued = None
-        if next_from is not None and replies[taken_at] is not None:
-            if _lost(replies[taken_at]):
-                raise replies[taken_at]
-            if isinstance(replies[taken_at], redis.ResponseError):
-                raise BrokerError(f"dequeue from {next_from!r} failed: {replies[taken_at]}")
-            dequeued = self._taken(next_from, replies[taken_at], lease_at)
+        if taken is not None:
+            if _lost(taken):
+                raise taken
+            if isinstance(taken, redis.ResponseError):
+                raise BrokerError(f"dequeue from {next_from!r} failed: {taken}")
+            dequeued = self._taken(next_from, taken, lease_at)
         if isinstance(reply, redis.ResponseError):
-            self._align_runqy_keys(task_key, lookup, mirror, msg.retention)
+            self._align_mirror(task_key, mirror, msg.retention)
             if dequeued is not None:
                 self.requeue(dequeued.msg)
             _raise_script_error(reply, q, msg.id)
         return dequeued
 
-    def _align_runqy_keys(self, task_key: str, lookup: str, mirror: str, retention: int) -> None:
-        """Undo ``complete``'s early mirror and lookup expiry to match the task hash."""
+    def _align_mirror(self, task_key: str, mirror: str, retention: int) -> None:
+        """Undo ``complete``'s early mirror to match the task hash."""
         state, stored = self.redis.hmget(task_key, "state", "result")
-        pipe = self.redis.pipeline(transaction=False)
         if state == b"completed" and stored is not None:
-            pipe.set(mirror, stored, ex=retention)  # completed (by us or another): mirror it
+            self.redis.set(mirror, stored, ex=retention)  # completed (by us or another)
         else:
-            pipe.delete(mirror)
-            if state is not None and state != b"completed":
-                pipe.persist(lookup)  # the task lives on elsewhere; its lookup must not expire
-        pipe.execute()
+            self.redis.delete(mirror)
 
     def retry(self, msg: TaskMessage, error: str, retry_at: int, is_failure: bool = True) -> None:
         """Move an active task to retry at ``retry_at`` (the caller computes the backoff)."""
@@ -714,11 +669,12 @@ def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str,
 
 
 def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:
-    """Delete the reverse lookup, result mirror and log lines of tasks that no longer exist."""
+    """Delete the result mirror and log lines of tasks that no longer exist, and the reverse
+    lookup ``asynq:t:<id>`` that the Go runqy server and earlier runqy versions wrote."""
     if task_ids:
         pipe = client.pipeline(transaction=False)
         for task_id in task_ids:  # one key per DEL: on a Cluster they are in other slots
-            pipe.delete(keys.reverse_lookup(task_id))
+            pipe.delete(keys.legacy_lookup(task_id))
             pipe.delete(keys.result_mirror(task_id))
             pipe.delete(keys.task_logs(task_id))
         pipe.execute()
@@ -803,14 +759,3 @@ def _new_task_ids(count: int) -> list[str]:
         h = hexes[start : start + 32]
         ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
     return ids
-
-
-def _lookup_tail(queue: str) -> bytes:
-    """The RESP end of ``HSET asynq:t:<id> queue <queue>``: the field and value arguments."""
-    value = queue.encode()
-    return b"$5\r\nqueue\r\n$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _packed_lookup(task_id: str, tail: bytes) -> bytes:
-    key = keys.reverse_lookup(task_id).encode()
-    return b"*4\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n%s" % (len(key), key, tail)

@@ -325,14 +325,12 @@ class Inspector:
         return info
 
     def find_task(self, task_id: str) -> TaskInfo:
-        """Locate a task by ID alone: reverse lookup first, then probing every queue."""
-        lookup = self.redis.hget(keys.reverse_lookup(task_id), "queue")
-        if lookup is not None:
-            try:
-                return self._get_task(text(lookup), task_id)
-            except TaskNotFoundError:
-                # the task is gone (a Go program deleted it); the lookup is stale
-                self.redis.delete(keys.reverse_lookup(task_id))
+        """Locate a task by ID alone: ``EXISTS`` of its hash in every queue, one pipeline.
+
+        A task has no key but its hash (no reverse lookup), so tasks enqueued by Go clients are
+        found the same way. An ID present in several queues (IDs the callers chose) is found in
+        the first of them by name.
+        """
         queues = self.queue_names()
         pipe = self.redis.pipeline(transaction=False)
         for q in queues:

@@ -1,7 +1,7 @@
 """Every Redis key name runqy uses (wire-format.md section 3). Nobody else builds key names.
 
 Per-queue keys carry the ``{queue}`` hash tag so that all keys of one queue live in one Redis
-Cluster slot. runqy-layer keys (reverse lookup, result mirror, worker heartbeat) carry no tag.
+Cluster slot. runqy-layer keys (result mirror, worker heartbeat) carry no tag.
 Functions return ``str``; redis-py encodes them as UTF-8.
 """
 
@@ -144,8 +144,10 @@ def scheduler_history(entry_id: str) -> str:
     return f"asynq:scheduler_history:{entry_id}"
 
 
-def reverse_lookup(task_id: str) -> str:
-    """runqy reverse lookup ``asynq:t:<id>`` (hash field ``queue``)."""
+def legacy_lookup(task_id: str) -> str:
+    """``asynq:t:<id>`` (hash field ``queue``), the reverse lookup that the Go runqy server and
+    runqy before issue 12 wrote. runqy neither writes nor reads it; it deletes it with the
+    task's other runqy keys so that no copy outlives its task."""
     return f"asynq:t:{task_id}"
 
 

@@ -16,11 +16,12 @@ from runqy.core.values import SUSPECT_JSON_TEXT, format_time, parent_of, reject_
 from runqy.core.vaults import shown_value
 
 if TYPE_CHECKING:
-    from runqy.broker.inspector import QueueStats, TaskInfo
+    from runqy.broker.inspector import DailyStats, QueueStats, TaskInfo
     from runqy.core.cipher import VaultCipher
     from runqy.core.enqueue import Enqueued
     from runqy.core.models import Vault, VaultEntry
-    from runqy.core.queues import QueueSummary
+    from runqy.core.queues import Deleted, QueueSummary
+    from runqy.core.tasks import TaskPage
 
 STATE_COUNTS = LISTED_STATES
 
@@ -119,6 +120,24 @@ def summary_object(summary: QueueSummary) -> dict[str, Any]:
             **dict.fromkeys(STATE_COUNTS), "error": summary.error}
 
 
+def queue_detail_object(summary: QueueSummary, history: list[DailyStats]) -> dict[str, Any]:
+    """One queue's statistics and its daily counts, newest day first."""
+    return {"queue": summary_object(summary), "history": [
+        {"date": day.date, "processed": day.processed, "failed": day.failed,
+         "succeeded": day.processed - day.failed} for day in reversed(history)]}
+
+
+def deleted_queue_object(deleted: Deleted) -> dict[str, Any]:
+    return {"queue": deleted.name, "deleted": True, "config_disabled": deleted.config_disabled}
+
+
+def task_list_object(queue: str, state: str, page: int, size: int, listed: TaskPage,
+                     needle: str | None) -> dict[str, Any]:
+    """One page of a queue's tasks in a state (section 7.2)."""
+    return {"queue": queue, "state": state, "page": page, "size": size, "total": listed.total,
+            "q": needle, "tasks": [task_object(info) for info in listed.tasks]}
+
+
 def vault_object(vault: Vault) -> dict[str, Any]:
     return {"name": vault.name, "description": vault.description,
             "entry_count": len(vault.entries), "created_at": format_time(vault.created_at),
@@ -131,3 +150,8 @@ def entry_object(entry: VaultEntry, cipher: VaultCipher) -> dict[str, Any]:
             "value_length": entry.value_length, "is_secret": entry.is_secret,
             "created_at": format_time(entry.created_at),
             "updated_at": format_time(entry.updated_at)}
+
+
+def vault_detail_object(vault: Vault, cipher: VaultCipher) -> dict[str, Any]:
+    """A vault with its entries, secrets masked."""
+    return {**vault_object(vault), "entries": [entry_object(e, cipher) for e in vault.entries]}

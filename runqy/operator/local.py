@@ -19,10 +19,14 @@ from runqy.core import queue_configs, queues, tasks, vaults, workers
 from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.objects import (
     ANSWERS,
+    deleted_queue_object,
     entry_object,
     new_task_object,
+    queue_detail_object,
     summary_object,
+    task_list_object,
     task_object,
+    vault_detail_object,
     vault_object,
 )
 from runqy.core.queue_configs import Saved, serialize
@@ -87,17 +91,13 @@ class LocalBackend:
 
     def queue(self, name: str, days: int) -> dict[str, Any]:
         summary = queues.queue_summary(self.rt, name)
-        return {"queue": summary_object(summary), "history": [
-            {"date": day.date, "processed": day.processed, "failed": day.failed,
-             "succeeded": day.processed - day.failed}
-            for day in reversed(queues.history(self.rt, summary.name, days))]}
+        return queue_detail_object(summary, queues.history(self.rt, summary.name, days))
 
     def set_paused(self, name: str, paused: bool) -> dict[str, Any]:
         return {"queue": queues.set_paused(self.rt, name, paused), "paused": paused}
 
     def delete_queue(self, name: str, force: bool) -> dict[str, Any]:
-        deleted = queues.delete_queue(self.rt, name, force=force)
-        return {"queue": deleted.name, "deleted": True, "config_disabled": deleted.config_disabled}
+        return deleted_queue_object(queues.delete_queue(self.rt, name, force=force))
 
     # ---- tasks --------------------------------------------------------------------------
 
@@ -113,8 +113,7 @@ class LocalBackend:
     def list_tasks(self, queue: str, state: str, size: int) -> dict[str, Any]:
         name = queues.resolve(self.rt, queue)
         page = tasks.list_tasks(self.rt, name, tasks.check_state(state), size=size)
-        return {"queue": name, "state": state, "page": 1, "size": size, "total": page.total,
-                "q": None, "tasks": [task_object(info) for info in page.tasks]}
+        return task_list_object(name, state, 1, size, page, None)
 
     def get_task(self, queue: str, task_id: str) -> dict[str, Any]:
         return task_object(tasks.get_task(self.rt, queues.resolve(self.rt, queue), task_id))
@@ -183,9 +182,7 @@ class LocalBackend:
 
     def vault(self, name: str) -> dict[str, Any]:
         found = vaults.find_vault(self.rt, name)
-        cipher = vaults.cipher_of(self.rt)
-        return {**vault_object(found), "entries": [entry_object(e, cipher)
-                                                   for e in found.entries]}
+        return vault_detail_object(found, vaults.cipher_of(self.rt))
 
     def set_entry(self, name: str, key: str, value: str, secret: bool) -> dict[str, Any]:
         cipher = vaults.cipher_of(self.rt)

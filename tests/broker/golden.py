@@ -23,7 +23,7 @@ VECTORS = next((p for p in (Path(__file__).resolve().parents[3] / "shared" / "as
                Path("/work/shared/asynq-vectors"))
 DAY = 86400
 _DATE = re.compile(r":\d{4}-\d{2}-\d{2}$")
-RUNQY_KEY_PREFIXES = ("asynq:t:", "asynq:result:", "runqy:")
+RUNQY_KEY_PREFIXES = ("asynq:result:", "runqy:")
 
 
 @dataclass

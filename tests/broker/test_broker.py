@@ -68,7 +68,7 @@ def active_task(broker: Broker, **fields):
 # -- enqueue -----------------------------------------------------------------------------------
 
 
-def test_enqueue_writes_hash_pending_queue_set_and_reverse_lookup(redis_client, broker):
+def test_enqueue_writes_hash_pending_and_queue_set_and_no_lookup(redis_client, broker):
     before = time.time_ns()
     result = broker.enqueue(task("t1"), id_supplied=True)
     assert (result.task_id, result.state) == ("t1", "pending")
@@ -79,7 +79,8 @@ def test_enqueue_writes_hash_pending_queue_set_and_reverse_lookup(redis_client, 
     assert decode_task(h[b"msg"]) == task("t1")
     assert redis_client.lrange(keys.pending(Q), 0, -1) == [b"t1"]
     assert redis_client.smembers(keys.QUEUES) == {Q.encode()}
-    assert redis_client.hget(keys.reverse_lookup("t1"), "queue") == Q.encode()
+    # one key per pending task, as in asynq: no reverse lookup
+    assert not redis_client.exists(keys.legacy_lookup("t1"))
 
 
 def test_enqueue_generates_an_id_when_the_message_has_none(redis_client, broker):
@@ -102,13 +103,12 @@ def test_enqueue_registers_a_queue_deleted_by_someone_else(redis_client, broker)
     assert redis_client.sismember(keys.QUEUES, Q)
 
 
-def test_id_conflict_writes_nothing_and_keeps_the_existing_lookup(redis_client, broker):
+def test_id_conflict_writes_nothing_and_keeps_the_existing_task(redis_client, broker):
     broker.enqueue(task("t1", retry=7), id_supplied=True)
     with pytest.raises(TaskIdConflictError):
         broker.enqueue(task("t1", retry=1), id_supplied=True)
     assert msg_of(redis_client, Q, "t1").retry == 7
     assert redis_client.llen(keys.pending(Q)) == 1
-    assert redis_client.hget(keys.reverse_lookup("t1"), "queue") == Q.encode()
 
 
 def test_unique_enqueue_takes_the_lock_and_refuses_a_duplicate(redis_client, broker):
@@ -121,7 +121,6 @@ def test_unique_enqueue_takes_the_lock_and_refuses_a_duplicate(redis_client, bro
     with pytest.raises(DuplicateTaskError):
         broker.enqueue(task("dup"), unique_ttl=120)
     assert not redis_client.exists(keys.task_key(Q, "dup"))
-    assert not redis_client.exists(keys.reverse_lookup("dup"))
 
 
 def test_unique_lock_of_an_empty_payload_has_an_empty_checksum():
@@ -174,7 +173,6 @@ def test_enqueue_many_uses_one_script_call_per_queue_and_chunk_and_keeps_order(
     ]
     assert redis_client.llen(keys.pending(Q)) == 301
     assert redis_client.llen(keys.pending(Q2)) == 200
-    assert redis_client.hget(keys.reverse_lookup("b7"), "queue") == Q2.encode()
 
 
 def test_enqueue_many_chunks_large_batches(redis_client, broker):
@@ -200,7 +198,6 @@ def test_a_script_flush_mid_batch_reruns_every_chunk_exactly_once(redis_client, 
     assert all(isinstance(o, EnqueueResult) for o in outcomes)
     pending = redis_client.lrange(keys.pending(Q), 0, -1)
     assert sorted(pending) == sorted([b"warm"] + [f"t{i}".encode() for i in range(len(requests))])
-    assert redis_client.hget(keys.reverse_lookup("t0"), "queue") == Q.encode()
 
 
 def test_a_script_error_fails_exactly_the_tasks_of_its_queue(redis_client, broker):
@@ -212,8 +209,6 @@ def test_a_script_error_fails_exactly_the_tasks_of_its_queue(redis_client, broke
     for i, outcome in enumerate(outcomes[3:]):
         assert f"'b{i}'" in str(outcome) and "WRONGTYPE" in str(outcome)
     assert redis_client.llen(keys.pending(Q)) == 3
-    assert [redis_client.exists(keys.reverse_lookup(f"a{i}")) for i in range(3)] == [1, 1, 1]
-    assert [redis_client.exists(keys.reverse_lookup(f"b{i}")) for i in range(3)] == [0, 0, 0]
 
 
 @pytest.mark.single_node
@@ -221,8 +216,7 @@ def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, 
     n = 3 * ENQUEUE_CHUNK
     # Replies: SCRIPT LOAD of the enqueue script (the batch loads it first on its connection;
     # its source holds "SADD", so its 47-byte SHA reply counts), SADD (4 bytes), the first
-    # chunk's script (an array of 1s), then its lookups; the connection dies two lookup replies
-    # into the first chunk.
+    # chunk's script (an array of 1s); the connection dies 10 bytes into the second chunk's.
     first_chunk = 47 + 4 + len(f"*{ENQUEUE_CHUNK}\r\n") + 4 * ENQUEUE_CHUNK
     with CuttingProxy(redis_server.port, first_chunk + 10, start=b"SADD") as proxy:
         client = redis.Redis(port=proxy.port)
@@ -236,15 +230,13 @@ def test_a_connection_drop_mid_batch_reports_each_unanswered_task(redis_server, 
     unknown = outcomes[ENQUEUE_CHUNK:]
     assert all(isinstance(o, TaskOutcomeUnknownError) for o in unknown)
     assert all(o.task_id in str(o) and o.queue == Q for o in unknown)
-    # Nothing silently lost or duplicated: every created task is pending with its lookup (the
-    # unanswered lookups were written again), every pending ID is there once with its hash.
+    # Nothing silently lost or duplicated: every created task is pending, every pending ID is
+    # there once with its hash.
     pending = [p.decode() for p in redis_client.lrange(keys.pending(Q), 0, -1)]
     assert len(pending) == len(set(pending))
     assert {o.task_id for o in created} <= set(pending)
     assert set(pending) <= {o.task_id for o in created} | {o.task_id for o in unknown}
     assert all(redis_client.exists(keys.task_key(Q, t)) for t in pending)
-    assert all(redis_client.hget(keys.reverse_lookup(o.task_id), "queue") == Q.encode()
-               for o in created)
 
 
 def test_an_empty_batch_and_a_bad_request_send_nothing(redis_client, broker):
@@ -338,7 +330,6 @@ def test_done_deletes_task_counts_and_releases_own_lock(redis_client, broker):
     broker.done(msg)
     assert not redis_client.exists(keys.task_key(Q, "a1"), keys.active(Q), keys.lease(Q))
     assert not redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
-    assert not redis_client.exists(keys.reverse_lookup("a1"))
     assert redis_client.get(keys.processed_total(Q)) == b"1"
     daily = keys.processed_daily(Q, int(time.time()))
     assert redis_client.get(daily) == b"1"
@@ -374,13 +365,12 @@ def test_mark_complete_keeps_result_and_expires_runqy_keys(redis_client, broker)
     assert redis_client.zscore(keys.completed(Q), msg.id) == stored.completed_at + 600
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
     assert 598 <= redis_client.ttl(keys.result_mirror(msg.id)) <= 600
-    assert 598 <= redis_client.ttl(keys.reverse_lookup(msg.id)) <= 600
     assert redis_client.get(keys.processed_total(Q)) == b"1"
     with pytest.raises(TaskNotFoundError):
         broker.mark_complete(msg)
 
 
-def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client, broker):
+def test_complete_writes_result_completion_and_mirror(redis_client, broker):
     msg = active_task(broker, retention=600)
     broker.complete(msg, b'{"ok":true}')
     h = hash_of(redis_client, Q, msg.id)
@@ -391,7 +381,6 @@ def test_complete_writes_result_completion_mirror_and_lookup_expiry(redis_client
     assert not redis_client.exists(keys.active(Q), keys.lease(Q))
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
     assert 598 <= redis_client.ttl(keys.result_mirror(msg.id)) <= 600
-    assert 598 <= redis_client.ttl(keys.reverse_lookup(msg.id)) <= 600
     assert redis_client.get(keys.processed_total(Q)) == b"1"
     # A repeat (a retry after a lost answer) is refused and leaves the mirror as it is.
     with pytest.raises(TaskNotFoundError):
@@ -418,28 +407,30 @@ def test_complete_keeps_the_result_when_only_the_completion_script_was_loaded(re
     assert redis_client.get(keys.result_mirror(msg.id)) == b'{"ok":true}'
 
 
-def test_complete_can_take_the_next_task_in_the_same_round_trip(redis_client, broker):
+@pytest.mark.parametrize("next_q", [Q, Q2], ids=["same_queue_one_script", "other_queue"])
+def test_complete_can_take_the_next_task_in_the_same_round_trip(redis_client, broker, next_q):
     msg = active_task(broker, retention=600)
-    broker.enqueue(task("next", retention=600), id_supplied=True)
-    taken = broker.complete(msg, b"1", next_from=Q)
-    assert (taken.queue, taken.msg.id) == (Q, "next")
-    assert redis_client.zscore(keys.lease(Q), "next") == taken.lease_expires_at
-    assert hash_of(redis_client, Q, "next")[b"state"] == b"active"
+    broker.enqueue(task("next", next_q, retention=600), id_supplied=True)
+    taken = broker.complete(msg, b"1", next_from=next_q)
+    assert (taken.queue, taken.msg.id) == (next_q, "next")
+    assert redis_client.zscore(keys.lease(next_q), "next") == taken.lease_expires_at
+    assert hash_of(redis_client, next_q, "next")[b"state"] == b"active"
     assert hash_of(redis_client, Q, msg.id)[b"state"] == b"completed"
-    assert broker.complete(taken.msg, b"2", next_from=Q) is None  # nothing left
+    assert broker.complete(taken.msg, b"2", next_from=next_q) is None  # nothing left
 
 
-def test_a_refused_completion_puts_the_task_taken_with_it_back(redis_client, broker):
+@pytest.mark.parametrize("next_q", [Q, Q2], ids=["same_queue_one_script", "other_queue"])
+def test_a_refused_completion_leaves_the_next_task_pending(redis_client, broker, next_q):
     msg = active_task(broker, retention=600)
-    broker.enqueue(task("next", retention=600), id_supplied=True)
-    broker.enqueue(task("later", retention=600), id_supplied=True)
+    broker.enqueue(task("next", next_q, retention=600), id_supplied=True)
+    broker.enqueue(task("later", next_q, retention=600), id_supplied=True)
     broker.retry(msg, "moved", int(time.time()) + 60)
     with pytest.raises(TaskNotFoundError):
-        broker.complete(msg, b"late", next_from=Q)
-    # "next" is pending again, at the end dequeued first.
-    assert redis_client.lrange(keys.pending(Q), 0, -1) == [b"later", b"next"]
-    assert hash_of(redis_client, Q, "next")[b"state"] == b"pending"
-    assert not redis_client.exists(keys.active(Q))
+        broker.complete(msg, b"late", next_from=next_q)
+    # "next" is pending (not taken, or put back at the end dequeued first).
+    assert redis_client.lrange(keys.pending(next_q), 0, -1) == [b"later", b"next"]
+    assert hash_of(redis_client, next_q, "next")[b"state"] == b"pending"
+    assert not redis_client.exists(keys.active(next_q))
 
 
 def test_complete_of_a_task_moved_meanwhile_leaves_no_trace(redis_client, broker):
@@ -450,7 +441,6 @@ def test_complete_of_a_task_moved_meanwhile_leaves_no_trace(redis_client, broker
     assert hash_of(redis_client, Q, msg.id)[b"state"] == b"retry"
     assert b"result" not in hash_of(redis_client, Q, msg.id)
     assert not redis_client.exists(keys.result_mirror(msg.id))
-    assert redis_client.ttl(keys.reverse_lookup(msg.id)) == -1  # the live task keeps its lookup
     assert redis_client.get(keys.processed_total(Q)) == b"1"  # the retry's count only
 
 
@@ -502,7 +492,6 @@ def test_retry_counts_a_failure_and_keeps_the_lock(redis_client, broker):
         assert redis_client.get(key) == b"1"
     assert redis_client.get(keys.failed_daily(Q, int(time.time()))) == b"1"
     assert redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
-    assert redis_client.exists(keys.reverse_lookup("r1"))
 
 
 def test_retry_that_is_not_a_failure_moves_no_counter(redis_client, broker):
@@ -533,14 +522,14 @@ def test_archive_trims_old_and_excess_entries_with_their_keys(redis_client, brok
     old = now - 91 * 86400
     pipe.zadd(keys.archived(Q), {"ancient": old})
     pipe.hset(keys.task_key(Q, "ancient"), mapping={"msg": b"", "state": "archived"})
-    pipe.hset(keys.reverse_lookup("ancient"), "queue", Q)
+    pipe.hset(keys.legacy_lookup("ancient"), "queue", Q)
     for i in range(10_000):
         pipe.zadd(keys.archived(Q), {f"x{i:05d}": now - 1000 + i // 100})
         pipe.hset(keys.task_key(Q, f"x{i:05d}"), mapping={"msg": b"", "state": "archived"})
     pipe.execute()
     broker.archive(active_task(broker), "fatal")
     assert redis_client.zcard(keys.archived(Q)) == 9_999
-    assert not redis_client.exists(keys.task_key(Q, "ancient"), keys.reverse_lookup("ancient"))
+    assert not redis_client.exists(keys.task_key(Q, "ancient"), keys.legacy_lookup("ancient"))
     assert not redis_client.exists(keys.task_key(Q, "x00000"))  # oldest beyond the cap
     assert redis_client.zscore(keys.archived(Q), "a1") is not None
 
@@ -659,7 +648,7 @@ def test_purge_completed_deletes_expired_tasks_and_their_runqy_keys(redis_client
     redis_client.zadd(keys.completed(Q), {"old": int(time.time()) - 1})
     assert broker.purge_completed(Q) == 1
     assert not redis_client.exists(
-        keys.task_key(Q, "old"), keys.reverse_lookup("old"), keys.result_mirror("old")
+        keys.task_key(Q, "old"), keys.result_mirror("old")
     )
     assert redis_client.zrange(keys.completed(Q), 0, -1) == [b"young"]
     assert broker.purge_completed(Q) == 0
@@ -699,14 +688,13 @@ def test_delete_empty_queue_keeps_completed_and_counters(redis_client, broker, a
     assert redis_client.get(keys.processed_total(Q)) == b"1"
 
 
-def test_force_delete_queue_deletes_hashes_and_lookups(redis_client, broker, admin):
+def test_force_delete_queue_deletes_hashes(redis_client, broker, admin):
     broker.enqueue(task("p"))
     broker.enqueue(task("s"), process_at=int(time.time()) + 60)
     admin.delete_queue(Q, force=True)
     assert not redis_client.exists(
         keys.task_key(Q, "p"), keys.task_key(Q, "s"), keys.pending(Q), keys.scheduled(Q)
     )
-    assert not redis_client.exists(keys.reverse_lookup("p"), keys.reverse_lookup("s"))
     assert not redis_client.sismember(keys.QUEUES, Q)
 
 
@@ -902,5 +890,4 @@ def test_every_path_to_pending_wakes_idle_workers_and_every_end_tells_waiters(
     assert broker.forward_due(Q) == 1
     broker.done(broker.dequeue([Q]).msg)
     assert heard() == [(keys.wake_channel(Q), ""), (keys.done_channel("zero"), "deleted")]
-    assert redis_client.exists(keys.reverse_lookup("zero")) == 0
     listener.close()

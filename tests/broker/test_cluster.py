@@ -36,7 +36,6 @@ def test_one_batch_over_queues_on_every_master_gives_one_outcome_per_task(cluste
     for q in queues:  # each queue's tasks sit on its own master, nowhere else
         with cluster.master_of_key(keys.pending(q)).client() as node:
             assert node.llen(keys.pending(q)) == 40
-    assert client.hget(keys.reverse_lookup(f"{queues[0]}-7"), "queue") == queues[0].encode()
     inspector = Inspector(client)
     assert inspector.queue_names() == queues
     stats = inspector.all_queue_stats()
@@ -63,22 +62,23 @@ def _assign_slot(cluster, slot, target) -> None:
 
 
 def test_a_resharding_is_followed_through_ask_and_moved(cluster, client):
-    q = cluster.queues_on_every_master("moving", 3)[0]
+    q, other = cluster.queues_on_every_master("moving", 3)[:2]
     broker = Broker(client)
     broker.enqueue_many([EnqueueRequest(task(f"before-{i}", q)) for i in range(5)])
 
-    # ASK: the slot of a reverse lookup is being migrated; the new key goes to the target.
-    lookup_slot = client.keyslot(keys.reverse_lookup("asked"))
-    source = cluster.master_of_slot(lookup_slot)
+    # ASK: the slot of a result mirror is being migrated; the new key goes to the target.
+    mirror_slot = client.keyslot(keys.result_mirror("asked"))
+    source = cluster.master_of_slot(mirror_slot)
     target = next(m for m in cluster.masters() if m.port != source.port)
-    _move_slot_keys(cluster, lookup_slot, source, target)
-    assert isinstance(broker.enqueue(task("asked", q)), EnqueueResult)
+    _move_slot_keys(cluster, mirror_slot, source, target)
+    broker.enqueue(task("asked", other, retention=600))
+    broker.complete(broker.dequeue([other]).msg, b'"r"')
     with target.client() as node:
         pipe = node.pipeline(transaction=False)
         pipe.execute_command("ASKING")
-        pipe.hget(keys.reverse_lookup("asked"), "queue")
-        assert pipe.execute()[1] == q.encode()
-    _assign_slot(cluster, lookup_slot, target)
+        pipe.get(keys.result_mirror("asked"))
+        assert pipe.execute()[1] == b'"r"'
+    _assign_slot(cluster, mirror_slot, target)
 
     # The queue's own slot: while its keys are split, scripts cannot run (TRYAGAIN) and each
     # task says so; once the slot is assigned, the old master answers MOVED and it is followed.
@@ -96,10 +96,10 @@ def test_a_resharding_is_followed_through_ask_and_moved(cluster, client):
     while (dequeued := broker.dequeue([q])) is not None:
         broker.done(dequeued.msg)
         taken.append(dequeued.msg.id)
-    assert taken == [f"before-{i}" for i in range(5)] + ["asked"] + [f"after-{i}" for i in range(5)]
+    assert taken == [f"before-{i}" for i in range(5)] + [f"after-{i}" for i in range(5)]
     with target.client() as node:
-        assert node.get(keys.processed_total(q)) == b"11"
-    assert client.exists(*(keys.reverse_lookup(f"during-{i}") for i in range(2))) == 0
+        assert node.get(keys.processed_total(q)) == b"10"
+    assert not client.exists(*(keys.task_key(q, f"during-{i}") for i in range(2)))
 
 
 def test_wait_counts_the_replicas_of_each_queues_master(cluster, client):

@@ -202,8 +202,9 @@ def test_replay_matches_go_state(name, redis_client, broker, inspector):
     assert seen == [s["label"] for s in data["snapshots"]]
 
 
-def test_our_runqy_keys_sit_beside_the_asynq_state(redis_client, broker):
-    """The reverse lookup exists for a runqy enqueue but is not part of the asynq layer."""
+def test_a_runqy_enqueue_writes_only_the_keys_a_go_client_writes(redis_client, broker):
+    """One key per pending task, as in asynq: no reverse lookup beside the task hash."""
     broker.enqueue(go_task("t-basic", "inference.default"), id_supplied=True)
-    assert redis_client.hgetall("asynq:t:t-basic") == {b"queue": b"inference.default"}
-    assert redis_client.ttl("asynq:t:t-basic") == -1
+    assert set(redis_client.keys("*")) == {
+        b"asynq:queues", b"asynq:{inference.default}:pending",
+        b"asynq:{inference.default}:t:t-basic"}

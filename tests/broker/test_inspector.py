@@ -272,26 +272,28 @@ def test_hash_fields_of_the_original_runqy_worker_are_honoured(redis_client, bro
     assert (info.retried, info.error_msg) == (4, "from go")
 
 
-def test_find_task_uses_the_lookup_then_probes(redis_client, broker, inspector):
+def test_find_task_probes_the_queues_and_ignores_a_legacy_lookup(
+    redis_client, broker, inspector
+):
     broker.enqueue(task("x", queue="b.default"))
-    assert inspector.find_task("x").queue == "b.default"
-    redis_client.delete(keys.reverse_lookup("x"))  # as for a task enqueued by a Go client
-    assert inspector.find_task("x").queue == "b.default"
-    redis_client.hset(keys.reverse_lookup("stale"), "queue", "b.default")
+    broker.enqueue(task("x", queue="c.default"), id_supplied=True)
+    assert inspector.find_task("x").queue == "b.default"  # the first queue by name
+    # a lookup written by the Go runqy server or an older runqy is not trusted
+    redis_client.hset(keys.legacy_lookup("stale"), "queue", "b.default")
     with pytest.raises(TaskNotFoundError):
         inspector.find_task("stale")
-    assert not redis_client.exists(keys.reverse_lookup("stale"))
 
 
 def test_delete_task_removes_lock_lookup_and_mirror(redis_client, broker, inspector, admin):
     broker.enqueue(task("u"), unique_ttl=300)
     redis_client.set(keys.result_mirror("u"), b"r")
+    redis_client.hset(keys.legacy_lookup("u"), "queue", Q)  # as the Go runqy server writes
     admin.delete_task(Q, "u")
     assert not redis_client.exists(
         keys.task_key(Q, "u"),
         keys.pending(Q),
         keys.unique(Q, Q, b'{"x":1}'),
-        keys.reverse_lookup("u"),
+        keys.legacy_lookup("u"),
         keys.result_mirror("u"),
     )
     with pytest.raises(TaskNotFoundError):
@@ -328,13 +330,9 @@ def test_actions_refuse_the_wrong_state(redis_client, broker, admin, action, sta
     assert redis_client.hget(keys.task_key(Q, "t"), "state") == state.encode()
 
 
-def test_run_and_archive_of_a_completed_task_keep_its_lookup(
-    redis_client, broker, inspector, admin
-):
+def test_run_and_archive_of_a_completed_task(redis_client, broker, inspector, admin):
     broker.mark_complete(make_active(broker, "c", retention=60))
-    assert redis_client.ttl(keys.reverse_lookup("c")) > 0
     admin.archive_task(Q, "c")
-    assert redis_client.ttl(keys.reverse_lookup("c")) == -1
     assert redis_client.zscore(keys.archived(Q), "c") is not None
     assert not redis_client.exists(keys.completed(Q))
     admin.run_task(Q, "c")
@@ -379,9 +377,7 @@ def test_delete_all_removes_hashes_locks_and_lookups(redis_client, broker, inspe
     broker.enqueue(task("s2", payload=b"2"), process_at=at)
     broker.enqueue(task("p"))
     assert admin.delete_all(Q, "scheduled") == 2
-    assert not redis_client.exists(
-        keys.scheduled(Q), keys.task_key(Q, "s1"), keys.reverse_lookup("s1")
-    )
+    assert not redis_client.exists(keys.scheduled(Q), keys.task_key(Q, "s1"))
     assert not redis_client.exists(keys.unique(Q, Q, b'{"x":1}'))
     assert admin.delete_all(Q, "pending") == 1
     assert admin.delete_all(Q, "pending") == 0

@@ -49,6 +49,6 @@ def test_bulk_action_runs_in_chunks_of_500_and_reaches_every_task(
     assert redis_client.zcard(f"asynq:{{{Q}}}:{state}") == 0
     assert redis_client.llen(f"asynq:{{{Q}}}:pending") == (TASKS if target == "pending" else 0)
     if target is None:
-        assert not redis_client.exists(*(f"asynq:t:{i}" for i in ids[:100]))
+        assert not redis_client.exists(*(f"asynq:{{{Q}}}:t:{i}" for i in ids[:100]))
     else:
         assert redis_client.hget(f"asynq:{{{Q}}}:t:{ids[-1]}", "state") == target.encode()

@@ -50,7 +50,6 @@ def test_batch_job_with_out_of_range_option_fails_alone(client, queue, redis_cli
     assert [(e["index"], e["code"]) for e in body["errors"]] == [(1, "invalid_request")]
     for task_id in body["task_ids"]:
         assert client.get(f"/queue/{task_id}", headers=ADMIN).status_code == 200
-        assert redis_client.hget(f"asynq:t:{task_id}", "queue") == b"imgs.default"
     assert redis_client.llen("asynq:{imgs.default}:pending") == 2
 
 

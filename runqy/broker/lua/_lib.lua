@@ -40,21 +40,75 @@ local function count_failure(processed_daily, failed_daily, processed, failed, e
     end
 end
 
--- Per-minute throughput (runqy layer, asynq keys untouched): the caller puts the hour's hash
--- last in KEYS and the minute ("00".."59") and the hash's expire-at last in ARGV.
-local function count_minute(failed)
-    local hash, minute = KEYS[#KEYS], ARGV[#ARGV - 1]
-    redis.call("HINCRBY", hash, "p" .. minute, 1)
+-- Per-minute throughput (runqy layer, asynq keys untouched): the hour's hash, the minute
+-- ("00".."59") and the hash's expire-at. Every attempt bumps "p<MM>", so the hash is created by
+-- a "p" field's first increment: the expiry (the same for the whole hour) is set then, one
+-- command instead of one per attempt.
+local function count_minute(hash, minute, expire_at, failed)
+    if redis.call("HINCRBY", hash, "p" .. minute, 1) == 1 then
+        redis.call("EXPIREAT", hash, expire_at)
+    end
     if failed then
         redis.call("HINCRBY", hash, "f" .. minute, 1)
     end
-    redis.call("EXPIREAT", hash, ARGV[#ARGV])
 end
 
 local function release_lock(lock, id)
     if lock ~= "" and redis.call("GET", lock) == id then
         redis.call("DEL", lock)
     end
+end
+
+-- dequeue from one queue (wire-format.md 6.2): {id, msg}, or false when the queue is paused or
+-- empty. An ID without a hash is dropped so it never sits in active.
+local function take_next(paused, pending, active, lease, lease_at, task_prefix)
+    if redis.call("EXISTS", paused) == 1 then
+        return false
+    end
+    while true do
+        local id = redis.call("RPOPLPUSH", pending, active)
+        if not id then
+            return false
+        end
+        local task_key = task_prefix .. id
+        local msg = redis.call("HGET", task_key, "msg")
+        if msg then
+            redis.call("HSET", task_key, "state", "active")
+            redis.call("HDEL", task_key, "pending_since")
+            redis.call("ZADD", lease, lease_at, id)
+            return {id, msg}
+        end
+        redis.call("LREM", active, -1, id)
+    end
+end
+
+-- markAsComplete: success with retention > 0 (wire-format.md 6.3).
+-- KEYS[1..7]: active, lease, completed, task key, processed daily, processed total, throughput
+-- hour. ARGV[1..9]: id, new msg, completed expiry, daily expire-at, int64 max, lock key or "",
+-- result bytes or "", minute, throughput expire-at. A result is stored in the same step (the
+-- worker's one-script success: the end state of set_result followed by markAsComplete).
+-- Returns the stored result (nil when none) for the caller's result mirror; 1 when the result
+-- came as an argument (the caller has it).
+local function mark_complete()
+    if not release_active(KEYS[1], KEYS[2], ARGV[1]) then
+        return redis.error_reply("NOT FOUND")
+    end
+    if redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1]) ~= 1 then
+        return redis.error_reply("INTERNAL")
+    end
+    if ARGV[7] ~= "" then
+        redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed", "result", ARGV[7])
+    else
+        redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed")
+    end
+    bump_daily(KEYS[5], ARGV[4])
+    bump_total(KEYS[6], ARGV[5])
+    count_minute(KEYS[7], ARGV[8], ARGV[9], false)
+    release_lock(ARGV[6], ARGV[1])
+    if ARGV[7] ~= "" then
+        return 1
+    end
+    return redis.call("HGET", KEYS[4], "result")
 end
 
 -- Trim archived by age, then by rank (asynq keeps at most cap - 1 entries). With delete_hashes

@@ -11,5 +11,5 @@ redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
 local trimmed = trim_archived(KEYS[3], ARGV[8], ARGV[4], tonumber(ARGV[5]), true)
 redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "archived")
 count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[6], ARGV[7])
-count_minute(true)
+count_minute(KEYS[9], ARGV[9], ARGV[10], true)
 return trimmed

@@ -6,6 +6,6 @@ if not release_active(KEYS[1], KEYS[2], ARGV[1]) or redis.call("DEL", KEYS[3]) =
 end
 bump_daily(KEYS[4], ARGV[2])
 bump_total(KEYS[5], ARGV[3])
-count_minute(false)
+count_minute(KEYS[6], ARGV[5], ARGV[6], false)
 release_lock(ARGV[4], ARGV[1])
 return 1

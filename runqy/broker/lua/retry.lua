@@ -10,6 +10,6 @@ redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "retry")
 if ARGV[4] == "1" then
     count_failure(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[5], ARGV[6])
-    count_minute(true)
+    count_minute(KEYS[9], ARGV[7], ARGV[8], true)
 end
 return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from runqy.core import queues
-from runqy.core.objects import summary_object
+from runqy.core.objects import deleted_queue_object, queue_detail_object, summary_object
 from runqy.core.system import system_info
 from runqy.core.values import format_time
 from runqy.web.api import api_bp
@@ -50,10 +50,7 @@ def queue_detail(queue: str) -> Any:
     """One queue's statistics and daily history."""
     summary = queues.queue_summary(core(), queue)
     days = query_int("days", 7, 1, 90)
-    return {"queue": summary_object(summary), "history": [
-        {"date": day.date, "processed": day.processed, "failed": day.failed,
-         "succeeded": day.processed - day.failed}
-        for day in reversed(queues.history(core(), summary.name, days))]}
+    return queue_detail_object(summary, queues.history(core(), summary.name, days))
 
 
 @api_bp.post("/api/queues/<queue>/pause")
@@ -75,4 +72,4 @@ def unpause_queue(queue: str) -> Any:
 def delete_queue(queue: str) -> Any:
     """Delete a queue's tasks and disable its configuration."""
     deleted = queues.delete_queue(core(), queue, force=query_bool("force"))
-    return {"queue": deleted.name, "deleted": True, "config_disabled": deleted.config_disabled}
+    return deleted_queue_object(deleted)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from runqy.core import queues, tasks
-from runqy.core.objects import ANSWERS, task_object
+from runqy.core.objects import ANSWERS, task_list_object, task_object
 from runqy.core.values import reject_unknown
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
@@ -26,9 +26,7 @@ def list_tasks(queue: str) -> Any:
     size = query_int("size", 20, 1, 500, aliases=("limit",))
     needle = request.args.get("q")
     listed = tasks.list_tasks(core(), name, task_state, page=page, size=size, needle=needle)
-    return {"queue": name, "state": task_state, "page": page, "size": size,
-            "total": listed.total, "q": needle,
-            "tasks": [task_object(info) for info in listed.tasks]}
+    return task_list_object(name, task_state, page, size, listed, needle)
 
 
 @api_bp.get("/api/queues/<queue>/tasks/<task_id>")

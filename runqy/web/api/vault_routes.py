@@ -7,7 +7,7 @@ from typing import Any
 
 from runqy.core import vaults
 from runqy.core.errors import InvalidInput
-from runqy.core.objects import entry_object, vault_object
+from runqy.core.objects import entry_object, vault_detail_object, vault_object
 from runqy.core.values import as_bool, as_string, reject_unknown
 from runqy.web.api import api_bp
 from runqy.web.api.common import admin_route
@@ -47,7 +47,7 @@ def get_vault(vault: str) -> Any:
     """One vault with its masked entries."""
     found = vaults.find_vault(core(), vault)
     cipher = vaults.cipher_of(core())
-    return {**vault_object(found), "entries": [entry_object(e, cipher) for e in found.entries]}
+    return vault_detail_object(found, cipher)
 
 
 @api_bp.patch("/api/vaults/<vault>")
