@@ -1,10 +1,11 @@
-"""HTTP enqueue throughput of `runqy serve`: single adds at 10 concurrent, batches of 100 and 500.
+"""HTTP enqueue throughput of `runqy serve`: single adds, task reads and batches.
 
 Starts a throwaway redis-server and `runqy serve` (a real subprocess on waitress, SQLite in a
 temp instance folder), configures one queue, then drives it with keep-alive clients:
 
     .venv/bin/python -m bench.http_enqueue [--seconds 10] [--concurrency 10] [--threads 8]
                                            [--processes 1] [--client wrk|python]
+                                           [--scenarios add,get,batch]
 
 The client is `wrk` (Debian package `wrk`) with a small Lua script for the POST bodies when it
 is on PATH: it costs the shared CPUs far less than Python client threads. Without it the Python
@@ -42,8 +43,9 @@ BATCH_CONCURRENCY = 4
 # wrk script: every request POSTs the body file; `done` prints one JSON line for the caller.
 WRK_SCRIPT = """
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.method = "POST"
+wrk.method = os.getenv("BENCH_METHOD")
 wrk.body = f:read("*a")
+if wrk.body == "" then wrk.body = nil end
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
@@ -114,7 +116,8 @@ def memory_kib(pid: int) -> dict[str, int]:
 
 def drive_python(port: int, body: bytes, path: str, concurrency: int,
                  seconds: float) -> dict[str, float]:
-    """`concurrency` keep-alive client threads POSTing `body` for `seconds`; latencies in ms."""
+    """`concurrency` keep-alive client threads POSTing `body` (GET without one) for `seconds`;
+    latencies in ms."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
     stop_at = time.perf_counter() + seconds
@@ -123,7 +126,7 @@ def drive_python(port: int, body: bytes, path: str, concurrency: int,
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            conn.request("POST", path, body, HEADERS)
+            conn.request("POST" if body else "GET", path, body or None, HEADERS)
             response = conn.getresponse()
             response.read()
             latencies[index].append((time.perf_counter() - started) * 1000)
@@ -151,7 +154,8 @@ def drive_wrk(port: int, body: bytes, path: str, concurrency: int,
         script, body_file = Path(folder) / "post.lua", Path(folder) / "body.json"
         script.write_text(WRK_SCRIPT)
         body_file.write_bytes(body)
-        env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_KEY=API_KEY)
+        env = dict(os.environ, BENCH_BODY=str(body_file), BENCH_KEY=API_KEY,
+                   BENCH_METHOD="POST" if body else "GET")
         wrk_threads = max(1, min(2, concurrency // 5))
         out = subprocess.run(
             ["wrk", f"-t{wrk_threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
@@ -161,9 +165,8 @@ def drive_wrk(port: int, body: bytes, path: str, concurrency: int,
     return json.loads(line[len("BENCH "):])
 
 
-def measure(drive, pid: int, port: int, body: bytes, jobs_per_request: int, concurrency: int,
-            seconds: float) -> dict[str, float]:
-    path = "/queue/add" if jobs_per_request == 1 else "/queue/add-batch"
+def measure(drive, pid: int, port: int, body: bytes, path: str, jobs_per_request: int,
+            concurrency: int, seconds: float) -> dict[str, float]:
     cpu_before = cpu_seconds(pid)
     result = drive(port, body, path, concurrency, seconds)
     cpu = cpu_seconds(pid) - cpu_before
@@ -186,7 +189,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--client", choices=("wrk", "python"),
                         default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--scenarios", default="add,get,batch",
+                        help="comma-separated: add (single add), get (GET /queue/<id>), batch")
     args = parser.parse_args()
+    scenarios = set(args.scenarios.split(","))
     drive = drive_wrk if args.client == "wrk" else drive_python
     redis = RedisServer().start()
     folder = Path(tempfile.mkdtemp(prefix="runqy-bench-http-"))
@@ -201,12 +207,21 @@ def main() -> None:
         print(f"server: runqy serve, waitress threads={args.threads}, processes={args.processes}, "
               f"Redis {redis.version()}, {os.cpu_count()} CPUs, client {args.client}, "
               f"load average {os.getloadavg()[0]:.1f}")
-        result = measure(drive, process.pid, port, single, 1, args.concurrency, args.seconds)
-        report(f"single add, {args.concurrency} concurrent", result)
-        for size in (100, 500):
+        if "add" in scenarios:
+            result = measure(drive, process.pid, port, single, "/queue/add", 1,
+                             args.concurrency, args.seconds)
+            report(f"single add, {args.concurrency} concurrent", result)
+        if "get" in scenarios:
+            adder = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            adder.request("POST", "/queue/add", single, HEADERS)
+            task_id = json.loads(adder.getresponse().read())["info"]["id"]
+            result = measure(drive, process.pid, port, b"", f"/queue/{task_id}", 1,
+                             args.concurrency, args.seconds)
+            report(f"GET /queue/<id>, {args.concurrency} concurrent", result)
+        for size in (100, 500) if "batch" in scenarios else ():
             batch = json.dumps({"queue": "bench", "jobs": [PAYLOAD] * size}).encode()
-            result = measure(drive, process.pid, port, batch, size, BATCH_CONCURRENCY,
-                             args.seconds)
+            result = measure(drive, process.pid, port, batch, "/queue/add-batch", size,
+                             BATCH_CONCURRENCY, args.seconds)
             report(f"batch of {size}, {BATCH_CONCURRENCY} concurrent", result)
         memory = memory_kib(process.pid)
         print(f"server memory: RSS {memory['VmRSS'] / 1024:.0f} MiB, "

@@ -199,7 +199,9 @@ class Broker:
         TaskIdConflictError or DuplicateTaskError.
         """
         request = EnqueueRequest(msg, process_at, unique_ttl, group, id_supplied)
-        outcome = self.enqueue_many([request])[0]
+        # The hot path of `POST /queue/add`: this thread's own connection (no pool checkout),
+        # every command in one write and one read.
+        outcome = self._enqueue(self._held_pipeline(checked=True), [request])[0]
         if isinstance(outcome, BrokerError):
             raise outcome
         return outcome
@@ -215,6 +217,11 @@ class Broker:
         """
         if not requests:
             return []
+        return self._enqueue(raw_pipeline(self.redis), requests)
+
+    def _enqueue(self, pipe: RawPipeline | ClusterRawPipeline,
+                 requests: Sequence[EnqueueRequest]) -> list[EnqueueResult | BrokerError]:
+        """``enqueue_many`` on ``pipe`` (pooled, or this thread's held connection)."""
         by_queue: dict[str, list[int]] = {}
         missing_ids = 0
         for index, request in enumerate(requests):
@@ -226,7 +233,7 @@ class Broker:
         fresh_ids = iter(_new_task_ids(missing_ids))
 
         plans: list[_Plan] = [None] * len(requests)  # type: ignore[list-item]
-        pipe = raw_pipeline(self.redis)
+        streamed = len(requests) > ENQUEUE_CHUNK  # one chunk: a single write at the end
         if self._wait is not None:
             pipe.confirm(*self._wait)
         chunks: list[tuple[int, list[int]]] = []
@@ -243,7 +250,8 @@ class Broker:
                     plan = plans[i] = _plan(request, now)
                     args += plan.script_args
                 chunks.append((pipe.script("enqueue", script_keys, args), chunk))
-                pipe.flush()
+                if streamed:
+                    pipe.flush()
             if any(plans[i].state == "pending" for i in indexes):
                 pipe.command("PUBLISH", keys.wake_channel(q), b"")  # idle workers, at once
         replies = pipe.execute()
@@ -297,12 +305,15 @@ class Broker:
                 raise reply
         return any(replies)
 
-    def _held_pipeline(self) -> RawPipeline | ClusterRawPipeline:
-        """A raw pipeline on this thread's own connection, for the worker's per-task calls.
+    def _held_pipeline(self, *, checked: bool = False) -> RawPipeline | ClusterRawPipeline:
+        """A raw pipeline on this thread's own connection, for the worker's per-task calls
+        and single enqueues.
 
         Checking a connection out of redis-py's pool and back costs more client CPU than the
-        rest of a dequeue; each worker slot thread keeps one connection instead (on a Cluster,
-        one per node it has met).
+        rest of a dequeue; each worker slot or server thread keeps one connection instead (on
+        a Cluster, one per node it has met). ``checked``: first drop the connection if Redis
+        closed it meanwhile (as the pool's checkout does), so that a write after a Redis
+        restart reconnects instead of answering "outcome unknown".
         """
         if self._cluster:
             nodes = getattr(self._held, "nodes", None)
@@ -312,6 +323,8 @@ class Broker:
         connection = getattr(self._held, "connection", None)
         if connection is None:
             connection = self._held.connection = self.redis.connection_pool.make_connection()
+        elif checked and connection._sock is not None and _closed_by_peer(connection):
+            connection.disconnect()
         return RawPipeline(self.redis, connection)
 
     def _taken(self, q: str, reply: Sequence[bytes], lease_at: int) -> Dequeued | None:
@@ -739,6 +752,15 @@ def _failed(plan: _Plan, reply: Exception) -> BrokerError:
     if _lost(reply):
         return TaskOutcomeUnknownError(plan.queue, plan.task_id, reply)
     return BrokerError(f"enqueue failed for task {plan.task_id!r}: {reply}")
+
+
+def _closed_by_peer(connection: Any) -> bool:
+    """Whether an idle connection has something to read: nothing is owed on it, so that is
+    Redis closing it (restart, ``timeout``, ``CLIENT KILL``)."""
+    try:
+        return bool(connection.can_read(0))
+    except redis.ConnectionError:
+        return True
 
 
 def _lost(reply: Any) -> bool:

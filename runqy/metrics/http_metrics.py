@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # Label value for requests that matched no route (404s), so scanners cannot add series.
 UNMATCHED_RULE = "<unmatched>"
-_STARTED = "runqy.metrics_started"
+STARTED = "runqy.metrics_started"  # WSGI environ key: when the request began
 
 
 def url_rule(request: Request) -> str:
@@ -75,11 +75,12 @@ def init_request_metrics(app: Flask, registry: CollectorRegistry) -> RequestMetr
 
     @app.before_request
     def _start() -> None:
-        request.environ[_STARTED] = perf_counter()
+        # A request the lean path (runqy.web.lean_routes) hands on has its start already.
+        request.environ.setdefault(STARTED, perf_counter())
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        started = request.environ.get(_STARTED)
+        started = request.environ.get(STARTED)
         if started is not None:
             metrics.observe(request.method, url_rule(request), response.status_code,
                             max(perf_counter() - started, 0.0))

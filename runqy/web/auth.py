@@ -18,12 +18,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def presented_key() -> str | None:
     """Bearer key from Authorization, else X-API-Key. Never the query string."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+    headers = request.headers
+    return key_of(headers.get("Authorization", ""), headers.get("X-API-Key", ""))
+
+
+def key_of(authorization: str, api_key: str) -> str | None:
+    """The key of an `Authorization` and an `X-API-Key` header value ("" when absent)."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    api_key = request.headers.get("X-API-Key", "").strip()
-    return api_key or None
+    return api_key.strip() or None
+
+
+def has_role(ring: KeyRing, key: str | None, permitted: set[str] | frozenset[str]) -> bool:
+    """Whether `key` is known and holds one of the `permitted` roles."""
+    return key is not None and not ring.roles_for(key).isdisjoint(permitted)
 
 
 def require_role(*allowed: str) -> Callable[[F], F]:
@@ -52,4 +61,4 @@ def require_role(*allowed: str) -> Callable[[F], F]:
     return decorate
 
 
-__all__ = ["ADMIN", "CLIENT", "WORKER", "presented_key", "require_role"]
+__all__ = ["ADMIN", "CLIENT", "WORKER", "has_role", "key_of", "presented_key", "require_role"]

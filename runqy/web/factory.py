@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,23 +26,23 @@ from runqy.web.api.go_routes import go_bp
 from runqy.web.errors import register_error_handlers
 from runqy.web.extensions import csrf, db, login_manager, migrate
 from runqy.web.keyring import KeyRing
+from runqy.web.lean_routes import LeanRoutes
 from runqy.web.monitoring import bp as monitoring_bp
 from runqy.web.monitoring.presenters import register_filters
 from runqy.web.monitoring.state import EXTENSION as DASHBOARD_EXTENSION
 from runqy.web.monitoring.state import DashboardState
 from runqy.web.ops import ops_bp
+from runqy.web.request_log import log_access, new_request_id, request_id_from
 from runqy.web.route_options import RunqyApp
 from runqy.web.security_headers import init_security_headers
 from runqy.web.sessions import DashboardSessionInterface, ScopedSessionInterface
 from runqy.web.state import EXTENSION, RunqyState, runqy_state
 
 log = logging.getLogger("runqy.web")
-access_log = logging.getLogger("runqy.web.access")
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 MONITORING_PREFIX = "/monitoring"
-REQUEST_ID_OK = frozenset(chr(c) for c in range(0x20, 0x7F))  # printable ASCII, space included
 
 
 def resource_dir(name: str) -> Path:
@@ -73,20 +72,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def new_request_id() -> str:
-    """32 random hex digits (uuid4's length without building a UUID object)."""
-    return os.urandom(16).hex()
-
-
 def _register_request_hooks(app: Flask, settings: Settings) -> None:
     origins = set(settings.cors_origins)
 
     @app.before_request
     def _request_id() -> Response | None:
         headers = request.headers
-        given = headers.get("X-Request-ID", "")
-        ok = 1 <= len(given) <= 64 and REQUEST_ID_OK.issuperset(given)
-        g.request_id = given if ok else new_request_id()
+        g.request_id = request_id_from(headers.get("X-Request-ID", ""))
         g.request_started = time.perf_counter()
         if origins and request.method == "OPTIONS" and headers.get("Origin") in origins:
             return app.make_default_options_response()
@@ -98,11 +90,8 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         headers = response.headers
         request_id = ctx_g.get("request_id") or new_request_id()
         headers["X-Request-ID"] = request_id
-        if access_log.isEnabledFor(logging.INFO):
-            # Path only: query strings may carry user data; keys are never in either.
-            started = ctx_g.get("request_started") or time.perf_counter()
-            access_log.info("%s %s %s %.1fms [%s]", req.method, req.path, response.status_code,
-                            (time.perf_counter() - started) * 1000, request_id)
+        log_access(req.method, req.path, response.status_code,
+                   ctx_g.get("request_started") or time.perf_counter(), request_id)
         if response.mimetype == "application/json":
             headers["Cache-Control"] = "no-store"
         origin = req.headers.get("Origin") if origins else None
@@ -166,9 +155,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    if settings.trusted_proxies:
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
     db.init_app(app)
     if not event.contains(Session, "after_commit", _clear_queue_cache):
         event.listen(Session, "after_commit", _clear_queue_cache)
@@ -186,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         cipher=VaultCipher(cipher_key) if cipher_key else None,
     )
     state.metrics_registry = create_registry(state.core)
-    init_request_metrics(app, state.metrics_registry)
+    request_metrics = init_request_metrics(app, state.metrics_registry)
     app.extensions[EXTENSION] = state
     register_error_handlers(app)
     _register_request_hooks(app, settings)
@@ -200,6 +186,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not settings.no_ui:
         _bind_dashboard(app)
         app.register_blueprint(monitoring_bp, url_prefix=f"{prefix}{MONITORING_PREFIX}")
+    app.wsgi_app = LeanRoutes(app, app.wsgi_app, state, request_metrics, prefix)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
     if settings.config_dir is not None:
         from runqy.core.queue_configs import apply_config_dir
 

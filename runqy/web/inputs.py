@@ -22,7 +22,11 @@ _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 def json_body(*, require_object: bool = True) -> Any:
     """The request body parsed as JSON whatever the Content-Type (400 invalid_json otherwise)."""
-    raw = request.get_data(cache=True)
+    return parse_json(request.get_data(cache=True), require_object=require_object)
+
+
+def parse_json(raw: bytes, *, require_object: bool = True) -> Any:
+    """A request body parsed as JSON (400 invalid_json otherwise); see `json_body`."""
     try:
         text = raw.decode("utf-8")
         value = json.loads(text, parse_constant=reject_json_constant)

@@ -3,7 +3,9 @@
 Used to test what the broker reports when the connection dies mid-batch: on the first
 connection, once ``reply_bytes`` bytes of replies went through after the first request holding
 ``start`` (replies to the connection handshake before it do not count), Redis' side is closed
-and the client sees the end of the stream; later connections are relayed in full.
+and the client sees the end of the stream; later connections are relayed in full. With
+``first=False`` the connection cut is instead the first one to send a request holding ``start``
+(a pooled connection may set things up before a connection the code holds sends ``start``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import threading
 
 
 class CuttingProxy:
-    def __init__(self, redis_port: int, reply_bytes: int, start: bytes) -> None:
+    def __init__(self, redis_port: int, reply_bytes: int, start: bytes, *,
+                 first: bool = True) -> None:
         self.redis_port = redis_port
         self.reply_bytes = reply_bytes
         self.start = start
@@ -24,7 +27,9 @@ class CuttingProxy:
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
-        self._first = True
+        self._cut_first = first
+        self._accepted = 0
+        self._lock = threading.Lock()
         self._closed = False
 
     def __enter__(self) -> CuttingProxy:
@@ -52,12 +57,15 @@ class CuttingProxy:
                 return  # listener closed
             server = socket.create_connection(("127.0.0.1", self.redis_port))
             self._sockets += [client, server]
-            limit = self.reply_bytes if self._first else None
-            self._first = False
-            self._spawn(self._pipe, client, server, None)
-            self._spawn(self._pipe, server, client, limit)
+            chosen = threading.Event()  # this connection is the one cut
+            if self._cut_first and not self._accepted:
+                chosen.set()
+            self._accepted += 1
+            self._spawn(self._pipe, client, server, None, chosen)
+            self._spawn(self._pipe, server, client, self.reply_bytes, chosen)
 
-    def _pipe(self, source: socket.socket, target: socket.socket, limit: int | None) -> None:
+    def _pipe(self, source: socket.socket, target: socket.socket, limit: int | None,
+              chosen: threading.Event) -> None:
         """Relay one direction; replies with a limit end in a clean FIN after ``limit`` bytes.
 
         After the cut, requests are read and discarded rather than refused: closing a socket
@@ -68,8 +76,13 @@ class CuttingProxy:
         try:
             while data := source.recv(65536):
                 if limit is None and self.start in data:
-                    self.counting.set()  # the handshake's replies were all relayed before
-                if limit is not None and self.counting.is_set() and sent + len(data) >= limit:
+                    with self._lock:  # the handshake's replies were all relayed before
+                        if not self.counting.is_set():
+                            if not self._cut_first:
+                                chosen.set()
+                            self.counting.set()
+                counting = chosen.is_set() and self.counting.is_set()
+                if limit is not None and counting and sent + len(data) >= limit:
                     target.sendall(data[: limit - sent])
                     self.cut.set()
                     target.shutdown(socket.SHUT_WR)
@@ -81,7 +94,7 @@ class CuttingProxy:
                     if limit is None and self.cut.is_set():
                         continue  # requests after the cut go nowhere
                     raise
-                if self.counting.is_set():
+                if chosen.is_set() and self.counting.is_set():
                     sent += len(data)
         except OSError:
             pass  # the other direction closed the pair

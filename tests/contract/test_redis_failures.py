@@ -15,7 +15,7 @@ from tests.server.conftest import ADMIN, configure
 ])
 def test_connection_cut_before_the_enqueue_reply_is_a_503(make_app, redis_server, redis_client,
                                                           path, body):
-    with CuttingProxy(redis_server.port, 0, start=b"EVALSHA") as proxy:
+    with CuttingProxy(redis_server.port, 0, start=b"EVALSHA", first=False) as proxy:
         client = make_app(redis_url=f"redis://127.0.0.1:{proxy.port}/0").test_client()
         configure(client, "imgs")
         response = client.post(path, headers=ADMIN, json=body)

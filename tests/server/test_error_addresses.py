@@ -41,7 +41,7 @@ def test_redis_down_answers_a_generic_503_everywhere(make_app, server_log):
 
 
 def test_connection_lost_mid_enqueue_hides_the_address(make_app, redis_server, server_log):
-    with CuttingProxy(redis_server.port, 0, start=b"EVALSHA") as proxy:
+    with CuttingProxy(redis_server.port, 0, start=b"EVALSHA", first=False) as proxy:
         client = make_app(redis_url=f"redis://127.0.0.1:{proxy.port}/0").test_client()
         configure(client, "imgs")
         response = client.post("/queue/add", headers=CLIENT,

@@ -12,15 +12,25 @@ from runqy.core.objects import new_task_object, task_object
 from runqy.web.api import api_bp
 from runqy.web.auth import CLIENT, require_role
 from runqy.web.inputs import json_body, query_bool, query_int
-from runqy.web.state import core, runqy_state
+from runqy.web.state import RunqyState, core, runqy_state
+
+
+def added(state: RunqyState, body: dict[str, Any]) -> dict[str, Any]:
+    """Enqueue one task; the answer of `POST /queue/add` (also served by runqy.web.lean_routes)."""
+    done = state.enqueuer.add(body)
+    return {"info": new_task_object(done), "data": done.data}
+
+
+def task_answer(state: RunqyState, task_id: str) -> dict[str, Any]:
+    """The answer of `GET /queue/<id>` without waiting (also served by runqy.web.lean_routes)."""
+    return {"info": task_object(tasks.find_task(state.core, task_id))}
 
 
 @api_bp.post("/queue/add")
 @require_role(CLIENT)
 def add_task() -> Any:
     """Enqueue one task (nested form with `data` and options, or flat form)."""
-    done = runqy_state().enqueuer.add(json_body())
-    return {"info": new_task_object(done), "data": done.data}
+    return added(runqy_state(), json_body())
 
 
 @api_bp.post("/queue/add-batch")
@@ -37,7 +47,7 @@ def add_batch() -> Any:
 def get_task(task_id: str) -> Any:
     """Read a task's status and result; `?wait=true&timeout=N` long-polls."""
     if not query_bool("wait"):
-        return {"info": task_object(tasks.find_task(core(), task_id))}
+        return task_answer(runqy_state(), task_id)
     timeout = query_int("timeout", 30, 1, 120)
     info = runqy_state().waiters.wait(core(), task_id, timeout, request.environ)
     if info is None:
