@@ -338,6 +338,14 @@ class ClusterRawPipeline:
             return exc if isinstance(exc, redis.ResponseError) else redis.ResponseError(str(exc))
 
 
+def answered(replies: list[Any]) -> list[Any]:
+    """``execute()``'s replies when every command succeeded; raises the first failure."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 def raw_pipeline(client: redis.Redis | RedisCluster) -> RawPipeline | ClusterRawPipeline:
     """The raw pipeline for the client's topology (pooled connections)."""
     if isinstance(client, RedisCluster):

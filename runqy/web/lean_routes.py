@@ -70,7 +70,7 @@ class LeanRoutes:
         elif method == "POST" and path == self.add_path:
             roles = self.add_roles
         elif (method == "GET" and path.startswith(self.task_path)
-              and TASK_ID_RE.fullmatch(path, len(self.task_path))):
+              and TASK_ID_RE.fullmatch(path[len(self.task_path):])):
             roles = self.get_roles
         else:
             roles = None
