@@ -12,8 +12,9 @@ is on PATH: it costs the shared CPUs far less than Python client threads. Withou
 client (keep-alive `http.client` connections in threads) runs instead, and the rates it shows
 are lower because it competes with the server for the same cores.
 
-Prints jobs/s, latency percentiles, the server's CPU time per request and per job (user+system
-of all its processes, steadier than rates on a shared machine) and its resident memory.
+Prints jobs/s, latency percentiles, the server's CPU time per job (user+system of all its
+processes, steadier than rates on a shared machine; the system share in brackets) and its
+resident memory.
 """
 
 from __future__ import annotations
@@ -94,13 +95,15 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU of `pid` and its descendants, from /proc."""
-    ticks = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU of `pid` and its descendants, from /proc."""
+    user = system = 0
     for each in process_tree(pid):
         fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])
+        system += int(fields[12])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return user / ticks, system / ticks
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -167,17 +170,20 @@ def drive_wrk(port: int, body: bytes, path: str, concurrency: int,
 
 def measure(drive, pid: int, port: int, body: bytes, path: str, jobs_per_request: int,
             concurrency: int, seconds: float) -> dict[str, float]:
-    cpu_before = cpu_seconds(pid)
+    user_before, system_before = cpu_seconds(pid)
     result = drive(port, body, path, concurrency, seconds)
-    cpu = cpu_seconds(pid) - cpu_before
+    user, system = cpu_seconds(pid)
+    jobs = max(1, result["requests"] * jobs_per_request)
     result["jobs_per_s"] = result["requests"] * jobs_per_request / result["seconds"]
-    result["cpu_us_per_job"] = cpu / max(1, result["requests"] * jobs_per_request) * 1e6
+    result["cpu_us_per_job"] = (user - user_before + system - system_before) / jobs * 1e6
+    result["system_us_per_job"] = (system - system_before) / jobs * 1e6
     return result
 
 
 def report(label: str, result: dict[str, float]) -> None:
     print(f"{label}: {result['jobs_per_s']:.0f} jobs/s, p50 {result['p50_ms']:.1f} ms, "
-          f"p99 {result['p99_ms']:.1f} ms, server CPU {result['cpu_us_per_job']:.0f} µs/job, "
+          f"p99 {result['p99_ms']:.1f} ms, server CPU {result['cpu_us_per_job']:.0f} µs/job "
+          f"({result['system_us_per_job']:.0f} system), "
           f"errors {result['errors']:.0f}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from runqy.web.monitoring.presenters import register_filters
 from runqy.web.monitoring.state import EXTENSION as DASHBOARD_EXTENSION
 from runqy.web.monitoring.state import DashboardState
 from runqy.web.ops import ops_bp
+from runqy.web.queue_cache import QueueLookupCache
 from runqy.web.request_log import log_access, new_request_id, request_id_from
 from runqy.web.route_options import RunqyApp
 from runqy.web.security_headers import init_security_headers
@@ -170,6 +172,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         keyring=KeyRing.build(secrets.admin_key, settings.worker_api_key, settings.client_api_key),
         redis=redis_client(settings.redis_connection_url(), settings.threads),
         cipher=VaultCipher(cipher_key) if cipher_key else None,
+        # The lean routes (runqy.web.lean_routes) run outside any app context: a queue lookup
+        # that reaches the database opens one.
+        queue_cache=QueueLookupCache(
+            load_context=lambda: nullcontext() if has_app_context() else app.app_context()),
     )
     state.metrics_registry = create_registry(state.core)
     request_metrics = init_request_metrics(app, state.metrics_registry)

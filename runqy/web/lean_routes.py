@@ -17,7 +17,7 @@ without a Content-Length or over the size limit, debug mode. A request that fail
 started (bad JSON, a rejected job, Redis down) is answered by Flask's own error handlers and
 after-request hooks, with the body already read put back; nothing is re-run.
 
-Only public Flask API is used (`app_context`, `request_context`, `preprocess_request`,
+Only public Flask API is used (`request_context`, `preprocess_request`,
 `handle_user_exception`, `finalize_request`, `app.json`).
 """
 
@@ -104,14 +104,14 @@ class LeanRoutes:
         environ["wsgi.input"] = io.BytesIO(raw)
         return raw
 
-    def _run(self, view: Callable[[], dict[str, Any]]) -> dict[str, Any] | Exception:
-        """The view's answer or the exception it raised, in an app context (the database
-        session of a queue lookup lives in it)."""
-        with self.app.app_context():
-            try:
-                return view()
-            except Exception as exc:  # noqa: BLE001 - answered by Flask's handlers
-                return exc
+    @staticmethod
+    def _run(view: Callable[[], dict[str, Any]]) -> dict[str, Any] | Exception:
+        """The view's answer or the exception it raised. No app context: the one database
+        read (a queue lookup missing the cache) opens its own (runqy.web.queue_cache)."""
+        try:
+            return view()
+        except Exception as exc:  # noqa: BLE001 - answered by Flask's handlers
+            return exc
 
     def _respond(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  method: str, path: str, answer: dict[str, Any], started: float

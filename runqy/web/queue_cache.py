@@ -17,7 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, NamedTuple, TypeVar
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -39,8 +40,12 @@ class QueueLookupCache(Generic[T]):
     seconds while loading fails with DATABASE_UNAVAILABLE."""
 
     def __init__(self, ttl: float = QUEUE_CACHE_SECONDS, max_stale: float = MAX_STALE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 load_context: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
+        """``load_context``: entered around each load (the server's: the app context a
+        request served outside Flask lacks, where the database session lives)."""
         self.ttl = ttl
+        self.load_context = load_context
         self.max_stale = max_stale
         self._clock = clock
         self._entries: dict[str, _Entry[T]] = {}
@@ -56,7 +61,8 @@ class QueueLookupCache(Generic[T]):
         if hit is not None and now - hit.loaded_at <= self.ttl:
             return hit.value
         try:
-            value = load(name)
+            with self.load_context():
+                value = load(name)
         except DATABASE_UNAVAILABLE:
             if hit is not None and now - hit.loaded_at <= self.max_stale:
                 return hit.value
