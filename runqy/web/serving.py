@@ -286,16 +286,16 @@ def serve(app: Flask, settings: Settings, listeners: list[socket.socket],
         # A stop signal between fork() and recording the child would leave that child out of
         # the stop list, or raise in the child and run the parent's shutdown there: signals
         # wait until every child is forked.
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             for _ in range(settings.processes):
                 pid = os.fork()
                 if pid == 0:
                     os.close(parent_writes)
-                    _run_child(app, listeners, settings, parent_alive)
+                    _run_child(app, listeners, settings, parent_alive, mask)
                 children.append(pid)
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(parent_alive)
         for sock in listeners:
             sock.close()
@@ -321,13 +321,13 @@ def _wait_for_a_worker(children: list[int]) -> tuple[int, int]:
 
 
 def _run_child(app: Flask, listeners: list[socket.socket], settings: Settings,
-               parent_alive: int) -> None:
+               parent_alive: int, mask: set[signal.Signals]) -> None:
     """A forked worker: serve on the inherited sockets, never return into the parent's code.
-    Stop signals arrive blocked (see `serve`)."""
+    Stop signals arrive blocked (see `serve`); `mask` is the signal mask to restore."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _follow_parent(parent_alive)
         # Pooled database connections were opened by the parent; sharing them across
         # processes corrupts the protocol stream. redis-py resets its pool by itself on fork.

@@ -102,6 +102,9 @@ def test_readme_first_command_serves_on_an_externally_managed_python(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(serving.pid, signal.SIGKILL)
             serving.wait()
+        left_running = _stop_leftover_redis(checkout / "instance" / "redis" / "redis.pid")
+    # The README promises Ctrl-C shuts the embedded Redis down (it runs in its own session).
+    assert left_running is None, f"the embedded Redis (pid {left_running}) outlived Ctrl-C"
     assert (checkout / ".venv" / "bin" / "runqy").exists()
     assert (checkout / "instance").is_dir()
     venv = checkout / "deployment" / "hello" / "pyvenv.cfg"  # as the quick start worker makes
@@ -110,3 +113,14 @@ def test_readme_first_command_serves_on_an_externally_managed_python(tmp_path):
     left = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                           cwd=checkout, check=True, capture_output=True, text=True).stdout
     assert [line for line in left.splitlines() if not line.startswith("A ")] == []
+
+
+def _stop_leftover_redis(pid_file: Path) -> int | None:
+    """Kill the embedded Redis if it is still running (its pid file names a live process, as a
+    clean shutdown removes it); return its pid, or None when it had stopped."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        return None
+    return pid
