@@ -17,7 +17,9 @@ without a Content-Length or over the size limit, debug mode. A request that fail
 started (bad JSON, a rejected job, Redis down) is answered by Flask's own error handlers and
 after-request hooks, with the body already read put back; nothing is re-run.
 
-Only public Flask API is used (`request_context`, `preprocess_request`,
+The request hooks it stands in for are listed in tests/server/test_lean_routes.py, which fails
+when a hook is added or removed (this module must then follow). Only public Flask API is used
+(`request_context`, `preprocess_request`,
 `handle_user_exception`, `finalize_request`, `app.json`).
 """
 

@@ -74,3 +74,27 @@ def test_refusals_and_failures_are_flasks_answers(client, redis_client):
     counts = scrape(client, **CLIENT).values("flask_http_request_duration_seconds_count")
     assert counts[frozenset({"method": "POST", "url_rule": "/queue/add",
                              "status": "400"}.items())] == 1
+
+
+def test_the_lean_path_knows_every_request_hook(app):
+    """LeanRoutes does what these hooks do for its requests (or, for the dashboard's CSRF and
+    remember-me cookie, what they do for an API request: nothing). A new hook must be added
+    there too, or its requests would silently skip it: this fails until it is."""
+    def names(table):
+        return {key: sorted(f"{f.__module__}.{f.__qualname__}" for f in funcs)
+                for key, funcs in table.items() if funcs}
+
+    local = "init_request_metrics.<locals>"
+    assert names(app.before_request_funcs) == {
+        None: ["flask_wtf.csrf.CSRFProtect.init_app.<locals>.csrf_protect",
+               f"runqy.metrics.http_metrics.{local}._start",
+               "runqy.web.factory._register_request_hooks.<locals>._request_id"],
+        "monitoring": ["runqy.web.monitoring.auth.guard"]}
+    assert names(app.after_request_funcs) == {
+        None: ["flask_login.login_manager.LoginManager._update_remember_cookie",
+               f"runqy.metrics.http_metrics.{local}._observe",
+               "runqy.web.factory._register_request_hooks.<locals>._headers",
+               "runqy.web.security_headers.init_security_headers.<locals>._security_headers"]}
+    assert names(app.teardown_request_funcs) == {
+        None: [f"runqy.metrics.http_metrics.{local}._exception"]}
+    assert not names(app.url_value_preprocessors) and not names(app.url_default_functions)
