@@ -8,6 +8,7 @@ its asynq hash: the queue of a task ID is found by probing the queues (``Inspect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -15,6 +16,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -176,7 +178,7 @@ class Broker:
         self.redis = redis_client
         self._cluster = is_cluster(redis_client)
         self._wait = (int(wait_replicas), int(wait_timeout_ms)) if wait_replicas > 0 else None
-        self._held = threading.local()
+        self._held = _held_state(redis_client)
         self.lease_seconds = int(lease_seconds)
         self.clock_skew_seconds = int(clock_skew_seconds)
 
@@ -320,10 +322,11 @@ class Broker:
             if nodes is None:
                 nodes = self._held.nodes = {}
             return ClusterRawPipeline(self.redis, nodes)
-        connection = getattr(self._held, "connection", None)
-        if connection is None:
-            connection = self._held.connection = self.redis.connection_pool.make_connection()
-        elif checked and connection._sock is not None and _closed_by_peer(connection):
+        held = getattr(self._held, "connection", None)
+        if held is None:
+            held = self._held.connection = _HeldConnection(self.redis.connection_pool)
+        connection = held.connection
+        if checked and connection._sock is not None and _closed_by_peer(connection):
             connection.disconnect()
         return RawPipeline(self.redis, connection)
 
@@ -752,6 +755,36 @@ def _failed(plan: _Plan, reply: Exception) -> BrokerError:
     if _lost(reply):
         return TaskOutcomeUnknownError(plan.queue, plan.task_id, reply)
     return BrokerError(f"enqueue failed for task {plan.task_id!r}: {reply}")
+
+
+# Per Redis client, not per Broker: code that builds a Broker per call (a script, a test harness)
+# then shares its thread's connection instead of taking a new one from the pool each time, which
+# ran a bounded pool out of connections.
+_HELD: weakref.WeakKeyDictionary[Any, threading.local] = weakref.WeakKeyDictionary()
+_HELD_LOCK = threading.Lock()
+
+
+def _held_state(client: Any) -> threading.local:
+    """The thread-local held connections of ``client``, shared by every Broker on it."""
+    with _HELD_LOCK:
+        state = _HELD.get(client)
+        if state is None:
+            state = _HELD[client] = threading.local()
+        return state
+
+
+class _HeldConnection:
+    """A connection checked out of the pool for one thread's raw pipelines; it goes back to the
+    pool when the thread ends (its thread-local value is dropped), so short-lived threads do not
+    use up a bounded pool."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.connection = pool.get_connection()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown, a pool already closed
+            self.pool.release(self.connection)
 
 
 def _closed_by_peer(connection: Any) -> bool:

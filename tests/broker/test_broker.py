@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 import time
 import uuid
 
@@ -891,3 +892,24 @@ def test_every_path_to_pending_wakes_idle_workers_and_every_end_tells_waiters(
     broker.done(broker.dequeue([Q]).msg)
     assert heard() == [(keys.wake_channel(Q), ""), (keys.done_channel("zero"), "deleted")]
     listener.close()
+
+
+@pytest.mark.single_node
+def test_a_broker_per_call_does_not_run_a_bounded_pool_out_of_connections(redis_client,
+                                                                           redis_server):
+    """Scripts and harnesses build a Broker per enqueue: they share their thread's held
+    connection, and a thread's connection goes back to the pool when the thread ends."""
+    client = redis.Redis(port=redis_server.port, max_connections=3)
+    ids = [f"per-call-{n}" for n in range(50)]
+    for task_id in ids:
+        Broker(client).enqueue(task(task_id, "per-call"))
+
+    def from_another_thread(n: int) -> None:
+        Broker(client).enqueue(task(f"thread-{n}", "per-call"))
+
+    for n in range(10):  # each short-lived thread takes a connection and gives it back
+        worker = threading.Thread(target=from_another_thread, args=(n,))
+        worker.start()
+        worker.join()
+    assert client.llen("asynq:{per-call}:pending") == 60
+    client.close()
