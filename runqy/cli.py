@@ -142,6 +142,7 @@ def run_server(settings: Settings) -> None:
     from runqy.instance_lock import InstanceLockedError, lock_instance
     from runqy.web import bootstrap
     from runqy.web.serving import (
+        STOP_SIGNALS,
         ListenError,
         WorkerExitedError,
         hold_stop_signals,
@@ -168,8 +169,10 @@ def run_server(settings: Settings) -> None:
             watchers[0].start()
 
     # SIGTERM stops like Ctrl-C from here on: during start-up too, where dying outright would
-    # leave the embedded Redis (in its own session) running.
+    # leave the embedded Redis (in its own session) running. A parent may have started us with
+    # the stop signals blocked (the mask is inherited across exec): they must reach us.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
         booted = bootstrap(settings)
     except (EmbeddedRedisError, SettingsError) as exc:
