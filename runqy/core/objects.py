@@ -18,7 +18,7 @@ from runqy.core.vaults import shown_value
 if TYPE_CHECKING:
     from runqy.broker.inspector import DailyStats, QueueStats, TaskInfo
     from runqy.core.cipher import VaultCipher
-    from runqy.core.enqueue import Enqueued
+    from runqy.core.enqueue import BatchOutcome, Enqueued
     from runqy.core.models import Vault, VaultEntry
     from runqy.core.queues import Deleted, QueueSummary
     from runqy.core.tasks import TaskPage
@@ -88,6 +88,17 @@ def new_task_object(done: Enqueued) -> dict[str, Any]:
         "retention": msg.retention, "result": None, "is_orphaned": False,
     }
 
+
+
+def added_object(done: Enqueued) -> dict[str, Any]:
+    """The answer to one enqueue (`POST /queue/add`)."""
+    return {"info": new_task_object(done), "data": done.data}
+
+
+def batch_object(outcome: BatchOutcome) -> dict[str, Any]:
+    """The answer to a batch enqueue (`POST /queue/add-batch`)."""
+    return {"enqueued": len(outcome.task_ids), "failed": len(outcome.errors),
+            "task_ids": outcome.task_ids, "errors": outcome.errors}
 
 def _stats_object(name: str, stats: QueueStats | None, configured: bool) -> dict[str, Any]:
     """A runtime queue's statistics (section 7.1); zeros before anything was enqueued."""

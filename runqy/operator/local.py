@@ -19,9 +19,10 @@ from runqy.core import queue_configs, queues, tasks, vaults, workers
 from runqy.core.enqueue import Enqueuer, Limits
 from runqy.core.objects import (
     ANSWERS,
+    added_object,
+    batch_object,
     deleted_queue_object,
     entry_object,
-    new_task_object,
     queue_detail_object,
     summary_object,
     task_list_object,
@@ -102,13 +103,10 @@ class LocalBackend:
     # ---- tasks --------------------------------------------------------------------------
 
     def enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
-        done = self.enqueuer.add(body)
-        return {"info": new_task_object(done), "data": done.data}
+        return added_object(self.enqueuer.add(body))
 
     def enqueue_batch(self, body: dict[str, Any]) -> dict[str, Any]:
-        outcome = self.enqueuer.add_batch(body)
-        return {"enqueued": len(outcome.task_ids), "failed": len(outcome.errors),
-                "task_ids": outcome.task_ids, "errors": outcome.errors}
+        return batch_object(self.enqueuer.add_batch(body))
 
     def list_tasks(self, queue: str, state: str, size: int) -> dict[str, Any]:
         name = queues.resolve(self.rt, queue)

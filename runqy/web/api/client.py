@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from runqy.core import tasks
-from runqy.core.objects import new_task_object, task_object
+from runqy.core.objects import added_object, batch_object, task_object
 from runqy.web.api import api_bp
 from runqy.web.auth import CLIENT, require_role
 from runqy.web.inputs import json_body, query_bool, query_int
@@ -17,8 +17,7 @@ from runqy.web.state import RunqyState, core, runqy_state
 
 def added(state: RunqyState, body: dict[str, Any]) -> dict[str, Any]:
     """Enqueue one task; the answer of `POST /queue/add` (also served by runqy.web.lean_routes)."""
-    done = state.enqueuer.add(body)
-    return {"info": new_task_object(done), "data": done.data}
+    return added_object(state.enqueuer.add(body))
 
 
 def task_answer(state: RunqyState, task_id: str) -> dict[str, Any]:
@@ -37,9 +36,7 @@ def add_task() -> Any:
 @require_role(CLIENT)
 def add_batch() -> Any:
     """Enqueue many tasks in one request and one Redis round trip."""
-    outcome = runqy_state().enqueuer.add_batch(json_body())
-    return {"enqueued": len(outcome.task_ids), "failed": len(outcome.errors),
-            "task_ids": outcome.task_ids, "errors": outcome.errors}
+    return batch_object(runqy_state().enqueuer.add_batch(json_body()))
 
 
 @api_bp.get("/queue/<task_id>")
