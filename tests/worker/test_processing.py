@@ -461,9 +461,10 @@ def success_with_next_task_taken(c, processor) -> str:
     job = processor.next_task("app")
     assert job.task_id == first
     waiting = enqueue(c, Q, {"op": "echo"})
-    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))
-    assert task_info(c, Q, first).state == "completed"
-    assert [j.task_id for j in processor.in_flight()] == [waiting]  # taken ahead, leased
+    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))  # written asynchronously
+    wait_state(c, first, "completed", timeout=10)
+    poll_until(lambda: [j.task_id for j in processor.in_flight()] == [waiting], timeout=10,
+               what="the next task taken ahead, leased, in the completion's round trip")
     assert task_info(c, Q, waiting).state == "active"
     return waiting
 
