@@ -46,6 +46,12 @@ class Hooks:
     link_lost: Callable[[BaseException], None]
     wait_up: Callable[[float], bool]
     link_up: Callable[[], bool]
+    held: Callable[[], int]
+    """How many tasks this worker holds (running, waiting here, or with an outcome owed)."""
+    slots: int
+    """How many slots the worker has (all parents)."""
+    linger: Callable[[], float]
+    """How long a round may wait for the outcomes of the tasks still running (0: none)."""
 
 
 @dataclass
@@ -133,6 +139,7 @@ class Exchange:
                 self._cond.wait_for(lambda: state.queued or state.give_up is not None)
                 if not state.queued:
                     return
+                self._gather()
                 batch, state.queued = state.queued, []
                 for job, _ in batch:
                     state.writing[job.parent] = state.writing.get(job.parent, 0) + 1
@@ -145,6 +152,24 @@ class Exchange:
                 with self._cond:
                     state.writing.clear()
                     self._cond.notify_all()
+
+    def _gather(self) -> None:
+        """Let the round wait (at most ``linger``) for the outcomes of the tasks running when
+        it began, so that it carries about one outcome per slot instead of one; it never
+        waits when no other task runs (an idle worker answers at once)."""
+        state = self._state
+        linger = self.hooks.linger()
+        if linger <= 0:
+            return
+        until = time.monotonic() + linger
+        waiting = sum(len(jobs) for jobs in state.ready.values())
+        # one outcome per busy slot: those queued, and the tasks running now
+        expected = min(self.hooks.slots, self.hooks.held() - waiting)
+        while state.give_up is None and len(state.queued) < expected:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _write(self, batch: list[tuple[Job, Finish]], take: dict[str, int]) -> None:
         """Write ``batch`` (retrying through Redis outages while each lease holds) and take

@@ -11,6 +11,7 @@ slots, in batches by the `Exchange` (runqy.worker.exchange).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import random
@@ -47,6 +48,7 @@ PREFETCH_HOLD = 1.0  # seconds a task taken ahead for a slot may wait before it 
 # per slot: each slot then finds its next task waiting. Slower parents get one only for the
 # slots whose outcomes are being written (they ask for their next task right away).
 SOON = 0.05
+LINGER = 0.002  # the longest a round of outcomes waits for the other slots' (short tasks)
 RUN_TIME_WEIGHT = 0.2
 
 
@@ -158,7 +160,9 @@ class Processor:
         self.exchange = Exchange(Hooks(
             broker=self.broker, plan=self._plan_takes, hold=self._hold_taken,
             forget=self._forget, lose=self._lose, note=self._note, warn=warn,
-            link_lost=self.link.lost, wait_up=self.link.wait_up, link_up=self.link.up.is_set))
+            link_lost=self.link.lost, wait_up=self.link.wait_up, link_up=self.link.up.is_set,
+            held=self._held_count, linger=self._linger,
+            slots=settings.concurrency * len(self.priorities)))
         self._wakes = {parent: WakeSignal() for parent in self.priorities}
         self._polling: dict[str, bool] = {}  # parent -> idle, its next dequeue a fallback poll
         self._wake_channels = {keys.wake_channel(q): parent for parent, queues
@@ -256,19 +260,34 @@ class Processor:
     def _plan_takes(self, outcomes: Mapping[str, int], ready: Mapping[str, int]
                     ) -> dict[str, int]:
         """How many tasks to take ahead per queue, in the round that writes ``outcomes`` (per
-        parent): never more than the parent's slots start soon (see SOON), from the queue
-        its next dequeue would try first (strict or weighted order; paused: none)."""
+        parent), from the queue the parent's next dequeue would try first (strict or weighted
+        order; a paused queue gives none). Never more than the parent's slots start soon: for
+        short tasks (SOON) one waiting per slot beyond the one it runs, so that a slot finds
+        its next task there when it finishes; otherwise one per slot whose outcome is in this
+        round (that slot asks right away)."""
         take: dict[str, int] = {}
         if self.draining.is_set():
             return take
         slots = self.settings.concurrency
+        with self._lock:
+            held = collections.Counter(job.parent for job in self._in_flight.values())
         for parent, count in outcomes.items():
-            asking = slots if self._run_time.get(parent, SOON) < SOON else count
-            want = min(slots, asking) - ready.get(parent, 0)
+            if self._run_time.get(parent, SOON) < SOON:
+                want = 2 * slots - (held[parent] - count)
+            else:
+                want = min(slots, count) - ready.get(parent, 0)
             order = broker_queue_order(self.priorities[parent], strict=self.strict)
             if want > 0 and order:
                 take[order[0]] = take.get(order[0], 0) + want
         return take
+
+    def _held_count(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def _linger(self) -> float:
+        """A round waits for the other slots' outcomes only while tasks are short."""
+        return LINGER if any(t < SOON for t in list(self._run_time.values())) else 0.0
 
     def _return_prefetched(self, parent: str | None = None, older_than: float = 0.0) -> None:
         """Requeue prefetched tasks no slot took (draining, or the parent stopped asking)."""
