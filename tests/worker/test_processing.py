@@ -490,6 +490,15 @@ def test_a_task_taken_ahead_that_no_slot_asks_for_goes_back(redis_client, proces
     assert processor.in_flight() == []
 
 
+def test_a_task_taken_ahead_can_be_cancelled_before_it_runs(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    assert processor.cancel(waiting)
+    info = wait_state(redis_client, waiting, "archived", timeout=10)
+    assert info.error_msg == "cancelled"
+    assert processor.next_task("app") is None  # never handed to a slot
+    assert processor.in_flight() == []
+
+
 def test_a_stop_mid_stream_leaves_no_task_taken_ahead(redis_server, redis_client,
                                                       deployment_dir):
     """Each success also takes the slot's next task; a stop must put such a task back."""

@@ -19,23 +19,22 @@ local function bump_total(key, max_int)
     end
 end
 
--- The totals after `succeeded` successful and `failed` failed attempts: processed + both,
--- failed + failed. One INCRBY each; when Redis refuses (the int64 wrap is near), one attempt
--- at a time as asynq does: a success wraps processed alone, a failure wraps both (decided by
--- processed).
-local function count_totals(processed, failed_total, succeeded, failed, max_int)
-    local bumped = redis.pcall("INCRBY", processed, succeeded + failed)
+-- The totals after a batch of attempts, `failures` listing them in order (true: failed):
+-- processed + all, failed + the failed ones. One INCRBY each; when Redis refuses (the int64
+-- wrap is near), one attempt at a time as asynq does: a success wraps processed alone, a
+-- failure wraps both (decided by processed).
+local function count_totals(processed, failed_total, failures, failed, max_int)
+    local bumped = redis.pcall("INCRBY", processed, #failures)
     if type(bumped) ~= "table" or not bumped.err then
         if failed > 0 then
             redis.call("INCRBY", failed_total, failed)
         end
         return
     end
-    for _ = 1, succeeded do
-        bump_total(processed, max_int)
-    end
-    for _ = 1, failed do
-        if redis.call("GET", processed) == max_int then
+    for _, failure in ipairs(failures) do
+        if not failure then
+            bump_total(processed, max_int)
+        elseif redis.call("GET", processed) == max_int then
             redis.call("SET", processed, 1)
             redis.call("SET", failed_total, 1)
         else

@@ -16,7 +16,7 @@
 -- without a result the result already stored (nil when none), for the caller's mirror.
 local prefix = ARGV[5]
 local replies, trimmed = {}, {}
-local succeeded, failed, archived = 0, 0, false
+local failures, failed, archived = {}, 0, false  -- failures: each attempt counted, in order
 for i = 10, #ARGV, 6 do
     local kind, id, msg, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local result, task_key = ARGV[i + 4], prefix .. ARGV[i + 1]
@@ -32,23 +32,25 @@ for i = 10, #ARGV, 6 do
                 reply = redis.call("HGET", task_key, "result")
             end
             release_lock(ARGV[i + 5], id)
-            succeeded = succeeded + 1
+            failures[#failures + 1] = false
         elseif kind == "d" then
             if redis.call("DEL", task_key) == 0 then
                 reply = 0
             else
                 release_lock(ARGV[i + 5], id)
-                succeeded = succeeded + 1
+                failures[#failures + 1] = false
             end
         elseif kind == "a" then
             redis.call("ZADD", KEYS[7], score, id)
             redis.call("HSET", task_key, "msg", msg, "state", "archived")
+            failures[#failures + 1] = true
             failed = failed + 1
             archived = true
         else
             redis.call("ZADD", KEYS[6], score, id)
             redis.call("HSET", task_key, "msg", msg, "state", "retry")
             if kind == "r" then
+                failures[#failures + 1] = true
                 failed = failed + 1
             end
         end
@@ -58,13 +60,13 @@ end
 if archived then
     trimmed = trim_archived(KEYS[7], prefix, ARGV[8], tonumber(ARGV[9]), true)
 end
-local attempts = succeeded + failed
+local attempts = #failures
 if attempts > 0 then
     bump_daily(KEYS[8], ARGV[1], attempts)
     if failed > 0 then
         bump_daily(KEYS[9], ARGV[1], failed)
     end
-    count_totals(KEYS[10], KEYS[11], succeeded, failed, ARGV[2])
+    count_totals(KEYS[10], KEYS[11], failures, failed, ARGV[2])
     count_minute(KEYS[12], ARGV[3], ARGV[4], attempts, failed)
 end
 return {replies, trimmed,
