@@ -319,7 +319,8 @@ class Processor:
             self._in_flight.pop(job.task_id, None)
 
     def _write(self, job: Job, action: Callable[[], None], budget: float | None = None) -> bool:
-        """Run an outcome write, retrying through Redis outages while the lease holds."""
+        """Run a write for the task (a requeue), retrying through Redis outages while the lease
+        holds."""
         give_up = None if budget is None else time.monotonic() + budget
         try:
             while True:

@@ -47,6 +47,17 @@ def process_running(runner, task_id):
     return poll_until(sent, timeout=10, what=f"task {task_id} sent to a process")
 
 
+def answered_while_redis_is_down(runner, redis_server, client, payload) -> str:
+    """Run a task, stop Redis, and wait until its process answered: its outcome is owed."""
+    task_id = enqueue(client, Q, payload)
+    process = process_running(runner, task_id)
+    stop_redis_keeping_data(redis_server)
+    poll_until(lambda: process.task_id is None, timeout=10,
+               what="the process answered while Redis is down")
+    assert runner.worker.processor.in_flight(), "the outcome must still be owed"
+    return task_id
+
+
 # Rows 46-48 have the Mode "both" in worker-protocol.md section 10.
 IN_BOTH_MODES = pytest.mark.parametrize("mode", ["long_running", "one_shot"])
 
@@ -108,13 +119,9 @@ def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
     settings = fast_settings(deployment_dir)
     with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
         beat = keys.runqy_worker(settings.worker_id)
-        task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1.5})
-        process = process_running(runner, task_id)
-        stop_redis_keeping_data(redis_server)
         # The task finishes while Redis is down: the outcome waits for the reconnect.
-        poll_until(lambda: process.task_id is None, timeout=10,
-                   what="the process answered while Redis is down")
-        assert runner.worker.processor.in_flight(), "the outcome must still be pending"
+        task_id = answered_while_redis_is_down(runner, redis_server, c,
+                                               {"op": "sleep", "seconds": 1.5})
         time.sleep(2.5)  # Redis stays down over several reconnect attempts
         assert runner.thread.is_alive()
         redis_server.start()
@@ -238,12 +245,7 @@ def test_sigterm_with_outcomes_owed_and_redis_down_tries_for_the_budget_then_exi
     c = redis_client
     settings = fast_settings(deployment_dir, shutdown_timeout=0.5)
     runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
-    task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1})
-    process = process_running(runner, task_id)
-    stop_redis_keeping_data(redis_server)
-    poll_until(lambda: process.task_id is None, timeout=10,
-               what="the process answered while Redis is down")
-    assert runner.worker.processor.in_flight(), "the outcome must still be owed"
+    task_id = answered_while_redis_is_down(runner, redis_server, c, {"op": "sleep", "seconds": 1})
     started = time.monotonic()
     assert runner.stop() == 1
     budget = settings.timings.shutdown_redis_budget
