@@ -164,7 +164,7 @@ class Exchange:
         until = time.monotonic() + linger
         waiting = sum(len(jobs) for jobs in state.ready.values())
         # one outcome per busy slot: those queued, and the tasks running now
-        expected = min(self.hooks.slots, self.hooks.held() - waiting)
+        expected = min(2 * self.hooks.slots, self.hooks.held() - waiting)
         while state.give_up is None and len(state.queued) < expected:
             left = until - time.monotonic()
             if left <= 0:
