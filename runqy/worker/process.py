@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
+from runqy.sdk.runtime import encode_json
+
 LogSink = Callable[[str, str, "str | None"], None]
 log = logging.getLogger("runqy.worker")
 _READ_CHUNK = 1 << 16
@@ -104,16 +106,6 @@ class Reply:
     outcome: Outcome | None = None
     exit_code: int | None = None
     reason: str = ""
-
-
-def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON; values holding lone surrogates (a Go payload's ``"\\udcff"``)
-    cannot be UTF-8, so they keep JSON's ``\\u`` escapes instead of failing."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def outcome_from_response(message: Mapping[str, Any]) -> Outcome:
