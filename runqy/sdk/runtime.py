@@ -89,15 +89,19 @@ def current_task() -> TaskContext | None:
     return _Registry.current
 
 
+_JSON = json.JSONDecoder()
+_UTF8_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ASCII_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON; values holding lone surrogates (a Go payload's ``"\\udcff"``)
     cannot be UTF-8, so they keep JSON's ``\\u`` escapes instead of failing. Raises
     ValueError or TypeError for what JSON cannot hold (NaN, a set)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     try:
-        return text.encode()
+        return _UTF8_JSON.encode(value).encode()
     except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        return _ASCII_JSON.encode(value).encode()
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -198,7 +202,7 @@ class _Runner:
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         value = fn(*args)
-        if inspect.isawaitable(value):
+        if value is not None and inspect.isawaitable(value):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
             value = self._loop.run_until_complete(value)
@@ -206,7 +210,7 @@ class _Runner:
 
     def handle(self, raw: bytes) -> None:
         try:
-            request = json.loads(raw)
+            request = _JSON.decode(raw.decode())  # no encoding detection: the protocol is UTF-8
             if not isinstance(request, dict) or not isinstance(request.get("task_id"), str):
                 raise ValueError("a request must be an object with a string task_id")
         except ValueError as exc:
