@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -142,12 +140,12 @@ def run_server(settings: Settings) -> None:
     from runqy.instance_lock import InstanceLockedError, lock_instance
     from runqy.web import bootstrap
     from runqy.web.serving import (
-        STOP_SIGNALS,
         ListenError,
         WorkerExitedError,
         hold_stop_signals,
         listen,
         serve,
+        take_stop_signals,
     )
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
@@ -168,11 +166,9 @@ def run_server(settings: Settings) -> None:
             watchers.append(ConfigWatcher(booted.app, settings.config_dir))
             watchers[0].start()
 
-    # SIGTERM stops like Ctrl-C from here on: during start-up too, where dying outright would
-    # leave the embedded Redis (in its own session) running. A parent may have started us with
-    # the stop signals blocked (the mask is inherited across exec): they must reach us.
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    # From here on, during start-up too (where dying outright would leave the embedded Redis,
+    # in its own session, running), SIGINT and SIGTERM stop the server cleanly.
+    take_stop_signals()
     try:
         booted = bootstrap(settings)
     except (EmbeddedRedisError, SettingsError) as exc:
@@ -196,10 +192,6 @@ def run_server(settings: Settings) -> None:
             watcher.stop()
         if booted.embedded is not None:
             booted.embedded.stop()
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def banner(app: Any) -> str:

@@ -208,18 +208,22 @@ class Broker:
             raise outcome
         return outcome
 
-    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult | BrokerError]:
+    def enqueue_many(self, requests: Sequence[EnqueueRequest], *, held: bool = False
+                     ) -> list[EnqueueResult | BrokerError]:
         """Enqueue N tasks with one wait: one script call per queue and ``ENQUEUE_CHUNK`` tasks.
 
         The outcome list is in request order. Each chunk's script call is written to Redis as
         soon as it is prepared, so Redis works on it while the next one is encoded. When the
         connection drops mid-batch, every task Redis did not answer for gets a
         ``TaskOutcomeUnknownError``; a failure to connect at all raises
-        ``redis.ConnectionError`` before anything is sent.
+        ``redis.ConnectionError`` before anything is sent. ``held``: on this thread's own
+        connection, as ``enqueue`` (for a thread that sends many small batches: the server's
+        lean lane), instead of one from the pool.
         """
         if not requests:
             return []
-        return self._enqueue(raw_pipeline(self.redis), requests)
+        pipe = self._held_pipeline(checked=True) if held else raw_pipeline(self.redis)
+        return self._enqueue(pipe, requests)
 
     def _enqueue(self, pipe: RawPipeline | ClusterRawPipeline,
                  requests: Sequence[EnqueueRequest]) -> list[EnqueueResult | BrokerError]:

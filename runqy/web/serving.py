@@ -256,6 +256,18 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 CHILD_STOP_TIMEOUT = 10.0
 
 
+def take_stop_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, whatever this process
+    inherited: the ignored dispositions and the signal mask survive exec, and a shell or
+    supervisor may start the server with the stop signals ignored (a non-interactive shell
+    ignores SIGINT in its background jobs, so does `nohup`-style tooling) or blocked. Python
+    leaves an inherited ignored SIGINT ignored, and the user's Ctrl-C would then neither stop
+    the server nor, once it is killed instead, its embedded Redis."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def hold_stop_signals() -> None:
     """Defer SIGINT/SIGTERM for the rest of this process's life: its shutdown is bounded, and a
     second signal cutting it short would leave workers or the embedded Redis (in its own

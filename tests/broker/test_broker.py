@@ -913,3 +913,20 @@ def test_a_broker_per_call_does_not_run_a_bounded_pool_out_of_connections(redis_
         worker.join()
     assert client.llen("asynq:{per-call}:pending") == 60
     client.close()
+
+
+@pytest.mark.single_node
+def test_held_batches_reconnect_after_a_redis_restart(redis_server):
+    """`enqueue_many(held=True)` (the server's lean lane) runs on the thread's own connection,
+    as `enqueue` does, and checks it first: after a Redis restart the next batch is written on
+    a new connection instead of failing as "outcome unknown"."""
+    client = redis.Redis(port=redis_server.port)
+    broker = Broker(client)
+    outcomes = broker.enqueue_many([EnqueueRequest(task(f"b{i}", "held")) for i in range(3)],
+                                   held=True)
+    assert [o.task_id for o in outcomes] == ["b0", "b1", "b2"]
+    redis_server.restart()  # the data is gone with the throwaway server; the socket too
+    again = broker.enqueue_many([EnqueueRequest(task("after", "held"))], held=True)
+    assert [o.task_id for o in again] == ["after"]
+    assert client.lrange("asynq:{held}:pending", 0, -1) == [b"after"]
+    client.close()

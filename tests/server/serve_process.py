@@ -21,12 +21,14 @@ CONFIG_PREFIXES = ("REDIS_", "DATABASE_", "RUNQY_", "QUEUE_WORKERS_DIR", "SQLITE
 
 
 class ServeProcess:
-    """One `runqy serve` with no configuration but free ports, in `folder` (also HOME)."""
+    """One `runqy serve` with no configuration but free ports, in `folder` (also HOME);
+    `launcher` is a command that execs the rest of its arguments (the server)."""
 
     def __init__(self, runqy_bin: str, folder: Path, redis_port: int | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), launcher: tuple[str, ...] = ()) -> None:
         self.runqy_bin = runqy_bin
         self.args = args
+        self.launcher = launcher
         self.folder = folder
         self.port = free_port()
         self.redis_port = redis_port or free_port()
@@ -46,8 +48,8 @@ class ServeProcess:
     def start(self, timeout: float = 60) -> ServeProcess:
         with self.log.open("wb") as out:
             # Its own process group, so `stop` can end its workers too.
-            self.process = subprocess.Popen([self.runqy_bin, "serve", *self.args], cwd=self.folder,
-                                            env=self.env(), stdout=out,
+            self.process = subprocess.Popen([*self.launcher, self.runqy_bin, "serve", *self.args],
+                                            cwd=self.folder, env=self.env(), stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
         def up() -> bool:
@@ -88,13 +90,13 @@ class ServeProcess:
         except ValueError:
             return status, raw
 
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM and wait; after `timeout`, SIGKILL. Whatever happened, nothing it started
-        outlives this call: its process group (the workers) and its embedded Redis (in a
-        session of its own) are killed if still there."""
+    def stop(self, timeout: float = 30, signum: int = signal.SIGTERM) -> int:
+        """Send `signum` and wait; after `timeout`, SIGKILL. Whatever happened, nothing it
+        started outlives this call: its process group (the workers) and its embedded Redis (in
+        a session of its own) are killed if still there."""
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

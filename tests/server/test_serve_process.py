@@ -13,6 +13,7 @@ import pytest
 
 from tests.server.serve_process import ServeProcess
 from tests.support.polling import poll_until
+from tests.support.processes import running
 from tests.support.redis_server import RedisServer
 
 RUNQY = str(Path(sys.executable).parent / "runqy")
@@ -91,13 +92,26 @@ def worker_pids(server: ServeProcess) -> list[int]:
     return [int(pid) for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes() == command]
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie has ended; it only waits to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+# Starts the server as a non-interactive shell's background job or a careless supervisor would:
+# stop signals ignored and blocked, both inherited across exec.
+DEAF_LAUNCHER = (sys.executable, "-c", "import os, signal, sys\n"
+                 "for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)\n"
+                 "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+                 "os.execv(sys.argv[1], sys.argv[1:])")
 
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_server_started_deaf_to_signals_still_stops_with_its_redis(folder, signum):
+    if not Path(RUNQY).exists():
+        pytest.skip("the runqy console script is not installed in this interpreter")
+    server = ServeProcess(RUNQY, folder, launcher=DEAF_LAUNCHER).start()
+    redis_pid_file = folder / "instance" / "redis" / "redis.pid"
+    redis_pid = int(redis_pid_file.read_text())
+    code = server.stop(timeout=20, signum=signum)  # SIGKILL if it ignored the signal
+    assert code == 0, server.output()
+    assert "shutting down" in server.output()
+    assert not redis_pid_file.exists()
+    assert not running(redis_pid)
 
 @pytest.fixture()
 def two_workers(folder):

@@ -20,6 +20,7 @@ import pytest
 from runqy import RunqyClient
 from runqy.broker import Admin, Inspector, keys
 from runqy.worker.runner import Worker
+from tests.support.processes import running
 from tests.worker.harness import (
     APPS,
     fast_settings,
@@ -66,15 +67,6 @@ def git_repo_with(app: Path, tmp_path: Path) -> str:
     bare = tmp_path / "app.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     return f"file://{bare}"
-
-
-def _running(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def states(client: RunqyClient, ids) -> list[str]:
@@ -183,7 +175,7 @@ def test_worker_kill9_is_recovered_by_another_worker_and_sigterm_requeues(
     assert busy
     first.popen.kill()
     first.popen.wait()
-    poll_until(lambda: not any(_running(pid) for pid in busy), timeout=3,
+    poll_until(lambda: not any(running(pid) for pid in busy), timeout=3,
                what="task process gone with its worker")
     second = workers(["dead"], worker_id="second", extra=short_lease)
     poll_until(lambda: client.get_task(task.task_id).state == "retry", timeout=30,
@@ -305,5 +297,5 @@ def test_processes_run_several_workers_that_stop_together(server: LiveServer, cl
     assert len(tree) >= 4  # two workers, at least one task process each
     again.popen.kill()
     again.popen.wait()
-    poll_until(lambda: not any(_running(pid) for pid in tree), timeout=3,
+    poll_until(lambda: not any(running(pid) for pid in tree), timeout=3,
                what="every worker and task process gone with the command")
