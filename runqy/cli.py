@@ -147,6 +147,7 @@ def run_server(settings: Settings) -> None:
         serve,
         take_stop_signals,
     )
+    from runqy.web.state import state_of
 
     # The instance folder's files (database, AOF, keys) are private to the server's user.
     os.umask(0o077)
@@ -190,6 +191,7 @@ def run_server(settings: Settings) -> None:
         click.echo("runqy: shutting down")
         for watcher in watchers:
             watcher.stop()
+        state_of(booted.app).close()  # before its Redis goes away
         if booted.embedded is not None:
             booted.embedded.stop()
 

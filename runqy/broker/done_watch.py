@@ -28,6 +28,7 @@ from runqy.broker import keys
 log = logging.getLogger(__name__)
 FALLBACK_SECONDS = 1.0
 LISTEN_SECONDS = 0.25  # longest block on the pub/sub socket between deadline checks
+CLOSE_SECONDS = 5.0  # how long ``close`` waits for the listener thread to end
 FINAL_STATES = frozenset({"completed", "archived"})
 _LOST = (redis.ConnectionError, redis.TimeoutError, OSError)
 _CHANNEL_PREFIX = keys.done_channel("")
@@ -98,6 +99,20 @@ class DoneWatcher:
                 with contextlib.suppress(*_LOST):
                     self._pubsub.unsubscribe(keys.done_channel(watch.task_id))
 
+    def close(self) -> None:
+        """Stop the listener thread and close the pub/sub connection: the owner shuts down.
+        Open watches are dropped unfired; a later ``watch`` starts afresh."""
+        with self._lock:
+            thread, self._thread = self._thread, None  # the thread ends at its next turn
+            pubsub, self._pubsub = self._pubsub, None
+            self._watches.clear()
+            self._count = 0
+        if thread is not None:
+            thread.join(CLOSE_SECONDS)  # one stuck in a Redis call ends with the process
+        if pubsub is not None:
+            with contextlib.suppress(*_LOST):
+                pubsub.close()
+
     def _subscriber(self) -> redis.client.PubSub:
         """Under the lock: the pub/sub connection, and the thread reading it."""
         if self._pubsub is None:
@@ -112,7 +127,7 @@ class DoneWatcher:
 
     def _listen(self) -> None:
         next_fallback = time.monotonic() + FALLBACK_SECONDS
-        while True:
+        while self._thread is threading.current_thread():  # until ``close``
             pubsub = self._pubsub
             if pubsub is None:  # Redis was lost; the next watch connects again
                 time.sleep(LISTEN_SECONDS)
@@ -169,6 +184,8 @@ class DoneWatcher:
             with contextlib.suppress(*_LOST):
                 old.close()
         with self._lock, contextlib.suppress(*_LOST):
+            if self._thread is not threading.current_thread():
+                return  # closed meanwhile
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             if channels:
                 pubsub.subscribe(*channels)

@@ -37,8 +37,10 @@ from runqy.serving_limits import (
     REQUEST_TIMEOUT,
 )
 from runqy.web.extensions import db
-from runqy.web.waiters import Parking, ParkingTask, parking_app
+from runqy.web.lean_routes import LeanRoutes
+from runqy.web.waiters import Parking, parking_app
 from runqy.web.waitress_flush import NoBusyWaitChannel
+from runqy.web.waitress_lane import LaneDispatcher, LaneTask, LeanLane, pull_trigger
 
 log = logging.getLogger("runqy.web")
 
@@ -65,7 +67,7 @@ class RunqyChannel(NoBusyWaitChannel):
     the body may pause at most REQUEST_TIMEOUT. The server's maintenance closes late ones.
     """
 
-    task_class = ParkingTask
+    task_class = LaneTask
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any,
                  map: Any = None) -> None:
@@ -164,14 +166,18 @@ def _maintenance(server: Any, now: float) -> None:
 def _add_task(server: Any, channel: Any) -> None:
     """Replaces waitress's add_task: GET /health is answered in the main loop, never waiting for
     a thread, so liveness stays fast while every thread is busy (a stalled Redis, slow
-    requests). It does no I/O (a few hundred µs of Flask); every other request, /healthz
-    included (it checks Redis and the database), goes to the thread pool as before. Deferred
+    requests). It does no I/O (a few hundred µs of Flask). `POST /queue/add` and `GET
+    /queue/<id>` go to the lean lane's thread (runqy.web.waitress_lane); every other request,
+    /healthz included (it checks Redis and the database), to the thread pool. Deferred
     to the loop's next turn (RunqyChannel.handle_write) because waitress calls add_task
     holding the channel's requests lock, sometimes from a task thread."""
     pending = channel.requests
+    lane = server.task_dispatcher.lane
     if pending and _is_liveness_probe(pending[0], server.liveness_path):
         channel.liveness_due = True
         server.trigger.pull_trigger()  # wake the loop
+    elif pending and lane is not None and lane.accepts(pending[0]):
+        lane.take(channel)
     else:
         server.task_dispatcher.add_task(channel)
 
@@ -186,7 +192,12 @@ def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
     budget = connection_budget()
     options = {**waitress_options(settings),
                "connection_limit": budget + HARD_CONNECTION_LIMIT - MAX_CONNECTIONS}
-    server = create_server(parking_app(app), **where, **options)
+    dispatcher = LaneDispatcher()
+    dispatcher.set_thread_count(options["threads"])
+    server = create_server(parking_app(app), **where, **options, _dispatcher=dispatcher)
+    # The lane serves the lean routes when nothing (ProxyFix) sits in front of them.
+    if isinstance(app.wsgi_app, LeanRoutes):
+        dispatcher.lane = LeanLane(app.wsgi_app, dispatcher.add_task)
     # A host name with several addresses gives one listening server per address.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
@@ -196,6 +207,7 @@ def make_server(app: Flask, settings: Settings, **where: Any) -> Any:
             listener.maintenance = types.MethodType(_maintenance, listener)
             listener.liveness_path = settings.url_prefix.rstrip("/") + "/health"
             listener.add_task = types.MethodType(_add_task, listener)
+            listener.pull_trigger = types.MethodType(pull_trigger, listener)
     return server
 
 

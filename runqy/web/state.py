@@ -46,6 +46,12 @@ class RunqyState:
                             self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms)
         self.enqueuer = Enqueuer(self.core, Limits.of(self.settings), self.queue_cache)
 
+    def close(self) -> None:
+        """Stop what the app runs in the background (the long-polls' done-channel listener)
+        and close its Redis connections: the end of the app's life, when its server stops."""
+        self.waiters.close()
+        self.redis.close()
+
     @property
     def broker(self) -> Broker:
         return self.core.broker

@@ -148,6 +148,10 @@ class Waiters:
                 return None
             fired.wait(max(0.0, deadline - time.monotonic()) + 1.0)
 
+    def close(self) -> None:
+        """Stop the watcher's thread and connection (the server shuts down)."""
+        self.watcher.close()
+
     def _watch(self, task_id: str, callback: Callable[[], None], deadline: float) -> Watch:
         watch = self.watcher.watch(task_id, callback, deadline)
         if watch is None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 
 from runqy.broker import Broker, done_watch
 from runqy.web.serving import make_server
+from runqy.web.state import state_of
 from tests.contract.live_http import call
 from tests.server.conftest import ADMIN_KEY, configure
 from tests.support.polling import poll_until
@@ -48,26 +53,33 @@ def parked_wait(pool: ThreadPoolExecutor, app, server, task_id: str) -> Future:
     return waiting
 
 
-def test_wait_answers_when_the_task_completes(app, live_server, queue, redis_client,
-                                              no_fallback_read):
-    status, _ = call(live_server, "POST", "/queue/add",
-                     {"queue": "imgs", "data": 1, "task_id": "w1"})
-    assert status == 200
-    with ThreadPoolExecutor(1) as pool:
-        waiting = parked_wait(pool, app, live_server, "w1")
+@pytest.fixture()
+def parked(app, live_server, queue) -> Callable[..., AbstractContextManager[Future]]:
+    """`parked(task_id, **fields)`: enqueue the task on `queue` with `fields`, then hold its
+    parked `?wait=true` request (a Future of its answer) for the `with` block."""
+
+    @contextmanager
+    def enqueue_and_wait(task_id: str, **fields: Any) -> Iterator[Future]:
+        status, body = call(live_server, "POST", "/queue/add",
+                            {"queue": "imgs", "data": 1, "task_id": task_id, **fields})
+        assert status == 200, body
+        with ThreadPoolExecutor(1) as pool:
+            yield parked_wait(pool, app, live_server, task_id)
+
+    return enqueue_and_wait
+
+
+def test_wait_answers_when_the_task_completes(parked, redis_client, no_fallback_read):
+    with parked("w1") as waiting:
         finish_when_polled(redis_client, "w1", retention=60)
         status, body = waiting.result(30)
     assert status == 200 and body["info"]["state"] == "completed"
     assert body["info"]["result"] == {"ok": True}
 
 
-def test_a_task_deleted_on_success_while_waiting_is_a_404(app, live_server, queue, redis_client,
+def test_a_task_deleted_on_success_while_waiting_is_a_404(parked, redis_client,
                                                          no_fallback_read):
-    status, _ = call(live_server, "POST", "/queue/add",
-                     {"queue": "imgs", "data": 1, "task_id": "w0", "retention": 0})
-    assert status == 200
-    with ThreadPoolExecutor(1) as pool:
-        waiting = parked_wait(pool, app, live_server, "w0")
+    with parked("w0", retention=0) as waiting:
         finish_when_polled(redis_client, "w0", retention=0)
         status, body = waiting.result(30)
     assert status == 404 and body["code"] == "task_not_found"
@@ -120,16 +132,11 @@ def test_a_parked_wait_times_out_with_408_and_its_connection_serves_again(live_s
         connection.close()
 
 
-def test_a_finish_without_a_done_message_is_seen_by_the_fallback_read(app, live_server, queue,
-                                                                      redis_client):
+def test_a_finish_without_a_done_message_is_seen_by_the_fallback_read(parked, redis_client):
     """Go workers publish nothing: the waiter's periodic re-read still returns the task."""
     from runqy.broker import keys
 
-    status, _ = call(live_server, "POST", "/queue/add",
-                     {"queue": "imgs", "data": 1, "task_id": "go1"})
-    assert status == 200
-    with ThreadPoolExecutor(1) as pool:
-        waiting = parked_wait(pool, app, live_server, "go1")
+    with parked("go1") as waiting:
         taken = Broker(redis_client).dequeue([Q])
         # What a Go server's markAsComplete leaves (no runqy:done message).
         pipe = redis_client.pipeline()
@@ -140,3 +147,26 @@ def test_a_finish_without_a_done_message_is_seen_by_the_fallback_read(app, live_
         pipe.execute()
         status, body = waiting.result(30)
     assert taken is not None and status == 200 and body["info"]["state"] == "completed"
+
+
+def test_a_stopped_server_leaves_no_done_watcher_thread(make_app):
+    """The long-polls' listener belongs to the app: closed with it when its server stops (the
+    way `runqy serve` and the test fixtures end), not left polling Redis for the process's
+    life, one more with every app."""
+    app = make_app()
+    configure(app.test_client(), "imgs")
+    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"], host="127.0.0.1",
+                                        port=0))
+    try:
+        assert call(serving.server, "POST", "/queue/add",
+                    {"queue": "imgs", "data": 1, "task_id": "t1"})[0] == 200
+        assert call(serving.server, "GET", "/queue/t1?wait=true&timeout=1")[0] == 408
+        assert done_watcher_threads(), "the wait started no listener: nothing to check"
+    finally:
+        serving.stop()
+    state_of(app).close()
+    assert done_watcher_threads() == []
+
+
+def done_watcher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "done-watcher" and t.is_alive()]

@@ -18,6 +18,7 @@ from runqy.config import Settings
 from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
+from runqy.web.state import state_of
 from tests.support.browser import launch_chromium
 from tests.support.waitress_thread import ServingThread
 
@@ -52,18 +53,21 @@ def create_admin(app: Flask, email: str = ADMIN_EMAIL, password: str = ADMIN_PAS
 
 
 @pytest.fixture()
-def make_app(tmp_path, redis_server) -> Callable[..., Flask]:
-    """Build runqy apps on the test Redis; keyword arguments override Settings fields."""
-    built = []
+def make_app(tmp_path, redis_server) -> Iterator[Callable[..., Flask]]:
+    """Build runqy apps on the test Redis (closed after the test); keyword arguments override
+    Settings fields."""
+    built: list[Flask] = []
 
     def build(**overrides: object) -> Flask:
         overrides.setdefault("redis_url", redis_server.url)
         overrides.setdefault("vault_master_key", VAULT_KEY)
         instance = tmp_path / f"instance{len(built)}"
-        built.append(instance)
-        return create_app(Settings(instance_path=instance, api_key=ADMIN_KEY, **overrides))
+        built.append(create_app(Settings(instance_path=instance, api_key=ADMIN_KEY, **overrides)))
+        return built[-1]
 
-    return build
+    yield build
+    for app in built:
+        state_of(app).close()
 
 
 @pytest.fixture()

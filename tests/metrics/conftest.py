@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runqy.config import Settings
 from runqy.web import create_app
+from runqy.web.state import state_of
 
 ADMIN_KEY = "metrics-test-admin-key-0123456789"
 
@@ -21,14 +22,19 @@ def app_settings(tmp_path: Path, redis_url: str, **overrides: object) -> Setting
 
 
 @pytest.fixture()
-def make_app(tmp_path, redis_server) -> Callable[..., Flask]:
-    """Build a runqy app on the test Redis; keyword arguments override Settings fields."""
+def make_app(tmp_path, redis_server) -> Iterator[Callable[..., Flask]]:
+    """Build runqy apps on the test Redis (closed after the test); keyword arguments override
+    Settings fields."""
+    built: list[Flask] = []
 
     def build(**overrides: object) -> Flask:
         overrides.setdefault("redis_url", redis_server.url)
-        return create_app(app_settings(tmp_path, **overrides))
+        built.append(create_app(app_settings(tmp_path, **overrides)))
+        return built[-1]
 
-    return build
+    yield build
+    for app in built:
+        state_of(app).close()
 
 
 class Scrape:

@@ -21,6 +21,7 @@ from runqy.config import Settings
 from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.serving import make_server
+from runqy.web.state import state_of
 from tests.support.waitress_thread import ServingThread
 
 ADMIN_KEY = "admin-key-0123456789abcdef"
@@ -93,7 +94,7 @@ def make_app(redis_client, redis_server, tmp_path, database_url) -> Iterator[Cal
                     conn.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
             db.session.remove()
             db.engine.dispose()
-        app.extensions["runqy"].redis.close()
+        state_of(app).close()
 
 
 @pytest.fixture()

@@ -2,17 +2,24 @@
 
 Each measured speed-up (bench/README.md) uses something a library does not promise: Flask
 routing every call through `app.ensure_sync` (runqy.web.flask_sync_cache), the attributes of
-waitress's HTTPChannel (runqy.web.waitress_flush), redis-py's connection sockets and pool
+waitress's HTTPChannel (runqy.web.waitress_flush), waitress's requests, tasks and servers
+(runqy.web.waitress_lane), redis-py's connection sockets and pool
 methods (runqy.broker.pipeline). pyproject.toml pins the versions; these tests fail loudly,
 naming what is gone, when an upgrade inside or past the pins changes them.
 """
 
 from __future__ import annotations
 
+import inspect
 import socket
 
 import redis
 from flask import Flask
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import Task, ThreadedTaskDispatcher
 
 from runqy.broker.pipeline import RawPipeline
 from runqy.web.flask_sync_cache import RunqyFlask
@@ -89,3 +96,36 @@ def test_redis_py_connections_expose_the_socket_raw_pipeline_writes_on(redis_cli
     pipe.command("GET", "internals:k")
     assert pipe.execute() == [b"OK", b"v"]
     assert isinstance(redis_client, redis.Redis)
+
+
+def test_waitress_keeps_what_the_lean_lane_reads():
+    """runqy.web.waitress_lane reads waitress's parsed requests, channels, tasks, servers and
+    thread pool (its docstring lists them); its tests in test_lean_lane.py run it end to end,
+    this one names what went missing."""
+    adj = Adjustments()
+    parser = HTTPRequestParser(adj)
+    raw = (b"POST /queue/add HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    while raw:  # as HTTPChannel.received feeds it: the headers, then the body
+        raw = raw[parser.received(raw):]
+    assert parser.completed
+    assert (parser.command, parser.path, parser.query, parser.error, parser.url_scheme) == (
+        "POST", "/queue/add", "", None, "http")
+    assert parser.headers["AUTHORIZATION"] == "Bearer k"
+    assert parser.headers["CONTENT_LENGTH"] == "2"
+    stream = parser.get_body_stream()
+    assert stream.read(2) == b"{}" and stream.seek(0) == 0
+    missing = [f"HTTPChannel.{name}" for name in ("service", "write_soon", "cancel")
+               if not callable(getattr(HTTPChannel, name, None))]
+    missing += [f"Task.{name}" for name in ("service", "write", "build_response_header")
+                if not callable(getattr(Task, name, None))]
+    missing += [f"Task.{name}" for name in ("complete", "content_length", "close_on_finish")
+                if not hasattr(Task, name)]
+    missing += [f"ThreadedTaskDispatcher.{name}" for name in ("add_task", "shutdown",
+                                                               "set_thread_count")
+                if not callable(getattr(ThreadedTaskDispatcher, name, None))]
+    missing += [f"BaseWSGIServer.{name}" for name in ("pull_trigger", "add_task")
+                if not callable(getattr(BaseWSGIServer, name, None))]
+    if "_dispatcher" not in inspect.signature(create_server).parameters:
+        missing.append("create_server(_dispatcher=)")
+    assert not missing, f"waitress lost {missing}: runqy.web.waitress_lane reads them"

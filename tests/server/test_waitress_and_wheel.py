@@ -16,6 +16,7 @@ import waitress
 
 from tests.server.conftest import CLIENT, configure
 from tests.server.serve_process import ServeProcess
+from tests.support.polling import poll_until
 from tests.support.waitress_thread import ServingThread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,26 @@ def test_waitress_rejects_an_oversized_body_with_413(make_app):
     finally:
         serving.stop()
 
+
+def test_a_test_server_stops_when_its_loop_runs_the_stop_before_the_pull_writes(app):
+    """What a loaded machine does to ServingThread.stop: waitress's pull_trigger adds the stop
+    thunk, then writes its byte; another thread's pull wakes the loop, which runs the thunk in
+    between. The write must still find the trigger's pipe open (it once failed with EBADF)."""
+    serving = ServingThread(waitress.create_server(app, host="127.0.0.1", port=0, threads=2))
+    trigger = serving.server.trigger
+    write = trigger._physical_pull
+
+    def thunk_runs_first() -> None:
+        if trigger.thunks:  # stop()'s pull: another puller's byte wakes the loop first
+            write()
+            poll_until(lambda: not trigger.thunks, timeout=5, what="the loop to run the thunk")
+        write()
+
+    trigger._physical_pull = thunk_runs_first
+    serving.stop()
+    assert not serving.thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", serving.port), timeout=2)
 
 @pytest.mark.timeout(600)
 def test_installed_wheel_serves_docs_static_files_and_the_api(tmp_path):

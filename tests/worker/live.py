@@ -23,6 +23,7 @@ from waitress.server import create_server
 
 from runqy.config import Settings
 from runqy.web import create_app
+from runqy.web.state import state_of
 from tests.support.waitress_thread import ServingThread
 
 ADMIN_KEY = "e2e-admin-key-0123456789abcdef"
@@ -59,8 +60,9 @@ class LiveServer:
         self.admin("POST", "/api/queue-configs?force=true", doc)
 
     def stop(self) -> None:
-        assert self._serving is not None
+        assert self._serving is not None and self.app is not None
         self._serving.stop()
+        state_of(self.app).close()
 
 
 def start_server(instance: Path, redis_url: str, port: int = 0, **settings: Any) -> LiveServer:

@@ -489,9 +489,10 @@ def success_with_next_task_taken(c, processor) -> str:
     job = processor.next_task("app")
     assert job.task_id == first
     waiting = enqueue(c, Q, {"op": "echo"})
-    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))
-    assert task_info(c, Q, first).state == "completed"
-    assert [j.task_id for j in processor.in_flight()] == [waiting]  # taken ahead, leased
+    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))  # written asynchronously
+    wait_state(c, first, "completed", timeout=10)
+    poll_until(lambda: [j.task_id for j in processor.in_flight()] == [waiting], timeout=10,
+               what="the next task taken ahead, leased, in the completion's round trip")
     assert task_info(c, Q, waiting).state == "active"
     return waiting
 
@@ -514,6 +515,15 @@ def test_a_task_taken_ahead_that_no_slot_asks_for_goes_back(redis_client, proces
     waiting = success_with_next_task_taken(redis_client, processor)
     processor.start_loops()  # e.g. the pool degraded right after the success
     wait_state(redis_client, waiting, "pending", timeout=10)
+    assert processor.in_flight() == []
+
+
+def test_a_task_taken_ahead_can_be_cancelled_before_it_runs(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    assert processor.cancel(waiting)
+    info = wait_state(redis_client, waiting, "archived", timeout=10)
+    assert info.error_msg == "cancelled"
+    assert processor.next_task("app") is None  # never handed to a slot
     assert processor.in_flight() == []
 
 

@@ -53,6 +53,10 @@ def handle(payload, ctx):
     if op == "sleep":
         time.sleep(payload["seconds"])
         return {"slept": payload["seconds"]}
+    if op == "touch":  # sleep, then leave a file the test can see: the answer comes next
+        time.sleep(payload["seconds"])
+        Path(payload["path"]).write_text(str(current_task().retried))
+        return {"retried": current_task().retried}
     if op == "kill-self":
         os.kill(os.getpid(), signal.SIGKILL)
     if op == "exit":
