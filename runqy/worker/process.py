@@ -300,10 +300,17 @@ class TaskProcess:
         assert popen.stdin and popen.stdout and popen.stderr
         self._in, self._out, self._err = (
             popen.stdin.fileno(), popen.stdout.fileno(), popen.stderr.fileno())
-        for fd in (self._in, self._out, self._err):
-            os.set_blocking(fd, False)
-        self._pidfd = os.pidfd_open(popen.pid)
-        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            for fd in (self._in, self._out, self._err):
+                os.set_blocking(fd, False)
+            self._pidfd = os.pidfd_open(popen.pid)
+            self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except OSError as exc:  # out of descriptors, most likely: never leave the child behind
+            self._signal_group(signal.SIGKILL)
+            popen.wait()
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+            raise StartupError(f"cannot watch the task process: {exc.strerror or exc}") from exc
         # stdout before stderr: a poll that sees a response also sees the stderr written
         # before it.
         for fd in (self._out, self._err, self._pidfd, self._wake):
@@ -470,13 +477,19 @@ class TaskProcess:
     def _take_pipes(self) -> None:
         """From here until `_give_back_pipes` this thread reads the pipes; the watch is silent."""
         self._io.acquire()
-        for fd in self._pipes():
-            self._watch.disarm(fd)
+        try:
+            for fd in self._pipes():
+                self._watch.disarm(fd)
+        except BaseException:
+            self._io.release()
+            raise
 
     def _give_back_pipes(self) -> None:
-        for fd in self._pipes():
-            self._watch.arm(fd)
-        self._io.release()
+        try:
+            for fd in self._pipes():
+                self._watch.arm(fd)
+        finally:
+            self._io.release()
         if self._missed:
             self.read_while_idle()
 
