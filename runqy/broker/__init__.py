@@ -13,6 +13,7 @@ from runqy.broker.broker import (
     Dequeued,
     EnqueueRequest,
     EnqueueResult,
+    Finish,
     queue_order,
     retry_delay,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "Dequeued",
     "DuplicateTaskError",
     "EnqueueRequest",
+    "Finish",
     "EnqueueResult",
     "Inspector",
     "MessageDecodeError",

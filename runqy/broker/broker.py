@@ -81,6 +81,25 @@ class Dequeued:
     lease_expires_at: int
 
 
+@dataclass(frozen=True)
+class Finish:
+    """One attempt's end for ``Broker.finish_many`` (wire-format.md 6.3).
+
+    ``kind``: "complete" (retention > 0: completed until now + retention, with ``result``
+    stored in the same step unless it is empty), "done" (retention 0: deleted), "retry" (at
+    ``retry_at``; ``failure`` False does not count it as failed) or "archive". ``error`` is the
+    failure text; ``raw``, an archived message's bytes kept unchanged (they cannot be decoded).
+    """
+
+    msg: TaskMessage
+    kind: str
+    result: bytes = b""
+    error: str = ""
+    retry_at: int = 0
+    failure: bool = True
+    raw: bytes | None = None
+
+
 def retry_delay(retried: int) -> int:
     """asynq's default backoff (5.2): n^4 + 15 + r*(n+1), r uniform in 0..29."""
     return retried**4 + 15 + random.randint(0, 29) * (retried + 1)
@@ -105,37 +124,18 @@ def _now() -> float:
     return time.time()
 
 
-def _mark_complete_call(msg: TaskMessage, now: int,
-                        result: bytes = b"") -> tuple[list[str], list[Any]]:
-    """Keys and arguments of markAsComplete: the msg re-encoded with ``completed_at = now``,
-    and the result to store in the same step (``b""``: none)."""
-    q = msg.queue
-    new = TaskMessage()
-    new.CopyFrom(msg)
-    new.completed_at = now
-    return [keys.active(q), keys.lease(q), keys.completed(q), keys.task_key(q, msg.id)] + (
-        _counter_keys(q, now, failure=False)
-    ), [msg.id, encode(new), now + msg.retention, now + DAILY_COUNTER_TTL, INT64_MAX,
-        msg.unique_key, result, *_minute_args(now)]
-
-
 def _dequeue_call(q: str, lease_at: int) -> tuple[list[str], list[Any]]:
     """Keys and arguments of the dequeue script for queue ``q``."""
     return [keys.paused(q), keys.pending(q), keys.active(q), keys.lease(q)], [
         lease_at, keys.task_key_prefix(q)]
 
 
-def _counter_keys(q: str, now: int, *, failure: bool) -> list[str]:
-    """The counters a finished attempt bumps; the throughput hour goes last (_lib.lua)."""
-    if not failure:
-        return [keys.processed_daily(q, now), keys.processed_total(q), keys.throughput(q, now)]
-    return [
-        keys.processed_daily(q, now),
-        keys.failed_daily(q, now),
-        keys.processed_total(q),
-        keys.failed_total(q),
-        keys.throughput(q, now),
-    ]
+def _finish_keys(q: str, now: int) -> list[str]:
+    """The finish script's keys for queue ``q`` (lua/finish.lua), all in the queue's slot."""
+    return [keys.active(q), keys.lease(q), keys.pending(q), keys.paused(q), keys.completed(q),
+            keys.retry(q), keys.archived(q), keys.processed_daily(q, now),
+            keys.failed_daily(q, now), keys.processed_total(q), keys.failed_total(q),
+            keys.throughput(q, now)]
 
 
 def _minute_args(now: int) -> list[Any]:
@@ -143,10 +143,14 @@ def _minute_args(now: int) -> list[Any]:
     return [f"{now // 60 % 60:02d}", now - now % 3600 + THROUGHPUT_TTL]
 
 
-def _raise_script_error(exc: redis.ResponseError, queue: str, task_id: str) -> None:
+def _script_error(exc: redis.ResponseError, queue: str, task_id: str) -> BrokerError:
     if str(exc).startswith("NOT FOUND"):
-        raise TaskNotFoundError(queue, task_id) from exc
-    raise BrokerError(f"script failed for task {task_id!r} in {queue!r}: {exc}") from exc
+        return TaskNotFoundError(queue, task_id)
+    return BrokerError(f"script failed for task {task_id!r} in {queue!r}: {exc}")
+
+
+def _raise_script_error(exc: redis.ResponseError, queue: str, task_id: str) -> None:
+    raise _script_error(exc, queue, task_id) from exc
 
 
 def _text(value: bytes | str) -> str:
@@ -361,19 +365,133 @@ class Broker:
         """Store the result in the task hash, only while the task is active."""
         return bool(run(self.redis, "set_result", [keys.task_key(queue, task_id)], [result]))
 
+    def finish_many(self, finishes: Sequence[Finish], take: Mapping[str, int] | None = None
+                    ) -> tuple[list[BrokerError | redis.ConnectionError | None], list[Dequeued]]:
+        """End many attempts and take tasks ahead, in one round trip (wire-format.md 6.3, 6.2).
+
+        One ``finish`` script call per queue (every key in the queue's slot: Cluster-safe) does
+        each task's own transition, bumps the counters once per batch and, when ``take`` asks
+        for some, dequeues up to that many of the queue's next tasks (one paused check). The
+        same round trip carries the runqy-layer writes the transitions are followed by: the
+        result mirror ``SET … EX`` (written ahead of the answer and brought back in line with
+        the task hash when the task was NOT FOUND), ``DEL`` of a deleted task's mirror, and the
+        ``runqy:done:<id>`` message to its waiting clients.
+
+        Returns one entry per finish, None when written, else its error: TaskNotFoundError
+        (another actor moved the task; nothing was written for it), BrokerError, or the
+        ``redis.ConnectionError`` of a lost answer (its fate is unknown: the caller may send it
+        again, a repeat of an applied finish answers NOT FOUND). Then the tasks taken, each
+        under a lease; those of a lost answer are recovered through their leases.
+        """
+        take = dict(take or {})
+        now = int(_now())
+        lease_at = now + self.lease_seconds
+        by_queue: dict[str, list[int]] = {}
+        for index, finish in enumerate(finishes):
+            by_queue.setdefault(finish.msg.queue, []).append(index)
+        for q in take:
+            by_queue.setdefault(q, [])
+        pipe = self._held_pipeline()
+        calls: dict[str, int] = {}
+        for q, indexes in by_queue.items():
+            args: list[Any] = [now + DAILY_COUNTER_TTL, INT64_MAX, *_minute_args(now),
+                               keys.task_key_prefix(q), lease_at, take.get(q, 0),
+                               now - ARCHIVE_MAX_AGE, ARCHIVE_CAP]
+            for index in indexes:
+                args += _finish_args(finishes[index], now)
+            calls[q] = pipe.script("finish", _finish_keys(q, now), args)
+        for finish in finishes:
+            for command in _after_finish(finish):
+                pipe.command(*command)
+        replies = pipe.execute()
+
+        errors: list[BrokerError | redis.ConnectionError | None] = [None] * len(finishes)
+        taken: list[Dequeued] = []
+        trimmed: list[str] = []
+        refused: list[Finish] = []  # completions whose early mirror must follow the hash
+        stored: list[tuple[Finish, bytes]] = []  # completions without a result sent
+        for q, indexes in by_queue.items():
+            reply = replies[calls[q]]
+            if not isinstance(reply, list):
+                for index in indexes:
+                    errors[index] = reply if _lost(reply) else _script_error(
+                        reply, q, finishes[index].msg.id)
+                continue
+            answers, cut, flat = reply
+            for index, answer in zip(indexes, answers, strict=True):
+                finish = finishes[index]
+                if answer == 0:
+                    errors[index] = TaskNotFoundError(q, finish.msg.id)
+                    if finish.kind == "complete" and finish.result:
+                        refused.append(finish)
+                elif isinstance(answer, bytes):
+                    stored.append((finish, answer))
+            trimmed += [_text(t) for t in cut]
+            for at in range(0, len(flat), 2):
+                dequeued = self._taken(q, flat[at : at + 2], lease_at)
+                if dequeued is not None:
+                    taken.append(dequeued)
+        for finish in refused:
+            self._align_mirror(finish.msg)
+        for finish, result in stored:
+            self.redis.set(keys.result_mirror(finish.msg.id), result, ex=finish.msg.retention)
+        self._drop_runqy_keys(trimmed)
+        return errors, taken
+
+    def _align_mirror(self, msg: TaskMessage) -> None:
+        """Undo ``finish_many``'s early mirror of a refused completion to match the task."""
+        state, stored = self.redis.hmget(keys.task_key(msg.queue, msg.id), "state", "result")
+        if state == b"completed" and stored is not None:
+            self.redis.set(keys.result_mirror(msg.id), stored, ex=msg.retention)
+        else:
+            self.redis.delete(keys.result_mirror(msg.id))
+
+    def _finish_one(self, finish: Finish, take: str | None = None) -> Dequeued | None:
+        """``finish_many`` for one task; raises its error. With ``take``, the next task of that
+        queue comes in the same round trip; a refused finish leaves it pending."""
+        errors, taken = self.finish_many([finish], {take: 1} if take else None)
+        if errors[0] is not None:
+            for dequeued in taken:
+                self.requeue(dequeued.msg)
+            raise errors[0]
+        return taken[0] if taken else None
+
     def done(self, msg: TaskMessage) -> None:
         """Success with retention 0: delete the task, count it, release its lock; its result
         mirror goes and its waiters are told, in the same round trip."""
-        q, now = msg.queue, int(_now())
-        self._finish(
-            "done",
-            [keys.active(q), keys.lease(q), keys.task_key(q, msg.id)]
-            + _counter_keys(q, now, failure=False),
-            [msg.id, now + DAILY_COUNTER_TTL, INT64_MAX, msg.unique_key, *_minute_args(now)],
-            q, msg.id,
-            ("DEL", keys.result_mirror(msg.id)),
-            _told_done(msg.id, "deleted"),
-        )
+        self._finish_one(Finish(msg, "done"))
+
+    def mark_complete(self, msg: TaskMessage) -> None:
+        """Success with retention > 0: completed until now + retention; the mirror expires."""
+        self._finish_one(Finish(msg, "complete"))
+
+    def complete(
+        self, msg: TaskMessage, result: bytes, *, next_from: str | None = None
+    ) -> Dequeued | None:
+        """Success with retention > 0, storing ``result`` with the completion, in one round
+        trip with its mirror and done message (7.2, 6.3). Raises TaskNotFoundError, or
+        ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
+        an applied completion answers NOT FOUND and keeps the mirror). With ``next_from``,
+        the same round trip dequeues that queue's next task and returns it (None when there is
+        none); a refused completion puts it back.
+        """
+        if msg.retention <= 0:
+            raise ValueError("complete() is for retention > 0; use done() for retention 0")
+        return self._finish_one(Finish(msg, "complete", result=result), next_from)
+
+    def retry(self, msg: TaskMessage, error: str, retry_at: int, is_failure: bool = True) -> None:
+        """Move an active task to retry at ``retry_at`` (the caller computes the backoff)."""
+        self._finish_one(Finish(msg, "retry", error=error, retry_at=int(retry_at),
+                                failure=is_failure))
+
+    def archive(self, msg: TaskMessage, error: str) -> None:
+        """Move an active task to archived (retries exhausted or non-retriable error)."""
+        self._finish_one(Finish(msg, "archive", error=error))
+
+    def _archive_raw(self, q: str, task_id: str, raw: bytes, error: str) -> None:
+        """Archive a task whose message cannot be decoded, its bytes kept unchanged."""
+        self._finish_one(Finish(TaskMessage(id=task_id, queue=q), "archive", error=error,
+                                raw=raw))
 
     def _finish(self, script: str, script_keys: list[str], args: list[Any], q: str,
                 task_id: str, *commands: tuple[Any, ...]) -> Any:
@@ -389,128 +507,6 @@ class Broker:
         if isinstance(reply, redis.ResponseError):
             _raise_script_error(reply, q, task_id)
         return reply
-
-    def mark_complete(self, msg: TaskMessage) -> None:
-        """Success with retention > 0: completed until now + retention; the mirror expires."""
-        q = msg.queue
-        try:
-            result = run(self.redis, "mark_complete", *_mark_complete_call(msg, int(_now())))
-        except redis.ResponseError as exc:
-            _raise_script_error(exc, q, msg.id)
-        if result is not None:
-            self.redis.set(keys.result_mirror(msg.id), result, ex=msg.retention)
-        self.redis.publish(*_told_done(msg.id, "completed")[1:])  # not pipelined on a Cluster
-
-    def complete(
-        self, msg: TaskMessage, result: bytes, *, next_from: str | None = None
-    ) -> Dequeued | None:
-        """Success with retention > 0 and a result, in one round trip (7.2, 6.3).
-
-        One pipeline: markAsComplete storing the result in the same step (the end state of
-        the result check-and-set followed by markAsComplete, one script instead of two), then
-        the runqy-layer write it would be followed by (``SET`` mirror ``EX``) and the done
-        message. The mirror is written ahead of the script's answer; when the answer is NOT
-        FOUND it is brought back in line with the task hash (the rare case pays a second
-        round trip). Raises TaskNotFoundError, or
-        ``redis.ConnectionError`` when the answer was lost (the caller may retry: a repeat of
-        an applied completion answers NOT FOUND and keeps the mirror).
-
-        With ``next_from``, the same round trip also dequeues the next task of that queue and
-        returns it (None when there is none): in the completion's own script when it is the
-        task's queue (no task is taken when the completion is refused), else as a second script
-        call, whose task is put back (requeue) if the completion then raises. If the connection
-        drops before the answer, the lease recoverer retries the taken task once its lease
-        expires, as for a worker that died.
-        """
-        if msg.retention <= 0:
-            raise ValueError("complete() is for retention > 0; use done() for retention 0")
-        q, now = msg.queue, int(_now())
-        task_key, mirror = keys.task_key(q, msg.id), keys.result_mirror(msg.id)
-        pipe = self._held_pipeline()
-        lease_at = now + self.lease_seconds
-        script_keys, args = _mark_complete_call(msg, now, result)
-        together = next_from == q
-        if together:
-            paused_pending, dequeue_args = _dequeue_call(q, lease_at)
-            completed = pipe.script("complete_next", script_keys + paused_pending[:2],
-                                    args + dequeue_args)
-        else:
-            completed = pipe.script("mark_complete", script_keys, args)
-        pipe.command("SET", mirror, result, "EX", msg.retention)
-        pipe.command(*_told_done(msg.id, "completed"))
-        if next_from is not None and not together:
-            taken_at = pipe.script("dequeue", *_dequeue_call(next_from, lease_at))
-        replies = pipe.execute()
-        reply = replies[completed]
-        if _lost(reply):
-            raise reply
-        taken = None
-        if together and not isinstance(reply, redis.ResponseError):
-            taken = reply[1]
-        elif next_from is not None and not together:
-            taken = replies[taken_at]
-        dequeued = None
-        if taken is not None:
-            if _lost(taken):
-                raise taken
-            if isinstance(taken, redis.ResponseError):
-                raise BrokerError(f"dequeue from {next_from!r} failed: {taken}")
-            dequeued = self._taken(next_from, taken, lease_at)
-        if isinstance(reply, redis.ResponseError):
-            self._align_mirror(task_key, mirror, msg.retention)
-            if dequeued is not None:
-                self.requeue(dequeued.msg)
-            _raise_script_error(reply, q, msg.id)
-        return dequeued
-
-    def _align_mirror(self, task_key: str, mirror: str, retention: int) -> None:
-        """Undo ``complete``'s early mirror to match the task hash."""
-        state, stored = self.redis.hmget(task_key, "state", "result")
-        if state == b"completed" and stored is not None:
-            self.redis.set(mirror, stored, ex=retention)  # completed (by us or another)
-        else:
-            self.redis.delete(mirror)
-
-    def retry(self, msg: TaskMessage, error: str, retry_at: int, is_failure: bool = True) -> None:
-        """Move an active task to retry at ``retry_at`` (the caller computes the backoff)."""
-        q, now = msg.queue, int(_now())
-        new = _failed_copy(msg, error, now)
-        if is_failure:
-            new.retried = msg.retried + 1
-        try:
-            run(
-                self.redis,
-                "retry",
-                [keys.active(q), keys.lease(q), keys.retry(q), keys.task_key(q, msg.id)]
-                + _counter_keys(q, now, failure=True),
-                [
-                    msg.id,
-                    encode(new),
-                    int(retry_at),
-                    int(is_failure),
-                    now + DAILY_COUNTER_TTL,
-                    INT64_MAX,
-                    *_minute_args(now),
-                ],
-            )
-        except redis.ResponseError as exc:
-            _raise_script_error(exc, q, msg.id)
-
-    def archive(self, msg: TaskMessage, error: str) -> None:
-        """Move an active task to archived (retries exhausted or non-retriable error)."""
-        self._archive_raw(msg.queue, msg.id, encode(_failed_copy(msg, error, int(_now()))), error)
-
-    def _archive_raw(self, q: str, task_id: str, raw: bytes, error: str) -> None:
-        now = int(_now())
-        trimmed = self._finish(
-            "archive",
-            [keys.active(q), keys.lease(q), keys.archived(q), keys.task_key(q, task_id)]
-            + _counter_keys(q, now, failure=True),
-            [task_id, raw, now, now - ARCHIVE_MAX_AGE, ARCHIVE_CAP, now + DAILY_COUNTER_TTL,
-             INT64_MAX, keys.task_key_prefix(q), *_minute_args(now)],
-            q, task_id, _told_done(task_id, "archived"),
-        )
-        self._drop_runqy_keys([_text(t) for t in trimmed])
 
     def requeue(self, msg: TaskMessage) -> None:
         """Shutdown: put an active task back at the head of pending (next to run), and wake
@@ -658,6 +654,45 @@ class Broker:
 
     def _drop_runqy_keys(self, task_ids: Sequence[str]) -> None:
         drop_runqy_keys(self.redis, task_ids)
+
+
+def _finish_args(finish: Finish, now: int) -> list[Any]:
+    """The finish script's 6 arguments for one task: kind, id, new msg, score, result, lock."""
+    msg = finish.msg
+    if finish.kind == "done":
+        return ["d", msg.id, b"", 0, b"", msg.unique_key]
+    if finish.kind == "complete":
+        new = TaskMessage()
+        new.CopyFrom(msg)
+        new.completed_at = now
+        return ["c", msg.id, encode(new), now + msg.retention, finish.result, msg.unique_key]
+    if finish.raw is not None:
+        raw = finish.raw
+    else:
+        failed = _failed_copy(msg, finish.error, now)
+        if finish.kind == "retry" and finish.failure:
+            failed.retried = msg.retried + 1
+        raw = encode(failed)
+    if finish.kind == "retry":
+        return ["r" if finish.failure else "p", msg.id, raw, finish.retry_at, b"", b""]
+    return ["a", msg.id, raw, now, b"", b""]
+
+
+def _after_finish(finish: Finish) -> list[tuple[Any, ...]]:
+    """The runqy-layer commands that follow a finish in its round trip: the result mirror and
+    the done message to the task's waiting clients (none for a retry)."""
+    task_id = finish.msg.id
+    if finish.kind == "complete":
+        told = [_told_done(task_id, "completed")]
+        if finish.result:
+            return [("SET", keys.result_mirror(task_id), finish.result, "EX",
+                     finish.msg.retention), *told]
+        return told
+    if finish.kind == "done":
+        return [("DEL", keys.result_mirror(task_id)), _told_done(task_id, "deleted")]
+    if finish.kind == "archive":
+        return [_told_done(task_id, "archived")]
+    return []
 
 
 def _told_done(task_id: str, state: str) -> tuple[str, str, str]:

@@ -45,6 +45,8 @@ class TaskContext:
 class _Registry:
     handler: Callable[..., Any] | None = None
     loader: Callable[..., Any] | None = None
+    # The request being handled; its TaskContext is built only when asked for.
+    request: dict[str, Any] | None = None
     current: TaskContext | None = None
 
 
@@ -73,7 +75,33 @@ def load(fn: F | None = None) -> Any:
 
 def current_task() -> TaskContext | None:
     """The task being handled, or None outside a handler."""
+    request = _Registry.request
+    if request is not None and _Registry.current is None:
+        deadline = request.get("deadline")
+        _Registry.current = TaskContext(
+            task_id=request["task_id"],
+            queue=request.get("queue"),
+            type=request.get("type"),
+            retried=int(request.get("retried", request.get("retry_count", 0)) or 0),
+            max_retry=int(request.get("max_retry", 0) or 0),
+            deadline=float(deadline) if isinstance(deadline, int | float) else None,
+        )
     return _Registry.current
+
+
+_JSON = json.JSONDecoder()
+_UTF8_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ASCII_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; values holding lone surrogates (a Go payload's ``"\\udcff"``)
+    cannot be UTF-8, so they keep JSON's ``\\u`` escapes instead of failing. Raises
+    ValueError or TypeError for what JSON cannot hold (NaN, a set)."""
+    try:
+        return _UTF8_JSON.encode(value).encode()
+    except UnicodeEncodeError:
+        return _ASCII_JSON.encode(value).encode()
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -125,8 +153,10 @@ class _Protocol:
         self._in = sys.stdin.buffer
 
     def send(self, message: dict[str, Any]) -> None:
-        line = json.dumps(message, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        self._out.write(line)
+        self.send_line(encode_json(message))
+
+    def send_line(self, line: bytes) -> None:
+        self._out.write(line + b"\n")
 
     def lines(self):
         for raw in self._in:
@@ -172,7 +202,7 @@ class _Runner:
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         value = fn(*args)
-        if inspect.isawaitable(value):
+        if value is not None and inspect.isawaitable(value):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
             value = self._loop.run_until_complete(value)
@@ -180,28 +210,22 @@ class _Runner:
 
     def handle(self, raw: bytes) -> None:
         try:
-            request = json.loads(raw)
+            request = _JSON.decode(raw.decode())  # no encoding detection: the protocol is UTF-8
             if not isinstance(request, dict) or not isinstance(request.get("task_id"), str):
                 raise ValueError("a request must be an object with a string task_id")
         except ValueError as exc:
             print(f"runqy: ignoring an unreadable request line: {exc}", file=sys.stderr)
             return
-        self.protocol.send(self._respond(request))
+        self.protocol.send_line(self._respond(request))
 
-    def _respond(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _respond(self, request: dict[str, Any]) -> bytes:
+        """The response line: a success is written as ``{"task_id":…,"result":…,"error":null,
+        "retry":false}`` with the result encoded once, the framing the worker splices from."""
         task_id = request["task_id"]
         payload = request.get("payload")
         if request.get("payload_encoding") == "base64" and isinstance(payload, str):
             payload = base64.b64decode(payload)
-        deadline = request.get("deadline")
-        _Registry.current = TaskContext(
-            task_id=task_id,
-            queue=request.get("queue"),
-            type=request.get("type"),
-            retried=int(request.get("retried", request.get("retry_count", 0)) or 0),
-            max_retry=int(request.get("max_retry", 0) or 0),
-            deadline=float(deadline) if isinstance(deadline, int | float) else None,
-        )
+        _Registry.request = request
         try:
             args = (payload, self.ctx) if self.takes_ctx else (payload,)
             result = self._call(self.handler, *args)
@@ -212,18 +236,19 @@ class _Runner:
             traceback.print_exc()
             return _failure(task_id, describe_exception(exc), retry=True)
         finally:
-            _Registry.current = None
+            _Registry.request = _Registry.current = None
             self.protocol.user_stdout.end_open_line()
         try:
-            json.dumps(result, allow_nan=False)
+            result_json = encode_json(result)
         except (TypeError, ValueError) as exc:
             error = f"result is not JSON-serialisable: {describe_exception(exc)}"
             return _failure(task_id, error, retry=False)
-        return {"task_id": task_id, "result": result, "error": None, "retry": False}
+        return (b'{"task_id":' + encode_json(task_id) + b',"result":' + result_json
+                + b',"error":null,"retry":false}')
 
 
-def _failure(task_id: str, error: str, *, retry: bool) -> dict[str, Any]:
-    return {"task_id": task_id, "result": None, "error": error, "retry": retry}
+def _failure(task_id: str, error: str, *, retry: bool) -> bytes:
+    return encode_json({"task_id": task_id, "result": None, "error": error, "retry": retry})
 
 
 def run() -> None:

@@ -26,10 +26,11 @@ reads per request, in series on one thread, measured slower than spread over the
 
 Internals of waitress read here (pyproject.toml pins waitress <3.1;
 tests/server/test_library_internals.py fails naming any that disappears): the parsed
-request's `command`, `path`, `query`, `headers`, `error`, `get_body_stream()`; the channel's
-`requests`, `connected`, `service()`, `server`; `Task`'s `status`, `response_headers`,
-`content_length`, `complete`, `write()`; `ThreadedTaskDispatcher.add_task`/`shutdown`; the
-server's `pull_trigger()` and `trigger`, `create_server(_dispatcher=...)`.
+request's `command`, `path`, `query`, `headers`, `error`, `url_scheme`, `get_body_stream()`;
+the channel's `requests`, `connected`, `service()`, `write_soon()`, `cancel()`, `server`;
+`Task`'s `status`, `response_headers`, `content_length`, `complete`, `wrote_header`,
+`build_response_header()`; `ThreadedTaskDispatcher.add_task`/`shutdown`; the server's
+`pull_trigger()` and `trigger`; `create_server(_dispatcher=...)`.
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class LaneTask(ParkingTask):
         self.response_headers = headers
         self.content_length = len(body)
         self.complete = True
-        self.write(body)
+        # waitress's own head (Connection, Date, Server), sent with the body in one write
+        # where `write` would send each on its own.
+        self.channel.write_soon(self.build_response_header() + body)
+        self.wrote_header = True
 
     def get_environment(self) -> dict[str, Any]:
         environ = super().get_environment()

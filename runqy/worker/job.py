@@ -10,10 +10,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_string  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING
 
 from runqy.broker import Dequeued, TaskMessage
-from runqy.worker.process import encode_json
+from runqy.sdk.runtime import encode_json
 
 if TYPE_CHECKING:
     from runqy.worker.process import TaskProcess
@@ -70,17 +71,29 @@ class Job:
         re-encoded), so any JSON a producer wrote, lone surrogate escapes included, reaches the
         task process unchanged.
         """
-        msg = self.msg
-        head = encode_json({
-            "task_id": msg.id, "type": msg.type, "queue": self.queue, "retried": msg.retried,
-            "max_retry": msg.retry, "retry_count": msg.retried, "deadline": self.deadline,
-        })
-        line = head[:-1] + b',"payload":' + _payload_json(msg.payload) + b"}\n"
+        line = self._request_head() + b',"payload":' + _payload_json(self.msg.payload) + b"}\n"
         if len(line) - 1 > max_size:
             raise RequestTooLarge(
                 f"payload too large for the task protocol ({len(line) - 1} > {max_size} bytes)"
             )
         return line
+
+    def _request_head(self) -> bytes:
+        """Every key but the payload, without the closing brace: formatted directly, as
+        `encode_json` would write it (floats by repr, strings by the JSON string encoder)."""
+        msg = self.msg
+        head = (f'{{"task_id":{_json_string(msg.id)},"type":{_json_string(msg.type)},'
+                f'"queue":{_json_string(self.queue)},"retried":{msg.retried:d},'
+                f'"max_retry":{msg.retry:d},"retry_count":{msg.retried:d},'
+                f'"deadline":{float(self.deadline)!r}')
+        try:
+            return head.encode()
+        except UnicodeEncodeError:  # a lone surrogate: keep JSON's escapes
+            return encode_json({
+                "task_id": msg.id, "type": msg.type, "queue": self.queue,
+                "retried": msg.retried, "max_retry": msg.retry, "retry_count": msg.retried,
+                "deadline": self.deadline,
+            })[:-1]
 
 
 def _payload_json(raw: bytes) -> bytes:
@@ -90,10 +103,8 @@ def _payload_json(raw: bytes) -> bytes:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return b'"' + base64.b64encode(raw) + b'","payload_encoding":"base64"'
-    if not text.strip():
-        return encode_json(text)
     try:
-        value = json.loads(text)
+        value = json.loads(text)  # only to know that it is JSON (empty or blank text is not)
     except ValueError:
         return encode_json(text)
     if b"\n" in raw or b"\r" in raw:

@@ -1,11 +1,24 @@
 """One supervised task process and the line protocol spoken with it (worker-protocol.md 5-6).
 
 `TaskProcess` starts the child in its own process group, performs the readiness handshake,
-sends one request at a time and classifies every stdout and stderr line. One reader thread per
-process polls both pipes and always drains stderr before it handles stdout, so every stderr
-line carries the task that was running when its bytes arrived (a task's stderr is in its pipe
-before its response is in the stdout pipe). The reader never stops on a bad line: oversized
-lines are discarded without buffering, failing only the task in flight (stdout) or cut (stderr).
+sends one request at a time and classifies every stdout and stderr line.
+
+Who reads the pipes: while a task is in flight, the slot thread that sent it reads its own
+child's stdout and stderr (no hand-off to another thread per task). It polls stdout, stderr,
+the child's pidfd and a wake-up eventfd, so `abort()` from another thread (cancel, lost lease,
+shutdown) and the exit end the wait at once, and the time limit bounds it. Between tasks, one
+`_IdleWatch` thread per worker process reads the pipes of every idle process, so a chatty idle
+child never blocks on a full pipe and an exit is noticed (and reported through ``on_exit``)
+while no task is in flight. Each process's ``_io`` lock says who reads; the watch's epoll
+registrations are one-shot and disarmed while a slot holds the pipes, so the watch is never
+woken by a slot's own replies.
+
+Every read drains stderr before stdout, so every stderr line carries the task that was running
+when its bytes arrived (a task's stderr is in its pipe before its response is in the stdout
+pipe), and before a request is sent whatever arrived while idle is read under the earlier tag.
+A request is never sent to a process that has already exited. No read ever stops on a bad line:
+oversized lines are discarded without buffering, failing only the task in flight (stdout) or
+cut (stderr).
 
 The child dies with the worker: it asks the kernel for SIGKILL when the worker thread that
 started it goes away (``PR_SET_PDEATHSIG``), whatever kills the worker, kill -9 included.
@@ -17,19 +30,24 @@ import contextlib
 import ctypes
 import ctypes.util
 import json
+import logging
 import os
 import select
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
+
+from runqy.sdk.runtime import encode_json
 
 LogSink = Callable[[str, str, "str | None"], None]
+log = logging.getLogger("runqy.worker")
 _READ_CHUNK = 1 << 16
+_DRAIN_CHUNKS = 16  # at most 1 MiB of one pipe per turn, so the other is never starved
 _PR_SET_PDEATHSIG = 1
 # Resolved once in the worker: the child must not load libraries between fork and exec.
 _prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None)
@@ -77,6 +95,7 @@ class ReplyKind(Enum):
     EXITED = "exited"
     TIMEOUT = "timeout"
     ABORTED = "aborted"
+    NOT_SENT = "not sent"  # the process had already exited: the task never reached it
 
 
 @dataclass(frozen=True)
@@ -87,16 +106,6 @@ class Reply:
     outcome: Outcome | None = None
     exit_code: int | None = None
     reason: str = ""
-
-
-def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON; values holding lone surrogates (a Go payload's ``"\\udcff"``)
-    cannot be UTF-8, so they keep JSON's ``\\u`` escapes instead of failing."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def outcome_from_response(message: Mapping[str, Any]) -> Outcome:
@@ -119,10 +128,97 @@ def outcome_from_response(message: Mapping[str, Any]) -> Outcome:
     return Outcome(Verdict.RETRY if retry else Verdict.PERMANENT, error=text)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_SUCCESS_TAIL = b',"error":null,"retry":false}'
+
+
+def spliced_success(rest: bytes) -> Outcome | None:
+    """The outcome of a success response in the SDK's framing, given what follows its
+    ``{"task_id":<in-flight ID>,"result":`` prefix; None for any other line.
+
+    The whole line is still parsed once (the result by the JSON scanner, the rest compared byte
+    for byte), so 6.3 classifies it exactly as the general path would: a string task_id, a
+    null error, a boolean retry. The result keeps the bytes it was sent with, unless they
+    hold whitespace (compact output has none outside strings): then it is re-encoded compact.
+    """
+    if not rest.endswith(_SUCCESS_TAIL):
+        return None
+    span = rest[: -len(_SUCCESS_TAIL)]
+    try:
+        text = span.decode()
+        value, end = _STRICT_JSON.raw_decode(text)
+    except ValueError:
+        return None
+    if end != len(text):
+        return None
+    if b" " in span or b"\t" in span or b"\r" in span:
+        return Outcome(Verdict.SUCCESS, result=encode_json(value))
+    return Outcome(Verdict.SUCCESS, result=span)
+
+
 def describe_exit(code: int | None) -> str:
     if code is not None and code < 0:
         return f"signal {-code}"
     return f"exit code {code}"
+
+
+_ARMED = select.EPOLLIN | select.EPOLLONESHOT
+_DISARMED = select.EPOLLONESHOT  # no events; one-shot so that even a hang-up is reported once
+
+
+class _IdleWatch:
+    """The thread of a worker process that reads the pipes of idle task processes.
+
+    Every fd is registered one-shot: after one event it stays silent until its process re-arms
+    it, and a slot disarms its process's pipes for the length of a task.
+    """
+
+    _current: ClassVar[_IdleWatch | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.epoll = select.epoll()
+        self.owners: dict[int, TaskProcess] = {}
+        threading.Thread(target=self._run, daemon=True, name="idle-pipes").start()
+
+    @classmethod
+    def get(cls) -> _IdleWatch:
+        """This worker process's watch (a forked worker gets its own)."""
+        with cls._lock:
+            if cls._current is None or cls._current.pid != os.getpid():
+                cls._current = cls()
+            return cls._current
+
+    def add(self, fd: int, owner: TaskProcess) -> None:
+        self.owners[fd] = owner
+        self.epoll.register(fd, _ARMED)
+
+    def arm(self, fd: int) -> None:
+        self.epoll.modify(fd, _ARMED)
+
+    def disarm(self, fd: int) -> None:
+        self.epoll.modify(fd, _DISARMED)
+
+    def remove(self, fd: int) -> None:
+        """Before the fd is closed, so that a reused number never reaches the old owner."""
+        self.owners.pop(fd, None)
+        self.epoll.unregister(fd)
+
+    def _run(self) -> None:
+        while True:
+            for fd, _ in self.epoll.poll():
+                owner = self.owners.get(fd)
+                if owner is None:
+                    continue
+                try:
+                    owner.read_while_idle()
+                except Exception:  # the watch serves every process: it must outlive any bug
+                    log.exception("reading the pipes of task process %s failed", owner.pid)
 
 
 class TaskProcess:
@@ -155,11 +251,19 @@ class TaskProcess:
         self._exited = False
         self._stopping = False
         self._task_id: str | None = None
-        # Log lines are tagged with the latest task: stderr is read by its own thread and can
-        # lag behind the response that ended the task.
+        # Log lines keep the latest task's ID until the next task is sent: what a task writes
+        # can be read after its response.
         self._log_task_id: str | None = None
         self._reply: Reply | None = None
-        self._reader: threading.Thread | None = None
+        self._response_prefix = b""
+        # Held by whoever reads the pipes: the slot during a task, the idle watch otherwise.
+        self._io = threading.Lock()
+        self._missed = False  # the watch found ``_io`` held: its holder re-arms everything
+        self._watch = _IdleWatch.get()
+        self._poller = select.poll()
+        self._in = self._out = self._err = self._pidfd = self._wake = -1
+        self._stdout = _Lines(max_line, self._stdout_line, lambda _cut: self._oversize())
+        self._stderr = _Lines(max_line, self._stderr_line, self._stderr_line)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -185,7 +289,7 @@ class TaskProcess:
 
     def start(self) -> None:
         try:
-            self.popen = subprocess.Popen(  # noqa: PLW1509 - preexec_fn only calls prctl
+            popen = self.popen = subprocess.Popen(  # noqa: PLW1509 - preexec_fn only calls prctl
                 self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
                 start_new_session=True, preexec_fn=die_with_parent(os.getpid()),
@@ -193,8 +297,29 @@ class TaskProcess:
         except OSError as exc:
             raise StartupError(f"cannot start {self.argv[0]!r}: {exc.strerror or exc}") from exc
         self.started_at = time.monotonic()
-        self._reader = threading.Thread(target=self._read, daemon=True, name=f"proc-{self.pid}")
-        self._reader.start()
+        assert popen.stdin and popen.stdout and popen.stderr
+        self._in, self._out, self._err = (
+            popen.stdin.fileno(), popen.stdout.fileno(), popen.stderr.fileno())
+        try:
+            for fd in (self._in, self._out, self._err):
+                os.set_blocking(fd, False)
+            self._pidfd = os.pidfd_open(popen.pid)
+            self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except OSError as exc:  # out of descriptors, most likely: never leave the child behind
+            self._signal_group(signal.SIGKILL)
+            popen.wait()
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+            raise StartupError(f"cannot watch the task process: {exc.strerror or exc}") from exc
+        # stdout before stderr: a poll that sees a response also sees the stderr written
+        # before it.
+        for fd in (self._out, self._err, self._pidfd, self._wake):
+            self._poller.register(fd, select.POLLIN)
+        with self._io:  # an event before all three are in makes the watch try again below
+            for fd in (self._out, self._err, self._pidfd):
+                self._watch.add(fd, self)
+        if self._missed:
+            self.read_while_idle()
 
     def wait_ready(self, timeout: float) -> None:
         """Block until the ready line; raise StartupError (and stop the process) otherwise."""
@@ -223,11 +348,7 @@ class TaskProcess:
         popen = self.popen
         if popen is None:
             return
-        try:
-            if popen.stdin:
-                popen.stdin.close()
-        except OSError:
-            pass
+        self.close_stdin()
         if popen.poll() is None:
             self._signal_group(signal.SIGTERM)
             try:
@@ -236,55 +357,99 @@ class TaskProcess:
                 self._signal_group(signal.SIGKILL)
                 popen.wait()
         self._signal_group(signal.SIGKILL)  # whatever the task started in its group
-        if self._reader is not None:
-            self._reader.join(2)
+        self._read_to_end(2.0)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)  # type: ignore[union-attr]
 
     def close_stdin(self) -> None:
-        try:
-            if self.popen and self.popen.stdin:
-                self.popen.stdin.close()
-        except OSError:
-            pass
+        if self._in < 0:
+            return
+        with contextlib.suppress(KeyError):
+            self._poller.unregister(self._in)
+        self._in = -1
+        with contextlib.suppress(OSError):
+            self.popen.stdin.close()  # type: ignore[union-attr]
 
     def wait_exit(self, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._exited, timeout)
+
+    def _read_to_end(self, timeout: float) -> None:
+        """After the exit: log what the pipes still hold, for up to ``timeout``. A pipe that a
+        stray grandchild keeps open is left to the idle watch."""
+        limit = time.monotonic() + timeout
+        self._take_pipes()
+        try:
+            while self._out >= 0 or self._err >= 0:
+                left = limit - time.monotonic()
+                if left <= 0:
+                    break
+                self._take({fd for fd, _ in self._poller.poll(left * 1000)})
+            self._reap()
+        finally:
+            self._give_back_pipes()
 
     # -- tasks --------------------------------------------------------------------------------
 
     def run_task(
         self, task_id: str, line: bytes, time_limit: float, *, close_stdin: bool = False
     ) -> Reply:
-        """Send one request line and wait for its reply, the exit, the time limit or an abort."""
-        with self._cond:
-            self._task_id = task_id
-            self._log_task_id = task_id
-            self._reply = None
+        """Send one request line and wait for its reply, the exit, the time limit or an abort.
+
+        NOT_SENT when the process had exited before the line could be sent."""
+        self._take_pipes()
         try:
-            assert self.popen is not None and self.popen.stdin is not None
-            view = memoryview(line)
-            while view:
-                view = view[self.popen.stdin.write(view):]
-            if close_stdin:
-                self.popen.stdin.close()
-        except (OSError, ValueError):
-            pass  # the process died; the reader reports the exit
-        limit = time.monotonic() + time_limit
-        with self._cond:
-            while self._reply is None and not self._exited:
+            self._take({fd for fd, _ in self._poller.poll(0)})  # under the earlier tag
+            if self._exited:
+                return Reply(ReplyKind.NOT_SENT, exit_code=self._exit_code)
+            with self._cond:
+                self._task_id = self._log_task_id = task_id
+                self._reply = None
+            self._response_prefix = b'{"task_id":' + encode_json(task_id) + b',"result":'
+            unsent = self._write(memoryview(line))
+            if unsent is not None:
+                self._poller.register(self._in, select.POLLOUT)
+            elif close_stdin:
+                self.close_stdin()
+            limit = time.monotonic() + time_limit
+            while self._reply is None:
                 left = limit - time.monotonic()
                 if left <= 0:
-                    self._task_id = None
-                    return Reply(ReplyKind.TIMEOUT)
-                self._cond.wait(left)
-            reply = self._reply or Reply(ReplyKind.EXITED, exit_code=self._exit_code)
-            self._task_id = None
-            self._reply = None
+                    self._deliver(Reply(ReplyKind.TIMEOUT))
+                    break
+                ready = {fd for fd, _ in self._poller.poll(left * 1000)}
+                if unsent is not None and self._in in ready:
+                    unsent = self._write(unsent)
+                    if unsent is None:
+                        self._poller.unregister(self._in)
+                        if close_stdin:
+                            self.close_stdin()
+                self._take(ready)
+                if self._exited:
+                    self._deliver(Reply(ReplyKind.EXITED, exit_code=self._exit_code))
+            if unsent is not None and self._in >= 0:
+                self._poller.unregister(self._in)
+            with self._cond:
+                reply, self._reply, self._task_id = self._reply, None, None
+            if reply.kind is ReplyKind.ABORTED and self._wake >= 0:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(self._wake)
             return reply
+        finally:
+            self._give_back_pipes()
+
+    def _write(self, data: memoryview) -> memoryview | None:
+        """Write what stdin takes now; the rest, or None once all is written (or the process is
+        gone: its exit ends the attempt)."""
+        try:
+            written = os.write(self._in, data)
+        except BlockingIOError:
+            return data
+        except OSError:
+            return None
+        return data[written:] if written < len(data) else None
 
     def abort(self, task_id: str, reason: str) -> bool:
         """Make the running attempt of `task_id` return ABORTED now; False if it is not here."""
@@ -292,52 +457,119 @@ class TaskProcess:
             if self._task_id != task_id or self._reply is not None:
                 return False
             self._reply = Reply(ReplyKind.ABORTED, reason=reason)
-            self._cond.notify_all()
+            if not self._exited:
+                os.eventfd_write(self._wake, 1)  # wakes the slot's poll
             return True
 
     @property
     def task_id(self) -> str | None:
         return self._task_id
 
-    # -- readers --------------------------------------------------------------------------
-
     def _deliver(self, reply: Reply) -> bool:
         with self._cond:
             if self._task_id is None or self._reply is not None:
                 return False
             self._reply = reply
-            self._cond.notify_all()
             return True
 
-    def _read(self) -> None:
-        """Read both pipes until stdout closes (the exit), then stderr until it closes."""
-        assert self.popen is not None and self.popen.stdout and self.popen.stderr
-        out, err = self.popen.stdout.fileno(), self.popen.stderr.fileno()
-        stdout = _Lines(self.max_line, self._stdout_line, lambda _cut: self._oversize())
-        stderr = _Lines(self.max_line, self._stderr_line, self._stderr_line)
-        poller, err_only = select.poll(), select.poll()
-        poller.register(out, select.POLLIN)
-        poller.register(err, select.POLLIN)
-        err_only.register(err, select.POLLIN)
-        err_open = True
-        while True:
-            ready = {fd for fd, _ in poller.poll()}
-            if err_open:
-                # Everything the task wrote to stderr before its response is logged first,
-                # under the task's ID.
-                err_open = _drain(err, stderr, err_only)
-                if not err_open:
-                    poller.unregister(err)
-            if out in ready:
-                chunk = _read_chunk(out)
-                if not chunk:
-                    break
-                stdout.feed(chunk)
-        stdout.close()
-        self._finish()
-        while err_open:
-            err_only.poll()
-            err_open = _drain(err, stderr, err_only)
+    # -- reading the pipes --------------------------------------------------------------------
+
+    def _take_pipes(self) -> None:
+        """From here until `_give_back_pipes` this thread reads the pipes; the watch is silent."""
+        self._io.acquire()
+        try:
+            for fd in self._pipes():
+                self._watch.disarm(fd)
+        except BaseException:
+            self._io.release()
+            raise
+
+    def _give_back_pipes(self) -> None:
+        try:
+            for fd in self._pipes():
+                self._watch.arm(fd)
+        finally:
+            self._io.release()
+        if self._missed:
+            self.read_while_idle()
+
+    def _pipes(self) -> tuple[int, ...]:
+        return tuple(fd for fd in (self._out, self._err) if fd >= 0)
+
+    def read_while_idle(self) -> None:
+        """The idle watch's turn: read what arrived, then re-arm what is still open."""
+        if not self._io.acquire(blocking=False):
+            # Whoever holds ``_io`` checks ``_missed`` after releasing it: either it sees the
+            # flag, or it released before the second try, which then succeeds.
+            self._missed = True
+            if not self._io.acquire(blocking=False):
+                return
+        try:
+            self._missed = False
+            self._take({fd for fd, _ in self._poller.poll(0)})
+            for fd in (self._out, self._err, self._pidfd):
+                if fd >= 0:
+                    self._watch.arm(fd)
+        finally:
+            self._io.release()
+
+    def _take(self, ready: Collection[int]) -> None:
+        """Read what a poll found ready, stderr before stdout; at the exit, everything the
+        process wrote, then record the exit."""
+        exited = self._pidfd >= 0 and self._pidfd in ready
+        if self._err >= 0 and (exited or self._err in ready):
+            self._err = self._drain(self._err, self._stderr, exited)
+        if self._out >= 0 and (exited or self._out in ready):
+            self._out = self._drain(self._out, self._stdout, exited)
+        if exited:
+            self._reap()
+
+    def _drain(self, fd: int, lines: _Lines, to_end: bool) -> int:
+        """Feed what the pipe holds now (up to its end when ``to_end``); the fd, or -1 once the
+        pipe is closed."""
+        for _ in range(_DRAIN_CHUNKS):
+            try:
+                chunk = os.read(fd, _READ_CHUNK)
+            except BlockingIOError:
+                return fd
+            except OSError:
+                chunk = b""
+            if not chunk:
+                lines.close()
+                self._forget(fd)
+                pipe = self.popen.stdout if fd == self._out else self.popen.stderr  # type: ignore[union-attr]
+                pipe.close()  # type: ignore[union-attr]
+                return -1
+            lines.feed(chunk)
+            if len(chunk) < _READ_CHUNK and not to_end:
+                return fd  # a short read emptied the pipe
+        return fd
+
+    def _forget(self, fd: int) -> None:
+        self._watch.remove(fd)
+        self._poller.unregister(fd)
+
+    def _reap(self) -> None:
+        """Record the exit once the process is gone (its pidfd is readable, or it was waited)."""
+        if self._exited or self.popen is None:
+            return
+        code = self.popen.wait()
+        if self._pidfd >= 0:
+            self._forget(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        with self._cond:
+            self._exit_code = code
+            self._exited = True
+            self._poller.unregister(self._wake)
+            os.close(self._wake)
+            self._wake = -1
+            self._cond.notify_all()
+            unexpected = not self._stopping
+        if unexpected and self.on_exit is not None:
+            self.on_exit(self)
+
+    # -- classifying lines ----------------------------------------------------------------------
 
     def _oversize(self) -> None:
         reply = Reply(
@@ -350,7 +582,13 @@ class TaskProcess:
             self.on_log("worker", f"discarded a stdout line over {self.max_line} bytes", None)
 
     def _stdout_line(self, raw: bytes) -> None:
-        text = raw.rstrip(b"\r").decode("utf-8", "replace")
+        raw = raw.rstrip(b"\r")
+        prefix = self._response_prefix
+        if self._task_id is not None and self._ready and raw.startswith(prefix):
+            outcome = spliced_success(raw[len(prefix):])
+            if outcome is not None and self._deliver(Reply(ReplyKind.RESPONSE, outcome=outcome)):
+                return
+        text = raw.decode("utf-8", "replace")
         message = None
         if text.lstrip().startswith("{"):
             try:
@@ -382,16 +620,6 @@ class TaskProcess:
 
     def _stderr_line(self, raw: bytes) -> None:
         self.on_log("stderr", raw.rstrip(b"\r").decode("utf-8", "replace"), self._log_task_id)
-
-    def _finish(self) -> None:
-        code = self.popen.wait()  # type: ignore[union-attr]
-        with self._cond:
-            self._exit_code = code
-            self._exited = True
-            self._cond.notify_all()
-            unexpected = not self._stopping
-        if unexpected and self.on_exit is not None:
-            self.on_exit(self)
 
 
 class _Lines:
@@ -434,26 +662,3 @@ class _Lines:
         if self.buffer and not self.discarding:
             self.on_line(bytes(self.buffer))
         self.buffer.clear()
-
-
-_DRAIN_CHUNKS = 16  # at most 1 MiB of stderr per turn, so stdout is never starved
-
-
-def _read_chunk(fd: int) -> bytes:
-    try:
-        return os.read(fd, _READ_CHUNK)
-    except OSError:
-        return b""
-
-
-def _drain(fd: int, lines: _Lines, check: select.poll) -> bool:
-    """Read what the pipe (alone in ``check``) holds now; False once it is closed."""
-    for _ in range(_DRAIN_CHUNKS):
-        if not check.poll(0):
-            return True
-        chunk = _read_chunk(fd)
-        if not chunk:
-            lines.close()
-            return False
-        lines.feed(chunk)
-    return True

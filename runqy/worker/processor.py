@@ -5,11 +5,13 @@ wire-format.md 5.3, keeps the tasks in flight with their in-memory leases (exten
 `lease_extend_interval`, lost once their expiry passes), writes outcomes (worker-protocol.md
 7.1) retrying through Redis outages, listens on the cancel channel, and runs the forwarder,
 recoverer and janitor for every served queue (wire-format.md 6.4). `RedisLink` notices lost
-connections and reconnects with backoff.
+connections and reconnects with backoff. Outcomes are written, and tasks taken ahead for the
+slots, in batches by the `Exchange` (runqy.worker.exchange).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import random
@@ -19,9 +21,18 @@ from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
-from runqy.broker import Broker, BrokerError, Dequeued, TaskMessage, TaskNotFoundError, keys
+from runqy.broker import (
+    Broker,
+    BrokerError,
+    Dequeued,
+    Finish,
+    TaskMessage,
+    TaskNotFoundError,
+    keys,
+)
 from runqy.broker import queue_order as broker_queue_order
 from runqy.broker import retry_delay as broker_retry_delay
+from runqy.worker.exchange import Exchange, Hooks
 from runqy.worker.heartbeat import LogBuffer
 from runqy.worker.job import Job
 from runqy.worker.process import Outcome, Verdict
@@ -33,6 +44,12 @@ PUBSUB_POLL = 0.5  # seconds between stop checks of the pub/sub thread
 DRAINING_CHECK = 0.1  # seconds between a draining slot's checks for its pool's stop
 STORED_RESULT_RETENTION = 24 * 3600
 PREFETCH_HOLD = 1.0  # seconds a task taken ahead for a slot may wait before it is requeued
+# A parent whose tasks take less than this here (moving average) gets one task taken ahead
+# per slot: each slot then finds its next task waiting. Slower parents get one only for the
+# slots whose outcomes are being written (they ask for their next task right away).
+SOON = 0.05
+LINGER = 0.002  # the longest a round of outcomes waits for the other slots' (short tasks)
+RUN_TIME_WEIGHT = 0.2
 
 
 class RedisLink:
@@ -137,7 +154,15 @@ class Processor:
         self.requeue_failed = False
         self._lock = threading.Lock()
         self._in_flight: dict[str, Job] = {}
-        self._prefetched: dict[str, list[Job]] = {}  # parent -> taken with a completion
+        self._run_time: dict[str, float] = {}  # parent -> moving average of a task's time
+        self._parent_of = {q: parent for parent, queues in self.priorities.items()
+                           for q in queues}
+        self.exchange = Exchange(Hooks(
+            broker=self.broker, plan=self._plan_takes, hold=self._hold_taken,
+            forget=self._forget, lose=self._lose, note=self._note, warn=warn,
+            link_lost=self.link.lost, wait_up=self.link.wait_up, link_up=self.link.up.is_set,
+            held=self._held_count, linger=self._linger,
+            slots=settings.concurrency * len(self.priorities)))
         self._wakes = {parent: WakeSignal() for parent in self.priorities}
         self._polling: dict[str, bool] = {}  # parent -> idle, its next dequeue a fallback poll
         self._wake_channels = {keys.wake_channel(q): parent for parent, queues
@@ -171,10 +196,9 @@ class Processor:
             self._return_prefetched(parent)
             self.stopped.wait(min(self.timings.idle_sleep, DRAINING_CHECK))
             return None
-        with self._lock:
-            waiting = self._prefetched.get(parent)
-            if waiting:
-                return waiting.pop(0)
+        job = self.exchange.take(parent)
+        if job is not None:
+            return job
         if not self.link.up.is_set():
             self.link.wait_up(self.timings.idle_sleep)
             return None
@@ -222,26 +246,61 @@ class Processor:
             self._in_flight[job.task_id] = job
         return job
 
-    def _prefetch(self, dequeued: Dequeued | None, parent: str) -> None:
-        """Keep a task taken with a completion for the parent's next ``next_task``."""
-        if dequeued is not None:
-            job = self._hold(dequeued, parent)
-            with self._lock:
-                self._prefetched.setdefault(parent, []).append(job)
+    def _hold_taken(self, dequeued: Dequeued) -> Job | None:
+        """A task the exchange took ahead: held for its parent's slots, who are woken to take
+        it; put back at once when the worker drains meanwhile."""
+        parent = self._parent_of[dequeued.queue]
+        job = self._hold(dequeued, parent)
+        if self.draining.is_set():
+            self.requeue(job)
+            return None
+        self._wakes[parent].notify()
+        return job
+
+    def _plan_takes(self, outcomes: Mapping[str, int], ready: Mapping[str, int]
+                    ) -> dict[str, int]:
+        """How many tasks to take ahead per queue, in the round that writes ``outcomes`` (per
+        parent), from the queue the parent's next dequeue would try first (strict or weighted
+        order; a paused queue gives none). Never more than the parent's slots start soon: for
+        short tasks (SOON) one waiting per slot beyond the one it runs, so that a slot finds
+        its next task there when it finishes; otherwise one per slot whose outcome is in this
+        round (that slot asks right away)."""
+        take: dict[str, int] = {}
+        if self.draining.is_set():
+            return take
+        slots = self.settings.concurrency
+        with self._lock:
+            held = collections.Counter(job.parent for job in self._in_flight.values())
+        for parent, count in outcomes.items():
+            if self._run_time.get(parent, SOON) < SOON:
+                want = 2 * slots - (held[parent] - count)
+            else:
+                want = min(slots, count) - ready.get(parent, 0)
+            order = broker_queue_order(self.priorities[parent], strict=self.strict)
+            if want > 0 and order:
+                take[order[0]] = take.get(order[0], 0) + want
+        return take
+
+    def _held_count(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
+
+    def _linger(self) -> float:
+        """A round waits for the other slots' outcomes only while tasks are short."""
+        return LINGER if any(t < SOON for t in list(self._run_time.values())) else 0.0
 
     def _return_prefetched(self, parent: str | None = None, older_than: float = 0.0) -> None:
         """Requeue prefetched tasks no slot took (draining, or the parent stopped asking)."""
-        limit = time.time() - older_than
-        with self._lock:
-            stale = [j for p, jobs in self._prefetched.items() if parent in (None, p)
-                     for j in jobs if j.started_at <= limit]
-            for jobs in self._prefetched.values():
-                jobs[:] = [j for j in jobs if j not in stale]
-        for job in stale:
+        for job in self.exchange.unclaimed(parent, older_than):
             self.requeue(job)
 
     def finish(self, job: Job, outcome: Outcome) -> None:
-        self._write(job, lambda: self._apply(job, outcome))
+        """Hand the outcome to the exchange, which writes it with others in one round trip."""
+        spent = time.time() - job.started_at
+        average = self._run_time.get(job.parent)
+        self._run_time[job.parent] = spent if average is None else (
+            average + RUN_TIME_WEIGHT * (spent - average))
+        self.exchange.put(job, self._finish_of(job, outcome))
 
     def requeue(self, job: Job) -> None:
         budget = self.timings.shutdown_redis_budget if self.draining.is_set() else None
@@ -249,16 +308,19 @@ class Processor:
             self.requeue_failed = self.requeue_failed or self.draining.is_set()
 
     def drop(self, job: Job) -> None:
-        self.logs.add("worker", "lease lost: the outcome is dropped and a recoverer will retry "
-                      "the task", job.queue, job.task_id)
+        self._note(job, "lease lost: the outcome is dropped and a recoverer will retry the task")
         self._forget(job)
+
+    def _note(self, job: Job, text: str) -> None:
+        self.logs.add("worker", text, job.queue, job.task_id)
 
     def _forget(self, job: Job) -> None:
         with self._lock:
             self._in_flight.pop(job.task_id, None)
 
     def _write(self, job: Job, action: Callable[[], None], budget: float | None = None) -> bool:
-        """Run an outcome write, retrying through Redis outages while the lease holds."""
+        """Run a write for the task (a requeue), retrying through Redis outages while the lease
+        holds."""
         give_up = None if budget is None else time.monotonic() + budget
         try:
             while True:
@@ -285,31 +347,24 @@ class Processor:
         finally:
             self._forget(job)
 
-    def _apply(self, job: Job, outcome: Outcome) -> None:
+    def _finish_of(self, job: Job, outcome: Outcome) -> Finish:
+        """The broker's finish for an outcome (worker-protocol.md 7.1)."""
         msg = job.msg
         if outcome.verdict is Verdict.SUCCESS:
             retention = msg.retention
             if retention <= 0 and self.redis_storage.get(job.parent):
                 retention = STORED_RESULT_RETENTION
             if retention <= 0:
-                self.broker.done(msg)
-                return
+                return Finish(msg, "done")
             if retention != msg.retention:
                 msg = TaskMessage()
                 msg.CopyFrom(job.msg)
                 msg.retention = retention
-            # The parent's slot asks for its next task right after this: take it in the same
-            # round trip from the queue it would try first.
-            order = [] if self.draining.is_set() else broker_queue_order(
-                self.priorities[job.parent], strict=self.strict)
-            taken = self.broker.complete(msg, outcome.result or b"null",
-                                         next_from=order[0] if order else None)
-            self._prefetch(taken, job.parent)
-        elif outcome.verdict is Verdict.RETRY and msg.retried < msg.retry:
-            self.broker.retry(msg, outcome.error,
-                              int(time.time()) + broker_retry_delay(msg.retried))
-        else:
-            self.broker.archive(msg, outcome.error)
+            return Finish(msg, "complete", result=outcome.result or b"null")
+        if outcome.verdict is Verdict.RETRY and msg.retried < msg.retry:
+            return Finish(msg, "retry", error=outcome.error,
+                          retry_at=int(time.time()) + broker_retry_delay(msg.retried))
+        return Finish(msg, "archive", error=outcome.error)
 
     # -- leases and cancel -----------------------------------------------------------------------
 
@@ -354,6 +409,10 @@ class Processor:
             return set(self._in_flight)
 
     def cancel(self, task_id: str) -> bool:
+        waiting = self.exchange.withdraw(task_id)
+        if waiting is not None:  # taken ahead, not started: it never runs
+            self.finish(waiting, Outcome(Verdict.PERMANENT, error=CANCELLED))
+            return True
         with self._lock:
             job = self._in_flight.get(task_id)
         if job is None or job.lost:
@@ -381,7 +440,14 @@ class Processor:
             thread.start()
             self._threads.append(thread)
 
-    def stop_loops(self) -> None:
+    def stop_loops(self, give_up: float | None = None) -> None:
+        """Write the outcomes still owed (trying until ``give_up``, monotonic, when Redis is
+        down; by default the shutdown budget from now), then stop the loops. Outcomes left
+        unwritten set ``requeue_failed``: the worker then exits 1."""
+        if give_up is None:
+            give_up = time.monotonic() + self.timings.shutdown_redis_budget
+        if not self.exchange.close(give_up):
+            self.requeue_failed = True
         self.stopped.set()
         for thread in self._threads:
             thread.join(5)

@@ -267,7 +267,7 @@ class Worker:
             self.warn("shutdown timeout reached; requeueing the unfinished tasks")
         for pool in self.pools:
             pool.stop()
-        processor.stop_loops()
+        processor.stop_loops(give_up)
         self.status = "stopped"
         self._beats_stopped.set()
         if self._beat_thread is not None:

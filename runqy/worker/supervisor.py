@@ -385,6 +385,15 @@ class Slot:
     def _settle(self, job: Job, process: TaskProcess, reply: Reply) -> None:
         pool = self.pool
         source = pool.source
+        if reply.kind is ReplyKind.NOT_SENT:
+            # It died while idle: the task never reached it, so it goes back unharmed; the
+            # exit is a failure of the process (restarted by the next round, or here).
+            source.requeue(job)
+            if pool.one_shot:
+                pool.process_failed(f"task process exited unexpectedly "
+                                    f"({describe_exit(reply.exit_code)})", job.task_id)
+                self.restart_at = time.monotonic() + pool.recovery.restart_delay()
+            return
         if reply.kind in (ReplyKind.RESPONSE, ReplyKind.OVERSIZE):
             assert reply.outcome is not None
             outcome = reply.outcome

@@ -400,7 +400,7 @@ def test_complete_keeps_the_result_when_only_the_completion_script_was_loaded(re
     result write, or the task ends completed without its result."""
     msg = active_task(broker, retention=600)
     redis_client.script_flush()
-    redis_client.script_load(SCRIPTS["mark_complete"].source)
+    redis_client.script_load(SCRIPTS["dequeue"].source)
     Broker(redis_client.__class__(connection_pool=redis.ConnectionPool(
         **redis_client.connection_pool.connection_kwargs))).complete(msg, b'{"ok":true}')
     h = hash_of(redis_client, Q, msg.id)

@@ -119,7 +119,8 @@ def test_waitress_keeps_what_the_lean_lane_reads():
                if not callable(getattr(HTTPChannel, name, None))]
     missing += [f"Task.{name}" for name in ("service", "write", "build_response_header")
                 if not callable(getattr(Task, name, None))]
-    missing += [f"Task.{name}" for name in ("complete", "content_length", "close_on_finish")
+    missing += [f"Task.{name}" for name in ("complete", "content_length", "close_on_finish",
+                                            "wrote_header")
                 if not hasattr(Task, name)]
     missing += [f"ThreadedTaskDispatcher.{name}" for name in ("add_task", "shutdown",
                                                                "set_thread_count")

@@ -21,6 +21,7 @@ from runqy import RunqyClient
 from runqy.broker import Admin, Inspector, keys
 from runqy.worker.runner import Worker
 from tests.support.processes import running
+from tests.worker.acks import await_outcomes_held, pause_writes, touch_payload
 from tests.worker.harness import (
     APPS,
     fast_settings,
@@ -156,6 +157,40 @@ def test_always_crashing_queue_degrades_without_consuming_tasks(server: LiveServ
     poll_until(lambda: worker.children() == [], timeout=10, what="no task process left")
     logs = Inspector(redis_client).worker_logs("e2e-worker")
     assert any("process exited during startup (exit code 3)" in line["text"] for line in logs)
+
+
+def test_worker_kill9_with_outcomes_not_yet_written_loses_no_task(
+        server: LiveServer, client, workers, redis_client, tmp_path):
+    """Batched acknowledgements: outcomes still owed when the worker is killed (-9) were never
+    acknowledged, so their tasks stay active under their leases and another worker re-runs
+    every one of them; none is lost, none is left active."""
+    server.configure("acks", {"default": 1},
+                     {"path": str(APPS / "behave"), "startup_cmd": "python main.py"})
+    # No maintenance script calls after start-up in the first worker: the only script call
+    # right after a task answers is then its round of outcomes.
+    quiet = {"timings": {"lease_duration": "3s", "clock_skew": "0s", "forwarder_interval": "1h",
+                         "recoverer_interval": "1h", "janitor_interval": "1h"}}
+    first = workers(["acks"], worker_id="first", concurrency=2, extra=quiet)
+    probe = client.enqueue("acks", {"op": "echo"})
+    assert client.wait(probe.task_id, timeout=30).succeeded
+    marks = [tmp_path / f"answered-{i}" for i in range(2)]
+    tasks = [client.enqueue("acks", touch_payload(mark), max_retry=3) for mark in marks]
+    poll_until(lambda: all(client.get_task(t.task_id).state == "active" for t in tasks),
+               timeout=20, what="both tasks active")
+    pause_writes(redis_client, 30)
+    try:
+        await_outcomes_held(redis_client, marks)
+        first.kill_all()
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+    assert [client.get_task(t.task_id).state for t in tasks] == ["active", "active"]
+    workers(["acks"], worker_id="second",
+            extra={"timings": {"lease_duration": "3s", "clock_skew": "0s"}})
+    for t in tasks:
+        poll_until(lambda t=t: client.get_task(t.task_id).state == "retry", timeout=30,
+                   what="recovered through its lease")
+        Admin(redis_client).run_task("acks.default", t.task_id)
+    assert [client.wait(t.task_id, timeout=30).result for t in tasks] == [{"retried": 1}] * 2
 
 
 def test_worker_kill9_is_recovered_by_another_worker_and_sigterm_requeues(

@@ -14,6 +14,7 @@ import pytest
 
 from runqy.broker import Inspector, keys
 from runqy.worker.runner import Worker
+from tests.worker.acks import await_outcomes_held, pause_writes, touch_payload
 from tests.worker.harness import (
     WorkerThread,
     enqueue,
@@ -44,6 +45,17 @@ def process_running(runner, task_id):
         process = jobs[0].process if jobs else None
         return process if process is not None and process.task_id == task_id else None
     return poll_until(sent, timeout=10, what=f"task {task_id} sent to a process")
+
+
+def answered_while_redis_is_down(runner, redis_server, client, payload) -> str:
+    """Run a task, stop Redis, and wait until its process answered: its outcome is owed."""
+    task_id = enqueue(client, Q, payload)
+    process = process_running(runner, task_id)
+    stop_redis_keeping_data(redis_server)
+    poll_until(lambda: process.task_id is None, timeout=10,
+               what="the process answered while Redis is down")
+    assert runner.worker.processor.in_flight(), "the outcome must still be owed"
+    return task_id
 
 
 # Rows 46-48 have the Mode "both" in worker-protocol.md section 10.
@@ -107,13 +119,9 @@ def test_row46_47_redis_restart_while_idle_and_while_a_task_finishes(
     settings = fast_settings(deployment_dir)
     with running_worker(settings, registration(redis_server.url, mode=mode)) as runner:
         beat = keys.runqy_worker(settings.worker_id)
-        task_id = enqueue(c, Q, {"op": "sleep", "seconds": 1.5})
-        process = process_running(runner, task_id)
-        stop_redis_keeping_data(redis_server)
         # The task finishes while Redis is down: the outcome waits for the reconnect.
-        poll_until(lambda: process.task_id is None, timeout=10,
-                   what="the process answered while Redis is down")
-        assert runner.worker.processor.in_flight(), "the outcome must still be pending"
+        task_id = answered_while_redis_is_down(runner, redis_server, c,
+                                               {"op": "sleep", "seconds": 1.5})
         time.sleep(2.5)  # Redis stays down over several reconnect attempts
         assert runner.thread.is_alive()
         redis_server.start()
@@ -203,3 +211,44 @@ def test_sigterm_while_redis_is_down_tries_for_the_budget_then_exits_1(
     redis_server.start()
     if busy:
         assert task_info(c, Q, slow).state == "active"  # its lease will bring it back
+
+
+def test_shutdown_writes_the_outcomes_still_owed_before_it_exits(redis_server, redis_client,
+                                                                 deployment_dir, tmp_path):
+    """Batched acknowledgements: a SIGTERM while outcomes wait to be written waits for them
+    (worker-protocol.md 8.3 step 2), writes every one, then exits 0."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, concurrency=2)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    marks = [tmp_path / f"answered-{i}" for i in range(2)]
+    ids = [enqueue(c, Q, touch_payload(mark)) for mark in marks]
+    poll_until(lambda: all(active(c, t) for t in ids), timeout=10, what="both tasks active")
+    pause_writes(c, 30)
+    try:
+        await_outcomes_held(c, marks)
+        stopping = threading.Thread(target=runner.stop, daemon=True)
+        stopping.start()
+        poll_until(lambda: runner.worker.status == "stopping", timeout=5, what="stopping")
+        assert runner.worker.processor.in_flight(), "the outcomes must still be owed"
+        assert all(active(c, t) for t in ids)
+    finally:
+        c.execute_command("CLIENT", "UNPAUSE")
+    stopping.join(30)
+    assert runner.exit_code == 0
+    assert [task_info(c, Q, t).state for t in ids] == ["completed", "completed"]
+
+
+def test_sigterm_with_outcomes_owed_and_redis_down_tries_for_the_budget_then_exits_1(
+        redis_server, redis_client, deployment_dir):
+    """An outcome owed when Redis goes away is retried at shutdown for the budget only; the
+    task is then left to its lease (active), and the worker exits 1."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, shutdown_timeout=0.5)
+    runner = WorkerThread(Worker(settings, [registration(redis_server.url)])).start()
+    task_id = answered_while_redis_is_down(runner, redis_server, c, {"op": "sleep", "seconds": 1})
+    started = time.monotonic()
+    assert runner.stop() == 1
+    budget = settings.timings.shutdown_redis_budget
+    assert time.monotonic() - started < 0.5 + budget + settings.timings.stop_grace + 1
+    redis_server.start()
+    assert task_info(c, Q, task_id).state == "active"  # its lease will bring it back

@@ -1,4 +1,5 @@
-"""One task process on its own: handshake failures, stopping, and the line classifier.
+"""One task process on its own: handshake failures, stopping, who reads the pipes when, and
+the line classifier.
 
 Real child processes, no Redis (rows 16, 17, 54, 55 of worker-protocol.md section 10).
 """
@@ -7,20 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from runqy.worker.process import (
+    Outcome,
     ReplyKind,
     StartupError,
     TaskProcess,
     Verdict,
     outcome_from_response,
+    spliced_success,
 )
-from tests.worker.harness import APPS
+from tests.worker.harness import APPS, poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,3 +108,119 @@ def test_row45_every_stderr_line_carries_the_task_that_wrote_it():
 def test_a_result_with_a_lone_surrogate_is_stored_with_its_escape():
     outcome = outcome_from_response({"task_id": "t", "result": {"v": "\udcff"}})
     assert (outcome.verdict, outcome.result) == (Verdict.SUCCESS, b'{"v":"\\udcff"}')
+
+
+def request(task_id: str, payload: object) -> bytes:
+    return json.dumps({"task_id": task_id, "payload": payload}).encode() + b"\n"
+
+
+def run_in_thread(process: TaskProcess, task_id: str, line: bytes, limit: float):
+    replies: list = []
+    thread = threading.Thread(target=lambda: replies.append(process.run_task(task_id, line,
+                                                                              limit)))
+    thread.start()
+    return thread, replies
+
+
+def test_abort_from_another_thread_ends_the_slots_wait_at_once():
+    """Cancel, lost lease and shutdown call abort() while the slot thread reads its child."""
+    process = behave("ok", [])
+    process.start()
+    process.wait_ready(20)
+    thread, replies = run_in_thread(process, "a", request("a", {"op": "sleep", "seconds": 60}),
+                                    limit=120)
+    poll_until(lambda: process.task_id == "a", timeout=10, what="task a in flight")
+    assert not process.abort("someone-else", "cancelled")
+    assert process.abort("a", "cancelled")
+    thread.join(10)  # the child sleeps 60 s and the limit is 120 s: only the abort ends it
+    assert not thread.is_alive()
+    assert (replies[0].kind, replies[0].reason) == (ReplyKind.ABORTED, "cancelled")
+    process.stop()
+
+
+def test_the_time_limit_holds_while_the_child_does_not_read_its_request():
+    """A request bigger than the pipe, to a child that is not reading: the write no longer pins
+    the slot past its time limit (nor past an abort)."""
+    process = behave("ok", [], stop_grace=1.0)
+    process.start()
+    process.wait_ready(20)
+    # The handler sleeps past its limit, so the child reads nothing more for 60 s.
+    sleeping = process.run_task("a", request("a", {"op": "sleep", "seconds": 60}), 0.5)
+    assert sleeping.kind is ReplyKind.TIMEOUT
+    big = request("b", {"op": "echo", "value": "v" * (1 << 20)})
+    started = time.monotonic()
+    assert process.run_task("b", big, 1.0).kind is ReplyKind.TIMEOUT
+    assert time.monotonic() - started < 30
+    process.stop()
+
+
+def test_an_exit_while_idle_is_reported_at_once_and_nothing_is_sent_after_it():
+    exits: list = []
+    process = behave("ok", [])
+    process.on_exit = exits.append
+    process.start()
+    process.wait_ready(20)
+    assert process.run_task("a", request("a", {"op": "echo"}), 10).kind is ReplyKind.RESPONSE
+    os.kill(process.pid, signal.SIGKILL)
+    poll_until(lambda: exits == [process], timeout=10, what="the exit reported while idle")
+    assert not process.ready and process.exit_code == -9
+    reply = process.run_task("b", request("b", {"op": "echo"}), 10)
+    assert (reply.kind, reply.exit_code) == (ReplyKind.NOT_SENT, -9)
+
+
+def test_stderr_written_while_idle_is_read_under_the_earlier_task_and_never_blocks_the_child():
+    """2 MiB of stderr after the response, with no task in flight: the idle watch reads it
+    (the child would block on a full pipe otherwise), tagged with the task that ran last; the
+    next task's lines carry the next task."""
+    logs: list = []
+    process = behave("ok", logs)
+    process.start()
+    process.wait_ready(20)
+    line = request("a", {"op": "stderr-while-idle", "lines": 2048})
+    assert process.run_task("a", line, 10).kind is ReplyKind.RESPONSE
+    poll_until(lambda: any(text == "idle done" for _, text, _ in list(logs)), timeout=20,
+               what="the idle stderr logged")
+    assert process.run_task("b", request("b", {"op": "stderr"}), 10).kind is ReplyKind.RESPONSE
+    process.stop()
+    idle = [tag for src, text, tag in logs if src == "stderr" and text.startswith("x")]
+    assert len(idle) == 2048 and set(idle) == {"a"}
+    assert [tag for _, text, tag in logs if text in ("idle done", "to stderr")] == ["a", "b"]
+
+
+def test_sdk_results_are_stored_as_sent_and_other_framings_are_parsed_as_before():
+    # The SDK's framing: the result's own bytes (compact, UTF-8, escapes kept).
+    for sent in (b"null", b'{"v":"\\udcff","n":[1,2.5e-07]}', '"café"'.encode()):
+        assert spliced_success(sent + b',"error":null,"retry":false}') == \
+            Outcome(Verdict.SUCCESS, result=sent)
+    # Whitespace is re-encoded compact; the rest goes to the general path (None).
+    assert spliced_success(b'{"a": [1, "b c"]},"error":null,"retry":false}').result == \
+        b'{"a":[1,"b c"]}'
+    for line in (b'NaN,"error":null,"retry":false}', b'1,"result":2,"error":null,"retry":false}',
+                 b'1,"error":"boom","retry":false}', b'1,"error":null,"retry":false} ',
+                 b'"\xff","error":null,"retry":false}'):
+        assert spliced_success(line) is None
+
+
+def test_every_response_framing_classifies_as_the_protocol_says():
+    """Through a real process: the SDK's framing, a duplicate key, NaN, spaces."""
+    process = TaskProcess([sys.executable, "main.py"], cwd=str(APPS / "raw"),
+                          env={"PATH": os.environ["PATH"]}, max_line=1 << 20,
+                          on_log=lambda *line: None)
+    process.start()
+    process.wait_ready(20)
+    cases = {
+        '{"task_id":"%s","result":{"k":1},"result":[2],"error":null,"retry":false}':
+            Outcome(Verdict.SUCCESS, result=b"[2]"),
+        '{"task_id":"%s","result":NaN,"error":null,"retry":false}':
+            Outcome(Verdict.PERMANENT, error="result is not JSON-serialisable: Out of range "
+                    "float values are not JSON compliant"),
+        '{"task_id": "%s", "result": {"a": 1}}': Outcome(Verdict.SUCCESS, result=b'{"a":1}'),
+        '{"task_id":"%s","result":1,"error":"no","retry":false}':
+            Outcome(Verdict.PERMANENT, error="no"),
+    }
+    for n, (template, outcome) in enumerate(cases.items()):
+        task_id = f"t{n}"
+        payload = {"exact": template % task_id}
+        reply = process.run_task(task_id, request(task_id, payload), 10)
+        assert (reply.kind, reply.outcome) == (ReplyKind.RESPONSE, outcome), template
+    process.stop()

@@ -293,6 +293,34 @@ def test_crash_mid_task_retries_at_once_and_restarts_the_process(redis_server, r
         assert recovery["total_restarts"] >= 2
 
 
+def test_a_task_is_never_sent_to_a_process_that_died_while_idle(redis_server, redis_client,
+                                                               deployment_dir):
+    """The process dies between two tasks while the slot is in Redis finishing the first and
+    taking the second: the second goes back to pending untouched and runs on the restarted
+    process, never failed as a crash of a process it never reached."""
+    c = redis_client
+    settings = fast_settings(deployment_dir, initial_delay=0.2)
+    with running_worker(settings, registration(redis_server.url)) as runner:
+        slot = runner.worker.pools[0].slots[0]
+        poll_until(lambda: slot.process is not None and slot.process.ready, timeout=10,
+                   what="the process ready")
+        process = slot.process
+        first = enqueue(c, Q, {"op": "sleep", "seconds": 0.5})
+        poll_until(lambda: process.task_id == first, timeout=10, what="the first task running")
+        second = enqueue(c, Q, {"op": "echo", "value": 1}, retry=0)
+        c.execute_command("CLIENT", "PAUSE", 10000, "WRITE")  # holds the slot's completion
+        try:
+            poll_until(lambda: process.task_id is None, timeout=10, what="the first response")
+            os.kill(process.pid, signal.SIGKILL)
+            poll_until(lambda: process.exited, timeout=5, what="the idle exit noticed")
+        finally:
+            c.execute_command("CLIENT", "UNPAUSE")
+        info = wait_state(c, second, "completed", "archived", timeout=15)
+        assert (info.state, info.retried, info.error_msg) == ("completed", 0, "")
+        assert wait_state(c, first, "completed").error_msg == ""
+        assert slot.process is not process
+
+
 @IN_BOTH_MODES
 def test_always_crashing_process_degrades_and_the_probe_recovers(
         redis_server, redis_client, deployment_dir, tmp_path, mode):
@@ -461,9 +489,10 @@ def success_with_next_task_taken(c, processor) -> str:
     job = processor.next_task("app")
     assert job.task_id == first
     waiting = enqueue(c, Q, {"op": "echo"})
-    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))
-    assert task_info(c, Q, first).state == "completed"
-    assert [j.task_id for j in processor.in_flight()] == [waiting]  # taken ahead, leased
+    processor.finish(job, Outcome(Verdict.SUCCESS, result=b"1"))  # written asynchronously
+    wait_state(c, first, "completed", timeout=10)
+    poll_until(lambda: [j.task_id for j in processor.in_flight()] == [waiting], timeout=10,
+               what="the next task taken ahead, leased, in the completion's round trip")
     assert task_info(c, Q, waiting).state == "active"
     return waiting
 
@@ -486,6 +515,15 @@ def test_a_task_taken_ahead_that_no_slot_asks_for_goes_back(redis_client, proces
     waiting = success_with_next_task_taken(redis_client, processor)
     processor.start_loops()  # e.g. the pool degraded right after the success
     wait_state(redis_client, waiting, "pending", timeout=10)
+    assert processor.in_flight() == []
+
+
+def test_a_task_taken_ahead_can_be_cancelled_before_it_runs(redis_client, processor):
+    waiting = success_with_next_task_taken(redis_client, processor)
+    assert processor.cancel(waiting)
+    info = wait_state(redis_client, waiting, "archived", timeout=10)
+    assert info.error_msg == "cancelled"
+    assert processor.next_task("app") is None  # never handed to a slot
     assert processor.in_flight() == []
 
 

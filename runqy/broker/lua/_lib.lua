@@ -1,8 +1,8 @@
 -- Shared prelude of every runqy broker script (prepended by runqy/broker/scripts.py).
 
--- bump daily X: INCR, and on the first increment of the day EXPIREAT now + 90 days.
-local function bump_daily(key, expire_at)
-    if redis.call("INCR", key) == 1 then
+-- bump daily X by n: INCRBY, and on the day's first increment EXPIREAT now + 90 days.
+local function bump_daily(key, expire_at, n)
+    if redis.call("INCRBY", key, n) == n then
         redis.call("EXPIREAT", key, expire_at)
     end
 end
@@ -19,6 +19,31 @@ local function bump_total(key, max_int)
     end
 end
 
+-- The totals after a batch of attempts, `failures` listing them in order (true: failed):
+-- processed + all, failed + the failed ones. One INCRBY each; when Redis refuses (the int64
+-- wrap is near), one attempt at a time as asynq does: a success wraps processed alone, a
+-- failure wraps both (decided by processed).
+local function count_totals(processed, failed_total, failures, failed, max_int)
+    local bumped = redis.pcall("INCRBY", processed, #failures)
+    if type(bumped) ~= "table" or not bumped.err then
+        if failed > 0 then
+            redis.call("INCRBY", failed_total, failed)
+        end
+        return
+    end
+    for _, failure in ipairs(failures) do
+        if not failure then
+            bump_total(processed, max_int)
+        elseif redis.call("GET", processed) == max_int then
+            redis.call("SET", processed, 1)
+            redis.call("SET", failed_total, 1)
+        else
+            redis.call("INCR", processed)
+            redis.call("INCR", failed_total)
+        end
+    end
+end
+
 -- The attempt is over: the ID leaves active and lease; false when another actor got there first.
 local function release_active(active, lease, id)
     if redis.call("LREM", active, 0, id) == 0 then
@@ -27,29 +52,16 @@ local function release_active(active, lease, id)
     return redis.call("ZREM", lease, id) ~= 0
 end
 
--- A failed attempt: daily processed and failed, and both totals (wrap decided by processed).
-local function count_failure(processed_daily, failed_daily, processed, failed, expire_at, max_int)
-    bump_daily(processed_daily, expire_at)
-    bump_daily(failed_daily, expire_at)
-    if redis.call("GET", processed) == max_int then
-        redis.call("SET", processed, 1)
-        redis.call("SET", failed, 1)
-    else
-        redis.call("INCR", processed)
-        redis.call("INCR", failed)
-    end
-end
-
 -- Per-minute throughput (runqy layer, asynq keys untouched): the hour's hash, the minute
--- ("00".."59") and the hash's expire-at. Every attempt bumps "p<MM>", so the hash is created by
--- a "p" field's first increment: the expiry (the same for the whole hour) is set then, one
--- command instead of one per attempt.
-local function count_minute(hash, minute, expire_at, failed)
-    if redis.call("HINCRBY", hash, "p" .. minute, 1) == 1 then
+-- ("00".."59"), the hash's expire-at, the attempts and the failed ones among them. Every
+-- attempt bumps "p<MM>", so the hash is created by a "p" field's first increment: the expiry
+-- (the same for the whole hour) is set then, one command instead of one per attempt.
+local function count_minute(hash, minute, expire_at, attempts, failed)
+    if redis.call("HINCRBY", hash, "p" .. minute, attempts) == attempts then
         redis.call("EXPIREAT", hash, expire_at)
     end
-    if failed then
-        redis.call("HINCRBY", hash, "f" .. minute, 1)
+    if failed > 0 then
+        redis.call("HINCRBY", hash, "f" .. minute, failed)
     end
 end
 
@@ -59,16 +71,18 @@ local function release_lock(lock, id)
     end
 end
 
--- dequeue from one queue (wire-format.md 6.2): {id, msg}, or false when the queue is paused or
--- empty. An ID without a hash is dropped so it never sits in active.
-local function take_next(paused, pending, active, lease, lease_at, task_prefix)
-    if redis.call("EXISTS", paused) == 1 then
-        return false
+-- dequeue from one queue (wire-format.md 6.2): up to `count` tasks as {id, msg, id, msg, ...},
+-- none when the queue is paused or empty. An ID without a hash is dropped so it never sits in
+-- active. The paused check is made once for all of them.
+local function take_tasks(paused, pending, active, lease, lease_at, task_prefix, count)
+    local taken = {}
+    if count < 1 or redis.call("EXISTS", paused) == 1 then
+        return taken
     end
-    while true do
+    while #taken < 2 * count do
         local id = redis.call("RPOPLPUSH", pending, active)
         if not id then
-            return false
+            break
         end
         local task_key = task_prefix .. id
         local msg = redis.call("HGET", task_key, "msg")
@@ -76,39 +90,13 @@ local function take_next(paused, pending, active, lease, lease_at, task_prefix)
             redis.call("HSET", task_key, "state", "active")
             redis.call("HDEL", task_key, "pending_since")
             redis.call("ZADD", lease, lease_at, id)
-            return {id, msg}
+            taken[#taken + 1] = id
+            taken[#taken + 1] = msg
+        else
+            redis.call("LREM", active, -1, id)
         end
-        redis.call("LREM", active, -1, id)
     end
-end
-
--- markAsComplete: success with retention > 0 (wire-format.md 6.3).
--- KEYS[1..7]: active, lease, completed, task key, processed daily, processed total, throughput
--- hour. ARGV[1..9]: id, new msg, completed expiry, daily expire-at, int64 max, lock key or "",
--- result bytes or "", minute, throughput expire-at. A result is stored in the same step (the
--- worker's one-script success: the end state of set_result followed by markAsComplete).
--- Returns the stored result (nil when none) for the caller's result mirror; 1 when the result
--- came as an argument (the caller has it).
-local function mark_complete()
-    if not release_active(KEYS[1], KEYS[2], ARGV[1]) then
-        return redis.error_reply("NOT FOUND")
-    end
-    if redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1]) ~= 1 then
-        return redis.error_reply("INTERNAL")
-    end
-    if ARGV[7] ~= "" then
-        redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed", "result", ARGV[7])
-    else
-        redis.call("HSET", KEYS[4], "msg", ARGV[2], "state", "completed")
-    end
-    bump_daily(KEYS[5], ARGV[4])
-    bump_total(KEYS[6], ARGV[5])
-    count_minute(KEYS[7], ARGV[8], ARGV[9], false)
-    release_lock(ARGV[6], ARGV[1])
-    if ARGV[7] ~= "" then
-        return 1
-    end
-    return redis.call("HGET", KEYS[4], "result")
+    return taken
 end
 
 -- Trim archived by age, then by rank (asynq keeps at most cap - 1 entries). With delete_hashes

@@ -4,6 +4,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def handle(payload, ctx):
     if op == "sleep":
         time.sleep(payload["seconds"])
         return {"slept": payload["seconds"]}
+    if op == "touch":  # sleep, then leave a file the test can see: the answer comes next
+        time.sleep(payload["seconds"])
+        Path(payload["path"]).write_text(str(current_task().retried))
+        return {"retried": current_task().retried}
     if op == "kill-self":
         os.kill(os.getpid(), signal.SIGKILL)
     if op == "exit":
@@ -66,12 +71,23 @@ def handle(payload, ctx):
     if op == "stderr":
         print("to stderr", file=sys.stderr)
         return "ok"
+    if op == "stderr-while-idle":
+        threading.Thread(target=_write_stderr_later, args=(payload["lines"],)).start()
+        return "ok"
     if op == "big":
         return "y" * payload["size"]
     if op == "ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(3600)
     raise PermanentError(f"unknown op {op}")
+
+
+def _write_stderr_later(lines):
+    """Far more than a pipe holds, written after the response, while no task is in flight."""
+    time.sleep(0.2)
+    for _ in range(lines):
+        print("x" * 1023, file=sys.stderr)
+    print("idle done", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Like 0.2.x it prints the ready line, reads only `task_id` and `payload`, answers failures with
 `retry: false` and leaves print() output on stdout. The payload can ask for extra stdout lines,
-an oversized line, a response for another task, or an exact response object.
+an oversized line, a response for another task, an exact response object, or an exact
+response line (``exact``, sent as it is).
 """
 
 import json
@@ -22,6 +23,9 @@ for line in sys.stdin:
     if payload.get("foreign"):
         print(json.dumps({"task_id": "not-in-flight", "result": 1, "error": None}), flush=True)
     time.sleep(payload.get("sleep", 0))
+    if "exact" in payload:
+        print(payload["exact"], flush=True)
+        continue
     if "respond" in payload:
         response = {**payload["respond"], "task_id": request["task_id"]}
     elif payload.get("fail"):
