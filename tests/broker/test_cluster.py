@@ -14,12 +14,6 @@ from tests.broker.factories import task
 
 
 @pytest.fixture()
-def cluster(redis_cluster):
-    redis_cluster.flushall()
-    return redis_cluster
-
-
-@pytest.fixture()
 def client(cluster):
     client = cluster.client()
     yield client

@@ -4,6 +4,7 @@ real Redis, one headless Chromium for the session, and logged-in browser pages.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,17 @@ class LiveServer:
 
 def create_admin(app: Flask, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
     with app.app_context():
-        admin = AdminUser(email=email)
-        admin.set_password(password)
-        db.session.add(admin)
+        db.session.add(AdminUser(email=email, password_hash=password_hash(password)))
         db.session.commit()
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """AdminUser.set_password's hash, computed once per password (scrypt takes about 0.1 s
+    by design, and nearly every dashboard test creates the same admin)."""
+    admin = AdminUser()
+    admin.set_password(password)
+    return admin.password_hash
 
 
 @pytest.fixture()

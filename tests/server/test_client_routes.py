@@ -212,13 +212,22 @@ def test_get_unknown_or_malformed_task_gives_404(client, queue):
         assert response.status_code == 404 and response.json["code"] == "task_not_found"
 
 
-def _complete_later(redis_client, queue: str, result: bytes, delay: float) -> threading.Thread:
+def _complete(redis_client, queue: str, result: bytes) -> None:
+    """Take the queue's task and complete it with `result`, as a worker does."""
+    broker = Broker(redis_client)
+    dequeued = broker.dequeue([queue])
+    broker.set_result(queue, dequeued.msg.id, result)
+    broker.mark_complete(dequeued.msg)
+
+
+def _complete_once_waited_on(app, redis_client, queue: str, result: bytes) -> threading.Thread:
+    """Complete the queue's task once a long-poll waits for it (not before it asks)."""
+    watcher = app.extensions["runqy"].waiters.watcher
+
     def run() -> None:
-        time.sleep(delay)  # the long-poll must already be waiting when the task finishes
-        broker = Broker(redis_client)
-        dequeued = broker.dequeue([queue])
-        broker.set_result(queue, dequeued.msg.id, result)
-        broker.mark_complete(dequeued.msg)
+        poll_until(lambda: watcher.count == 1, timeout=10, what="the long-poll waiting",
+                   interval=0.01)
+        _complete(redis_client, queue, result)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -228,7 +237,8 @@ def _complete_later(redis_client, queue: str, result: bytes, delay: float) -> th
 def test_wait_returns_the_result_once_the_task_completes(client, queue, redis_client):
     task_id = client.post("/queue/add", headers=CLIENT,
                           json={"queue": "imgs", "data": 1}).json["info"]["id"]
-    worker = _complete_later(redis_client, "imgs.default", b'{"width": 640}', 0.5)
+    worker = _complete_once_waited_on(client.application, redis_client, "imgs.default",
+                                      b'{"width": 640}')
     response = client.get(f"/queue/{task_id}?wait=true&timeout=10", headers=CLIENT)
     worker.join()
     assert response.status_code == 200
@@ -258,7 +268,7 @@ def test_too_many_waiters_gives_429_with_retry_after(make_app, redis_client):
     results = {}
 
     def long_poll() -> None:
-        results["first"] = client.get(f"/queue/{task_id}?wait=true&timeout=3", headers=CLIENT)
+        results["first"] = client.get(f"/queue/{task_id}?wait=true&timeout=30", headers=CLIENT)
 
     first = threading.Thread(target=long_poll)
     first.start()
@@ -267,10 +277,12 @@ def test_too_many_waiters_gives_429_with_retry_after(make_app, redis_client):
     started = time.monotonic()
     second = client.get(f"/queue/{task_id}?wait=true&timeout=2", headers=CLIENT)
     assert time.monotonic() - started < 1, "a refused long-poll must not hold a thread"
+    _complete(redis_client, "imgs.default", b"1")  # the first waiter is still served
     first.join()
     assert second.status_code == 429
     assert second.headers["Retry-After"] == "1" and second.json["code"] == "too_many_waiters"
-    assert results["first"].status_code == 408
+    assert results["first"].status_code == 200
+    assert results["first"].json["info"]["state"] == "completed"
 
 
 def test_non_json_and_non_utf8_payloads_are_decoded_for_display(client, queue, redis_client):

@@ -90,6 +90,13 @@ class RedisClusterNodes:
         except redis.RedisError:
             return False
 
+    def restart_stopped(self) -> None:
+        """Start every node a test stopped or killed: it rejoins (its nodes.conf is kept), as a
+        replica if its slots were taken over meanwhile."""
+        for node in self.nodes:
+            if node.process is None:
+                node.start(timeout=self.timeout)
+
     def live_nodes(self) -> list[RedisServer]:
         return [n for n in self.nodes if n.process is not None]
 

@@ -14,23 +14,13 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from runqy import RunqyClient
 from runqy.broker import Inspector, keys
 from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
-from tests.support.redis_cluster import RedisClusterNodes
 from tests.worker.harness import APPS, poll_until
 from tests.worker.live import CLIENT_KEY, WorkerProcess, start_server
 
 TASKS, QUEUES = 10_000, 12
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    nodes = RedisClusterNodes().start()
-    yield nodes
-    nodes.stop()
 
 
 def dashboard_pages(app, *paths: str) -> list[str]:

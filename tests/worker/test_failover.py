@@ -75,12 +75,12 @@ def _replica_in_sync(setup: RedisSentinelSetup) -> bool:
         return client.info("replication").get("master_link_status") == "up"
 
 
-def test_cluster_master_killed_during_a_drain(tmp_path, deployment_dir, record_property):
+def test_cluster_master_killed_during_a_drain(cluster, tmp_path, deployment_dir,
+                                             record_property):
     """Two servers on one cluster, one with RUNQY_REDIS_WAIT_REPLICAS=1 and one without, each
     feeding a queue on the master that gets killed. With WAIT nothing acknowledged is lost;
     without it the loss is measured and reported (a master killed before replicating its last
     writes takes them along)."""
-    cluster = RedisClusterNodes().start()
     waited, unwaited = _two_queues_on_one_master(cluster)
     durable = start_server(tmp_path / "durable", cluster.url, redis_wait_replicas=1,
                            redis_wait_timeout_ms=2000)
@@ -112,7 +112,6 @@ def test_cluster_master_killed_during_a_drain(tmp_path, deployment_dir, record_p
         drain.stop()
         durable.stop()
         plain.stop()
-        cluster.stop()
 
 
 def _two_queues_on_one_master(cluster: RedisClusterNodes) -> tuple[str, str]:

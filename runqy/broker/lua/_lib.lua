@@ -71,11 +71,18 @@ local function release_lock(lock, id)
     end
 end
 
+-- ZADD of many members with their scores ({score, id, score, id, ...}) in one command.
+local function add_scored(key, pairs)
+    if #pairs > 0 then
+        redis.call("ZADD", key, unpack(pairs))
+    end
+end
+
 -- dequeue from one queue (wire-format.md 6.2): up to `count` tasks as {id, msg, id, msg, ...},
 -- none when the queue is paused or empty. An ID without a hash is dropped so it never sits in
--- active. The paused check is made once for all of them.
+-- active. The paused check and the lease ZADD are made once for all of them.
 local function take_tasks(paused, pending, active, lease, lease_at, task_prefix, count)
-    local taken = {}
+    local taken, leases = {}, {}
     if count < 1 or redis.call("EXISTS", paused) == 1 then
         return taken
     end
@@ -89,13 +96,15 @@ local function take_tasks(paused, pending, active, lease, lease_at, task_prefix,
         if msg then
             redis.call("HSET", task_key, "state", "active")
             redis.call("HDEL", task_key, "pending_since")
-            redis.call("ZADD", lease, lease_at, id)
+            leases[#leases + 1] = lease_at
+            leases[#leases + 1] = id
             taken[#taken + 1] = id
             taken[#taken + 1] = msg
         else
             redis.call("LREM", active, -1, id)
         end
     end
+    add_scored(lease, leases)
     return taken
 end
 

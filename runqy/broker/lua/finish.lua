@@ -1,7 +1,8 @@
 -- Finish attempts of one queue, then take its next tasks, in one script: the worker's batched
 -- acknowledgements and prefetch, and every single-task finish (wire-format.md 6.3, then 6.2).
 -- Each task gets the transition asynq's own script makes for it; the counters are bumped once
--- for the whole batch (by its counts) and the paused check is made once.
+-- for the whole batch (by its counts), the paused check is made once, and the completed and
+-- lease sets get one ZADD each.
 -- KEYS: active, lease, pending, paused, completed, retry, archived, processed daily,
 --       failed daily, processed total, failed total, throughput hour
 -- ARGV[1..9]: daily expire-at, int64 max, minute, throughput expire-at, task key prefix,
@@ -17,6 +18,7 @@
 local prefix = ARGV[5]
 local replies, trimmed = {}, {}
 local failures, failed, archived = {}, 0, false  -- failures: each attempt counted, in order
+local completed = {}  -- {score, id, ...}: one ZADD for the batch
 for i = 10, #ARGV, 6 do
     local kind, id, msg, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local result, task_key = ARGV[i + 4], prefix .. ARGV[i + 1]
@@ -24,7 +26,8 @@ for i = 10, #ARGV, 6 do
     if release_active(KEYS[1], KEYS[2], id) then
         reply = 1
         if kind == "c" then
-            redis.call("ZADD", KEYS[5], score, id)
+            completed[#completed + 1] = score
+            completed[#completed + 1] = id
             if result ~= "" then
                 redis.call("HSET", task_key, "msg", msg, "state", "completed", "result", result)
             else
@@ -57,6 +60,7 @@ for i = 10, #ARGV, 6 do
     end
     replies[#replies + 1] = reply
 end
+add_scored(KEYS[5], completed)
 if archived then
     trimmed = trim_archived(KEYS[7], prefix, ARGV[8], tonumber(ARGV[9]), true)
 end
