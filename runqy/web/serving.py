@@ -27,6 +27,7 @@ from flask import Flask
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 from runqy.config import Settings
+from runqy.descriptors import raise_open_files_limit
 from runqy.serving_limits import (
     CLEANUP_INTERVAL,
     HARD_CONNECTION_LIMIT,
@@ -220,12 +221,7 @@ def quiet_waitress_queue_log() -> None:
 def raise_descriptor_limit() -> None:
     """Lift the soft open-files limit (often 1,024) towards what HARD_CONNECTION_LIMIT
     connections can take (up to three descriptors each, plus Redis and database pools)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 3 * HARD_CONNECTION_LIMIT + 256
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    raise_open_files_limit(3 * HARD_CONNECTION_LIMIT + 256)
 
 
 class WorkerExitedError(RuntimeError):

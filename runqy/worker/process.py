@@ -49,6 +49,7 @@ log = logging.getLogger("runqy.worker")
 _READ_CHUNK = 1 << 16
 _DRAIN_CHUNKS = 16  # at most 1 MiB of one pipe per turn, so the other is never starved
 _PR_SET_PDEATHSIG = 1
+DESCRIPTORS = 5  # what a task process holds open here: 3 pipes, its pidfd, a wake-up eventfd
 # Resolved once in the worker: the child must not load libraries between fork and exec.
 _prctl = getattr(ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True), "prctl", None)
 

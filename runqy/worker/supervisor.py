@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from typing import Protocol
 
+from runqy.descriptors import open_files_limit, raise_open_files_limit
 from runqy.worker.deployment import PreparedDeployment
 from runqy.worker.heartbeat import LogBuffer
 from runqy.worker.job import Job, RequestTooLarge
 from runqy.worker.process import (
+    DESCRIPTORS,
     Outcome,
     Reply,
     ReplyKind,
@@ -118,6 +120,7 @@ class ParentPool:
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        raise_open_files_limit(open_files_limit() + DESCRIPTORS * len(self.slots))
         for slot in self.slots:
             slot.thread.start()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -224,3 +226,22 @@ def test_every_response_framing_classifies_as_the_protocol_says():
         reply = process.run_task(task_id, request(task_id, payload), 10)
         assert (reply.kind, reply.outcome) == (ReplyKind.RESPONSE, outcome), template
     process.stop()
+
+
+def test_the_open_files_limit_is_raised_towards_the_need_never_down_nor_past_hard():
+    """Each task process holds DESCRIPTORS here; a pool raises the soft limit by that much per
+    slot when it starts (256 slots would not fit in a 1,024 soft limit)."""
+    code = textwrap.dedent("""
+        import resource
+        from runqy.descriptors import open_files_limit, raise_open_files_limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 300))
+        raise_open_files_limit(open_files_limit() + 50)
+        after_pool = open_files_limit()
+        raise_open_files_limit(100)
+        never_down = open_files_limit()
+        raise_open_files_limit(10 ** 6)
+        print(after_pool, never_down, open_files_limit())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"]}, check=True)
+    assert done.stdout.split() == ["250", "250", "300"]
