@@ -1,6 +1,6 @@
 """Per-minute processed and failed counts without Prometheus (read-only).
 
-The finishing scripts (done, mark_complete, retry, archive) bump one hash per queue and UTC
+The finish script (every done, completion, retry and archive) bumps one hash per queue and UTC
 hour, ``keys.throughput``: field ``p<MM>`` for every finished attempt, ``f<MM>`` for a failed
 one, kept 48 h. This module sums them over queues for any minute-aligned window in that time.
 """
