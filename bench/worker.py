@@ -3,7 +3,9 @@
 Both run against the same throwaway redis-server (a separate DB each), with the same number of
 processes, and drain a queue that was filled before the worker started; the clock runs from the
 worker's start to the last task's outcome, so start-up (registration, venv, process handshake)
-is included for runqy and the equivalent for Celery. Worker RSS is sampled at the end.
+is included for runqy and the equivalent for Celery. For runqy the steady state (first to last
+completion: tasks/s, and CPU per task of the main process and of the task processes) is
+printed beside it. Worker RSS is sampled at the end.
 
     pip install '.[bench]'
     python bench/worker.py [--tasks 10000] [--concurrency 2] [--redis-server-bin PATH]
@@ -69,7 +71,10 @@ def rss_kib(pid: int) -> int:
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
     return children
 
 
@@ -144,17 +149,38 @@ def bench_runqy(url: str, work: Path, tasks: int, concurrency: int,
     worker = subprocess.Popen([str(Path(sys.executable).parent / "runqy"), "worker", "--config",
                                str(config), "--log-level", "warning"], cwd=work)
     processed = keys.processed_total(queue)
+
+    def worker_cpu() -> float:
+        workers = [worker.pid, *_children(worker.pid)] if processes > 1 else [worker.pid]
+        return sum(cpu_seconds(pid) for pid in workers)
+
+    def task_process_cpu() -> float:
+        workers = _children(worker.pid) if processes > 1 else [worker.pid]
+        return sum(cpu_seconds(pid) for w in workers for pid in _children(w))
+
+    # The steady state runs from the first completion seen (polled every 2 ms) to the last:
+    # start-up (registration, venv check, handshake) stays in the drain figure only.
+    first_count = 0
+    while not first_count:
+        first_count = int(client.get(processed) or 0)
+        if not first_count:
+            time.sleep(0.002)
+    first_at, first_cpu, first_tasks_cpu = time.perf_counter(), worker_cpu(), task_process_cpu()
     wait_until(lambda: int(client.get(processed) or 0) >= tasks, 600, "runqy drain")
-    elapsed = time.perf_counter() - started
+    ended = time.perf_counter()
     on_redis = redis_per_task(client, before, tasks)
     own, total = tree_rss_kib(worker.pid)
-    workers = [worker.pid, *_children(worker.pid)] if processes > 1 else [worker.pid]
-    cpu = sum(cpu_seconds(pid) for pid in workers)
+    cpu, tasks_cpu = worker_cpu(), task_process_cpu()
     worker.terminate()
     worker.wait(60)
     serving.stop()
-    return {"seconds": elapsed, "rate": tasks / elapsed, "rss_worker_kib": own,
-            "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6, **on_redis}
+    steady = tasks - first_count
+    return {"seconds": ended - started, "rate": tasks / (ended - started),
+            "steady_rate": steady / (ended - first_at) if steady else 0.0,
+            "rss_worker_kib": own, "rss_total_kib": total, "cpu_us": cpu / tasks * 1e6,
+            "steady_cpu_us": (cpu - first_cpu) / steady * 1e6 if steady else 0.0,
+            "steady_task_process_cpu_us": (tasks_cpu - first_tasks_cpu) / steady * 1e6
+            if steady else 0.0, **on_redis}
 
 
 def bench_celery(url: str, work: Path, tasks: int, concurrency: int) -> dict[str, float]:
@@ -216,12 +242,17 @@ def main() -> None:
     print(f"{args.tasks:,} no-op tasks, concurrency {args.concurrency}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print()
-    print("| worker | drain time | tasks/s | main process CPU per task | Redis CPU per task |"
+    print("| worker | drain time | tasks/s | steady tasks/s | main process CPU per task |"
+          " steady: main process, task processes CPU per task | Redis CPU per task |"
           " Redis commands per task | Redis socket reads per task | worker RSS |"
           " with its processes |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | {r['cpu_us']:.0f} µs | "
+        steady = (f"{r['steady_rate']:,.0f} | ", f"{r['steady_cpu_us']:.0f} µs, "
+                  f"{r['steady_task_process_cpu_us']:.0f} µs | ") if "steady_rate" in r else (
+            "– | ", "– | ")
+        print(f"| {name} | {r['seconds']:.1f} s | {r['rate']:,.0f} | {steady[0]}"
+              f"{r['cpu_us']:.0f} µs | {steady[1]}"
               f"{r['redis_cpu_us']:.0f} µs | {r['commands']:.1f} | {r['reads']:.2f} | "
               f"{r['rss_worker_kib'] / 1024:.0f} MiB | {r['rss_total_kib'] / 1024:.0f} MiB |")
 

@@ -633,18 +633,26 @@ class Broker:
         """
         beat_key, logs_key = keys.runqy_worker(worker_id), keys.runqy_worker_logs(worker_id)
         last_beat = int(fields.get("last_beat") or _now())
-        pipe = self.redis.pipeline(transaction=not self._cluster)
-        pipe.hset(beat_key, mapping=dict(fields))
-        pipe.expire(beat_key, RUNQY_HEARTBEAT_TTL)
-        pipe.zadd(keys.RUNQY_WORKERS, {worker_id: last_beat})
+        # Packed raw: a busy worker flushes a line per task started (three commands each),
+        # which redis-py's pipeline would pack command by command in Python.
+        pipe = self._held_pipeline(checked=True)
+        if not self._cluster:
+            pipe.command("MULTI")
+        pipe.command("HSET", beat_key, *(part for item in fields.items() for part in item))
+        pipe.command("EXPIRE", beat_key, RUNQY_HEARTBEAT_TTL)
+        pipe.command("ZADD", keys.RUNQY_WORKERS, last_beat, worker_id)
         worker_lines = [line for line in log_lines if not line.get("task_only")]
         if worker_lines:
-            pipe.rpush(logs_key, *(json.dumps(line, separators=(",", ":"))
-                                   for line in worker_lines))
-            pipe.ltrim(logs_key, -WORKER_LOG_KEEP, -1)
-        pipe.expire(logs_key, RUNQY_HEARTBEAT_TTL)
+            pipe.command("RPUSH", logs_key, *map(_log_json, worker_lines))
+            pipe.command("LTRIM", logs_key, -WORKER_LOG_KEEP, -1)
+        pipe.command("EXPIRE", logs_key, RUNQY_HEARTBEAT_TTL)
         _copy_task_lines(pipe, worker_id, log_lines)
-        pipe.execute()
+        if not self._cluster:
+            pipe.command("EXEC")
+        for reply in pipe.execute():
+            for answer in reply if isinstance(reply, list) else [reply]:  # EXEC: every answer
+                if isinstance(answer, Exception):
+                    raise answer
 
     def remove_worker(self, worker_id: str) -> None:
         """Deregister at clean shutdown; the hash and logs expire on their own."""
@@ -705,7 +713,13 @@ def wake(client: redis.Redis, queue: str) -> None:
     client.publish(keys.wake_channel(queue), b"")
 
 
-def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str, Any]]) -> None:
+# One compact encoder for every log line of a beat (json.dumps with arguments builds an
+# encoder per call, and a busy worker flushes thousands of lines per beat).
+_log_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _copy_task_lines(pipe: RawPipeline | ClusterRawPipeline, worker_id: str,
+                     log_lines: Sequence[Mapping[str, Any]]) -> None:
     """Each line tagged with a task also goes to that task's own capped list, with the worker
     that wrote it, so the task page shows its lines after the worker's list has moved on;
     ``task_only`` lines (an attempt starting) go there alone."""
@@ -715,12 +729,12 @@ def _copy_task_lines(pipe: Any, worker_id: str, log_lines: Sequence[Mapping[str,
         if isinstance(task_id, str) and task_id:
             entry = {**line, "worker": worker_id}
             entry.pop("task_only", None)
-            by_task.setdefault(task_id, []).append(json.dumps(entry, separators=(",", ":")))
+            by_task.setdefault(task_id, []).append(_log_json(entry))
     for task_id, lines in by_task.items():
         key = keys.task_logs(task_id)
-        pipe.rpush(key, *lines)
-        pipe.ltrim(key, -TASK_LOG_KEEP, -1)
-        pipe.expire(key, TASK_LOG_TTL)
+        pipe.command("RPUSH", key, *lines)
+        pipe.command("LTRIM", key, -TASK_LOG_KEEP, -1)
+        pipe.command("EXPIRE", key, TASK_LOG_TTL)
 
 
 def drop_runqy_keys(client: redis.Redis, task_ids: Sequence[str]) -> None:

@@ -7,6 +7,7 @@ Functions return ``str``; redis-py encodes them as UTF-8.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -75,7 +76,13 @@ def failed_total(q: str) -> str:
 
 def utc_date(unix: int) -> str:
     """The UTC day of a unix time, as used in daily counter names."""
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d")
+    return _utc_day(unix // 86400)
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_day(day: int) -> str:
+    """Formatted once per day (every finish round names the day's counters)."""
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
 def processed_daily(q: str, unix: int) -> str:

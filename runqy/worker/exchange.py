@@ -68,7 +68,13 @@ class Exchange:
 
     def __init__(self, hooks: Hooks) -> None:
         self.hooks = hooks
-        self._cond = threading.Condition()
+        # One lock, two wait lists: slots wait on ``_cond`` (tasks taken ahead, the end of a
+        # round), the writing thread on ``_work``, so a slot's outcome wakes only the writing
+        # thread, and only once the round it is gathering is complete (``_wanted``).
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        self._work = threading.Condition(lock)
+        self._wanted = 1  # outcomes queued at which the writing thread wants to wake
         self._state = _State()
         self._thread: threading.Thread | None = None
         # The last round got every task it asked for: the queue has a backlog, so the next
@@ -81,11 +87,13 @@ class Exchange:
     def put(self, job: Job, finish: Finish) -> None:
         """Queue the outcome of ``job``; it is written by the next round."""
         with self._cond:
-            self._state.queued.append((job, finish))
+            queued = self._state.queued
+            queued.append((job, finish))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="acks", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
+            if len(queued) >= self._wanted:
+                self._work.notify()
 
     def take(self, parent: str) -> Job | None:
         """A task taken ahead for ``parent``. While outcomes of the parent are queued or being
@@ -128,6 +136,7 @@ class Exchange:
         with self._cond:
             self._state.give_up = give_up
             thread = self._thread
+            self._work.notify()
             self._cond.notify_all()
         if thread is not None:
             thread.join(max(0.0, give_up - time.monotonic()) + 1.0)
@@ -139,8 +148,9 @@ class Exchange:
     def _run(self) -> None:
         state = self._state
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: state.queued or state.give_up is not None)
+            with self._work:
+                self._wanted = 1
+                self._work.wait_for(lambda: state.queued or state.give_up is not None)
                 if not state.queued:
                     return
                 if self._backlog:
@@ -170,11 +180,12 @@ class Exchange:
         waiting = sum(len(jobs) for jobs in state.ready.values())
         # one outcome per busy slot: those queued, and the tasks running now
         expected = min(2 * self.hooks.slots, self.hooks.held() - waiting)
+        self._wanted = expected
         while state.give_up is None and len(state.queued) < expected:
             left = until - time.monotonic()
             if left <= 0:
                 return
-            self._cond.wait(left)
+            self._work.wait(left)
 
     def _write(self, batch: list[tuple[Job, Finish]], take: dict[str, int]) -> None:
         """Write ``batch`` (retrying through Redis outages while each lease holds) and take

@@ -37,6 +37,7 @@ class Job:
     process: TaskProcess | None = None
     lost: bool = False
     abort_reason: str | None = None
+    sent_at: float | None = None  # monotonic; when a slot sent it to a task process
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

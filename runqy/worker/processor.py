@@ -44,10 +44,14 @@ PUBSUB_POLL = 0.5  # seconds between stop checks of the pub/sub thread
 DRAINING_CHECK = 0.1  # seconds between a draining slot's checks for its pool's stop
 STORED_RESULT_RETENTION = 24 * 3600
 PREFETCH_HOLD = 1.0  # seconds a task taken ahead for a slot may wait before it is requeued
-# A parent whose tasks take less than this here (moving average) gets one task taken ahead
-# per slot: each slot then finds its next task waiting. Slower parents get one only for the
-# slots whose outcomes are being written (they ask for their next task right away).
+# A parent whose tasks take less than this here (moving average) gets tasks taken ahead for
+# each slot: about PREFETCH_COVER seconds of its work (at least one task, at most
+# PREFETCH_MOST), so that a slot finds its next task waiting while the next round is under
+# way. Slower parents get one only for the slots whose outcomes are being written (they ask
+# for their next task right away).
 SOON = 0.05
+PREFETCH_COVER = 0.005
+PREFETCH_MOST = 8
 LINGER = 0.002  # the longest a round of outcomes waits for the other slots' (short tasks)
 RUN_TIME_WEIGHT = 0.2
 
@@ -192,6 +196,9 @@ class Processor:
 
     def next_task(self, parent: str) -> Job | None:
         wake = self._wakes[parent]
+        # Read before the draining check: a drain from here on (it wakes every parent) ends
+        # the sleep below at once, even one that comes while the exchange is asked.
+        seen = wake.generation
         if self.draining.is_set():
             self._return_prefetched(parent)
             self.stopped.wait(min(self.timings.idle_sleep, DRAINING_CHECK))
@@ -203,7 +210,6 @@ class Processor:
             self.link.wait_up(self.timings.idle_sleep)
             return None
         order = broker_queue_order(self.priorities[parent], strict=self.strict)
-        seen = wake.generation
         try:
             # A fallback poll (no wake-up came) first asks whether anything is pending: one
             # LLEN per queue instead of the dequeue script's three commands.
@@ -262,9 +268,10 @@ class Processor:
         """How many tasks to take ahead per queue, in the round that writes ``outcomes`` (per
         parent), from the queue the parent's next dequeue would try first (strict or weighted
         order; a paused queue gives none). Never more than the parent's slots start soon: for
-        short tasks (SOON) one waiting per slot beyond the one it runs, so that a slot finds
-        its next task there when it finishes; otherwise one per slot whose outcome is in this
-        round (that slot asks right away)."""
+        short tasks (SOON) about PREFETCH_COVER of work waiting per slot beyond the task it
+        runs (1 to PREFETCH_MOST tasks), so that a slot finds its next task there while the
+        next round is under way; otherwise one per slot whose outcome is in this round (that
+        slot asks right away)."""
         take: dict[str, int] = {}
         if self.draining.is_set():
             return take
@@ -272,8 +279,10 @@ class Processor:
         with self._lock:
             held = collections.Counter(job.parent for job in self._in_flight.values())
         for parent, count in outcomes.items():
-            if self._run_time.get(parent, SOON) < SOON:
-                want = 2 * slots - (held[parent] - count)
+            run_time = self._run_time.get(parent, SOON)
+            if run_time < SOON:
+                ahead = min(PREFETCH_MOST, math.ceil(PREFETCH_COVER / max(run_time, 1e-6)))
+                want = (1 + ahead) * slots - (held[parent] - count)
             else:
                 want = min(slots, count) - ready.get(parent, 0)
             order = broker_queue_order(self.priorities[parent], strict=self.strict)
@@ -295,11 +304,14 @@ class Processor:
             self.requeue(job)
 
     def finish(self, job: Job, outcome: Outcome) -> None:
-        """Hand the outcome to the exchange, which writes it with others in one round trip."""
-        spent = time.time() - job.started_at
-        average = self._run_time.get(job.parent)
-        self._run_time[job.parent] = spent if average is None else (
-            average + RUN_TIME_WEIGHT * (spent - average))
+        """Hand the outcome to the exchange, which writes it with others in one round trip.
+        A task that ran counts in its parent's moving average of the time a task takes
+        (from the request to the reply: the time it waited here taken ahead does not count)."""
+        if job.sent_at is not None:
+            spent = time.monotonic() - job.sent_at
+            average = self._run_time.get(job.parent)
+            self._run_time[job.parent] = spent if average is None else (
+                average + RUN_TIME_WEIGHT * (spent - average))
         self.exchange.put(job, self._finish_of(job, outcome))
 
     def requeue(self, job: Job) -> None:

@@ -379,6 +379,7 @@ class Slot:
         if job.abort_reason is not None:
             reply = Reply(ReplyKind.ABORTED, reason=job.abort_reason)
         else:
+            job.sent_at = time.monotonic()
             reply = process.run_task(
                 job.task_id, line, max(0.0, job.deadline - time.time()),
                 close_stdin=self.pool.one_shot,
