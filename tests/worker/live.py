@@ -121,7 +121,10 @@ class WorkerProcess:
         """PIDs of the task processes (direct children of the worker)."""
         found: list[int] = []
         for task in Path(f"/proc/{self.pid}/task").iterdir():
-            text = (task / "children").read_text().split()
+            try:
+                text = (task / "children").read_text().split()
+            except FileNotFoundError:
+                continue  # a thread that ended since the listing (its children pass to another)
             found.extend(int(pid) for pid in text)
         return found
 
