@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
-import re
 import subprocess
 import sys
 import urllib.error
@@ -23,6 +22,7 @@ from runqy.config import Settings
 from runqy.web import create_app
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
+from tests.dashboard.conftest import csrf_token
 from tests.support.redis_server import free_port
 from tests.support.waitress_thread import ServingThread
 
@@ -65,7 +65,7 @@ class Browser:
 
     def log_in(self, password: str) -> tuple[int, str]:
         _, form = self.get("/monitoring/login")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+        token = csrf_token(form)
         body = urllib.parse.urlencode({"csrf_token": token, "email": EMAIL,
                                        "password": password}).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback http

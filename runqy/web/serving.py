@@ -184,7 +184,8 @@ def _add_task(server: Any, channel: Any) -> None:
 
 
 def _is_liveness_probe(request: Any, path: str) -> bool:
-    return request.command in ("GET", "HEAD") and request.path == path and not request.error
+    # A request whose first line did not parse has an error and no command, path...
+    return not request.error and request.command in ("GET", "HEAD") and request.path == path
 
 
 def make_server(app: Flask, settings: Settings, **where: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -195,4 +196,4 @@ def test_all_checks_over_every_operation_find_nothing(fuzz_app, tmp_path) -> Non
         serving.stop()
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-6000:]
-    assert "0 generated" not in report
+    assert not re.search(r"\b0 generated", report)  # "3320 generated" is fine

@@ -5,6 +5,7 @@ real Redis, one headless Chromium for the session, and logged-in browser pages.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +121,23 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 def log_in(page: Page, server: LiveServer, next_path: str = "/monitoring/") -> None:
-    page.goto(server.url("/monitoring/login"))
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{server.prefix}{next_path}")
+    """Log the page's browser context in through the login endpoint (its CSRF token, password
+    check and session cookie; test_browser fills in the form itself), then open `next_path`.
+    Posting the form from the page's request context skips drawing the login page and the
+    dashboard twice, about 0.4 s per test on this machine."""
+    login = server.url("/monitoring/login")
+    answer = page.request.post(login, max_redirects=0, form={
+        "csrf_token": csrf_token(page.request.get(login).text()),
+        "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert answer.status == 302, answer.text()[:500]
+    page.goto(server.url(next_path))
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the (first) form in a dashboard page."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
 
 
 @pytest.fixture()

@@ -3,19 +3,16 @@ HTMX-aware session expiry, closed setup, and the fragment-or-page rule of live v
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from runqy.web.monitoring.throttle import FREE_ATTEMPTS, LoginThrottle
-from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
+from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin, csrf_token
 
 
 def form_token(client: FlaskClient, path: str, base_url: str = "http://localhost") -> str:
-    page = client.get(path, base_url=base_url).text
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return csrf_token(client.get(path, base_url=base_url).text)
 
 
 def log_in(client: FlaskClient, password: str = ADMIN_PASSWORD, next_path: str | None = None,
@@ -134,7 +131,7 @@ def test_links_follow_x_forwarded_prefix_from_a_trusted_proxy(make_app, redis_cl
     page = client.get("/monitoring/login", headers=headers).text
     assert 'href="/edge/static/css/dashboard.css"' in page
     assert 'src="/edge/static/vendor/htmx/htmx.min.js"' in page
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = csrf_token(page)
     response = client.post("/monitoring/login?next=/edge/monitoring/workers", headers=headers,
                            data={"csrf_token": token, "email": ADMIN_EMAIL,
                                  "password": ADMIN_PASSWORD})

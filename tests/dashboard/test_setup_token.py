@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from flask.testing import FlaskClient
 
 from runqy.web.extensions import db
 from runqy.web.models import AdminUser
+from tests.dashboard.conftest import csrf_token
 
 PUBLIC = "0.0.0.0"  # noqa: S104 - a Settings value only: nothing binds in these tests
 
 
 def setup_post(client: FlaskClient, token: str | None, headers=None):
     page = client.get("/monitoring/setup", headers=headers).text
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    csrf = csrf_token(page)
     data = {"csrf_token": csrf, "email": "root@example.com", "password": "long enough pw",
             "confirm": "long enough pw"}
     if token is not None:

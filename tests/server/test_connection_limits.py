@@ -156,3 +156,12 @@ def _get(port: int, path: str, timeout: float, headers=None) -> int:
     status = conn.getresponse().status
     conn.close()
     return status
+
+
+@pytest.mark.parametrize("first_line", [b"\x16\x03\x01 not http", b"GET  HTTP/1.1",
+                                        b"G\x00T /health HTTP/1.1"])
+def test_a_request_line_that_does_not_parse_is_answered_400(live_server, first_line):
+    """Not a silently closed connection (the liveness check once read the missing method)."""
+    with socket.create_connection(("127.0.0.1", live_server.effective_port), timeout=5) as conn:
+        conn.sendall(first_line + b"\r\nHost: runqy\r\n\r\n")
+        assert conn.recv(64).split(b"\r\n")[0].endswith(b" 400 Bad Request")

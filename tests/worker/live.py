@@ -123,8 +123,8 @@ class WorkerProcess:
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             try:
                 text = (task / "children").read_text().split()
-            except FileNotFoundError:  # a thread that ended meanwhile (a reconnect, …)
-                continue
+            except FileNotFoundError:
+                continue  # a thread that ended since the listing (its children pass to another)
             found.extend(int(pid) for pid in text)
         return found
 

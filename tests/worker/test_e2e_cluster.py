@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from runqy import RunqyClient
 from runqy.broker import Inspector, keys
-from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin
+from tests.dashboard.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, create_admin, csrf_token
 from tests.worker.harness import APPS, poll_until
 from tests.worker.live import CLIENT_KEY, WorkerProcess, start_server
 
@@ -28,7 +28,7 @@ def dashboard_pages(app, *paths: str) -> list[str]:
     create_admin(app)
     browser = app.test_client()
     form = browser.get("/monitoring/login").text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    token = csrf_token(form)
     browser.post("/monitoring/login", data={
         "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "csrf_token": token})
     pages = [browser.get(path) for path in paths]
