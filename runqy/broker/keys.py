@@ -191,7 +191,13 @@ def throughput(q: str, unix: int) -> str:
     """runqy per-minute counters of one queue's UTC hour ``runqy:{q}:throughput:<YYYY-MM-DDTHH>``
     (hash: ``p<MM>`` processed, ``f<MM>`` failed in minute MM); the queue's hash tag keeps it in
     the slot of the queue's asynq keys, so the finishing scripts can bump it."""
-    return f"runqy:{{{q}}}:throughput:{datetime.fromtimestamp(unix, UTC):%Y-%m-%dT%H}"
+    return f"runqy:{{{q}}}:throughput:{_utc_hour(unix // 3600)}"
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_hour(hour: int) -> str:
+    """Formatted once per hour (every finish round names the hour's counters)."""
+    return f"{datetime.fromtimestamp(hour * 3600, UTC):%Y-%m-%dT%H}"
 
 
 def task_logs(task_id: str) -> str:

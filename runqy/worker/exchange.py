@@ -102,8 +102,16 @@ class Exchange:
         with self._cond:
             self._cond.wait_for(lambda: state.ready.get(parent)
                                 or not self._owed(parent), ASK_WAIT)
-            waiting = state.ready.get(parent)
-            return waiting.pop(0) if waiting else None
+            return self._pop(parent)
+
+    def take_waiting(self, parent: str) -> Job | None:
+        """A task taken ahead for ``parent`` if one waits now; never waits."""
+        with self._cond:
+            return self._pop(parent)
+
+    def _pop(self, parent: str) -> Job | None:
+        waiting = self._state.ready.get(parent)
+        return waiting.pop(0) if waiting else None
 
     def _owed(self, parent: str) -> bool:
         return parent in self._state.writing or any(

@@ -262,6 +262,9 @@ class TaskProcess:
         # Held by whoever reads the pipes: the slot during a task, the idle watch otherwise.
         self._io = threading.Lock()
         self._missed = False  # the watch found ``_io`` held: its holder re-arms everything
+        # The thread that kept ``_io`` after a response (``keep_pipes``): its next task, or
+        # `give_back_pipes`, goes on from there without re-arming and disarming the watch.
+        self._kept_by: int | None = None
         self._watch = _IdleWatch.get()
         self._poller = select.poll()
         self._in = self._out = self._err = self._pidfd = self._wake = -1
@@ -397,12 +400,17 @@ class TaskProcess:
     # -- tasks --------------------------------------------------------------------------------
 
     def run_task(
-        self, task_id: str, line: bytes, time_limit: float, *, close_stdin: bool = False
+        self, task_id: str, line: bytes, time_limit: float, *, close_stdin: bool = False,
+        keep_pipes: bool = False,
     ) -> Reply:
         """Send one request line and wait for its reply, the exit, the time limit or an abort.
 
-        NOT_SENT when the process had exited before the line could be sent."""
+        NOT_SENT when the process had exited before the line could be sent. ``keep_pipes``:
+        after a response, this thread keeps reading the pipes (the idle watch stays silent)
+        until its next `run_task` or `give_back_pipes`, which it must call before it waits
+        for anything."""
         self._take_pipes()
+        kept = False
         try:
             self._take({fd for fd, _ in self._poller.poll(0)})  # under the earlier tag
             if self._exited:
@@ -439,8 +447,18 @@ class TaskProcess:
             if reply.kind is ReplyKind.ABORTED and self._wake >= 0:
                 with contextlib.suppress(BlockingIOError):
                     os.eventfd_read(self._wake)
+            kept = keep_pipes and reply.kind is ReplyKind.RESPONSE
             return reply
         finally:
+            if kept:
+                self._kept_by = threading.get_ident()
+            else:
+                self._give_back_pipes()
+
+    def give_back_pipes(self) -> None:
+        """End a `keep_pipes` hold of this thread (nothing when it holds none)."""
+        if self._kept_by == threading.get_ident():
+            self._kept_by = None
             self._give_back_pipes()
 
     def _write(self, data: memoryview) -> memoryview | None:
@@ -479,6 +497,9 @@ class TaskProcess:
 
     def _take_pipes(self) -> None:
         """From here until `_give_back_pipes` this thread reads the pipes; the watch is silent."""
+        if self._kept_by == threading.get_ident():  # still disarmed since the last response
+            self._kept_by = None
+            return
         self._io.acquire()
         try:
             for fd in self._pipes():

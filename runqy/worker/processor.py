@@ -235,6 +235,10 @@ class Processor:
         self._polling[parent] = False
         return self._hold(dequeued, parent)
 
+    def waiting_task(self, parent: str) -> Job | None:
+        """A task already taken ahead for ``parent``, without waiting or asking Redis."""
+        return None if self.draining.is_set() else self.exchange.take_waiting(parent)
+
     def drain(self) -> None:
         """Stop dequeuing (shutdown); idle slots wake up to notice."""
         self.draining.set()

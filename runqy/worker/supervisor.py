@@ -42,6 +42,8 @@ class TaskSource(Protocol):
 
     def next_task(self, parent: str) -> Job | None: ...
 
+    def waiting_task(self, parent: str) -> Job | None: ...
+
     def finish(self, job: Job, outcome: Outcome) -> None: ...
 
     def requeue(self, job: Job) -> None: ...
@@ -240,6 +242,8 @@ class Slot:
                 except Exception as exc:  # a slot must outlive any bug in one round
                     log.exception("slot %s of '%s' failed", self.index, pool.parent)
                     pool.log("worker", f"internal error in a slot: {exc!r}")
+                    if self.process is not None:
+                        self.process.give_back_pipes()  # the idle watch reads while it waits
                     pool.wait(1.0)
         finally:
             self.first_start.set()
@@ -286,7 +290,7 @@ class Slot:
             time.monotonic() - process.started_at >= pool.settings.cooldown_period
         ):
             pool.recovery.success()
-        job = pool.source.next_task(pool.parent)
+        job = self._waiting_task(process) or pool.source.next_task(pool.parent)
         if job is not None:
             with self._holding(job):
                 line = self._refused_before_start(job)
@@ -316,6 +320,15 @@ class Slot:
             finally:
                 self.process = None
                 process.stop()
+
+    def _waiting_task(self, process: TaskProcess) -> Job | None:
+        """Right after a response the slot still reads its process's pipes: a task already
+        waiting here goes straight on; otherwise the pipes go back to the idle watch before
+        the slot waits for one."""
+        job = None if self.pool.stopping else self.pool.source.waiting_task(self.pool.parent)
+        if job is None:
+            process.give_back_pipes()
+        return job
 
     # -- processes -----------------------------------------------------------------------------
 
@@ -382,7 +395,7 @@ class Slot:
             job.sent_at = time.monotonic()
             reply = process.run_task(
                 job.task_id, line, max(0.0, job.deadline - time.time()),
-                close_stdin=self.pool.one_shot,
+                close_stdin=self.pool.one_shot, keep_pipes=not self.pool.one_shot,
             )
         self._settle(job, process, reply)
 

@@ -189,6 +189,28 @@ def test_stderr_written_while_idle_is_read_under_the_earlier_task_and_never_bloc
     assert [tag for _, text, tag in logs if text in ("idle done", "to stderr")] == ["a", "b"]
 
 
+def test_pipes_kept_after_a_response_go_back_to_the_idle_watch_when_given_back():
+    """A slot with its next task already waiting keeps reading the pipes after a response
+    (``keep_pipes``): each line still carries the task running when it arrived, and once the
+    slot gives the pipes back the idle watch reads them again (2 MiB of idle stderr would
+    block the child otherwise)."""
+    logs: list = []
+    process = behave("ok", logs)
+    process.start()
+    process.wait_ready(20)
+    reply = process.run_task("a", request("a", {"op": "stderr"}), 10, keep_pipes=True)
+    assert reply.kind is ReplyKind.RESPONSE
+    line = request("b", {"op": "stderr-while-idle", "lines": 2048})
+    assert process.run_task("b", line, 10, keep_pipes=True).kind is ReplyKind.RESPONSE
+    process.give_back_pipes()
+    poll_until(lambda: any(text == "idle done" for _, text, _ in list(logs)), timeout=20,
+               what="the idle stderr logged")
+    process.stop()
+    idle = [tag for src, text, tag in logs if src == "stderr" and text.startswith("x")]
+    assert len(idle) == 2048 and set(idle) == {"b"}
+    assert [tag for _, text, tag in logs if text in ("to stderr", "idle done")] == ["a", "b"]
+
+
 def test_sdk_results_are_stored_as_sent_and_other_framings_are_parsed_as_before():
     # The SDK's framing: the result's own bytes (compact, UTF-8, escapes kept).
     for sent in (b"null", b'{"v":"\\udcff","n":[1,2.5e-07]}', '"café"'.encode()):
