@@ -42,6 +42,9 @@ from runqy.redis_connection import is_cluster
 MEMORY_SAMPLE = 20
 MEMORY_GROUP_SAMPLE = 5
 WORKER_INDEX_MAX_AGE = 3600
+# The task hash's fields a task read needs (asynq always writes `msg`: a hash without any of
+# them is no task).
+TASK_FIELDS = ("msg", "state", "result", "retried", "error_msg")
 # 9.3: the original runqy worker writes pending_since in seconds; ns values are far above this
 _PENDING_SINCE_SECONDS_BELOW = 10**11
 
@@ -161,6 +164,9 @@ class Inspector:
 
     def __init__(self, redis_client: redis.Redis) -> None:
         self.redis = redis_client
+        # The queue names the last `find_task` read (sorted): its probe goes out with them
+        # beside a fresh SMEMBERS, and is sent again when that read shows another list.
+        self._probed_queues: list[str] = []
 
     # -- queues -------------------------------------------------------------------------------
 
@@ -315,33 +321,47 @@ class Inspector:
         # Raw RESP (runqy.broker.pipeline): redis-py's pipeline packing and parsing cost more
         # client CPU than the rest of a `GET /queue/<id>`.
         pipe = raw_pipeline(self.redis)
-        pipe.command("HMGET", keys.task_key(q, task_id), "msg", "state", "result", "retried",
-                     "error_msg")
+        pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
         for container in (keys.scheduled(q), keys.retry(q), keys.lease(q)):
             pipe.command("ZSCORE", container, task_id)
         fields, scheduled_at, retry_at, lease_at = answered(pipe.execute())
         state = text(fields[1] or b"")
         score = {"scheduled": scheduled_at, "retry": retry_at}.get(state)
-        row = [task_id, score, *fields, lease_at]
-        info = _task_info(q, row, int(time.time()))
-        if info is None:
-            raise TaskNotFoundError(q, task_id)
-        return info
+        return _found(q, task_id, fields, score, lease_at)
 
     def find_task(self, task_id: str) -> TaskInfo:
-        """Locate a task by ID alone: ``EXISTS`` of its hash in every queue, one pipeline.
+        """Locate a task by ID alone: its hash's fields read in every queue, one pipeline.
 
         A task has no key but its hash (no reverse lookup), so tasks enqueued by Go clients are
         found the same way. An ID present in several queues (IDs the callers chose) is found in
-        the first of them by name.
+        the first of them by name. The queues probed are those the previous call read, with
+        ``asynq:queues`` read again in the same pipeline: when it names other queues, the
+        probe is sent again with them, so the answer is always that of the current list (one
+        round trip while the list stays the same, two when it changed). The state's score
+        (scheduled, retry, lease) is read afterwards, only for the states that have one.
         """
-        queues = self.queue_names()
+        queues = self._probed_queues
         pipe = raw_pipeline(self.redis)
+        pipe.command("SMEMBERS", keys.QUEUES)
         for q in queues:
-            pipe.command("EXISTS", keys.task_key(q, task_id))
-        for q, exists in zip(queues, answered(pipe.execute()), strict=True):
-            if exists:
-                return self._get_task(q, task_id)
+            pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
+        members, *rows = answered(pipe.execute())
+        current = sorted(text(q) for q in members)
+        if current != queues:
+            self._probed_queues = queues = current
+            pipe = raw_pipeline(self.redis)
+            for q in queues:
+                pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
+            rows = answered(pipe.execute())
+        for q, fields in zip(queues, rows, strict=True):
+            if any(field is not None for field in fields):  # the hash exists in q
+                state = text(fields[1] or b"")
+                scored = {"scheduled": keys.scheduled(q), "retry": keys.retry(q),
+                          "active": keys.lease(q)}.get(state)
+                score = self.redis.zscore(scored, task_id) if scored else None
+                if state == "active":  # the lease's expiry, not a next-run time
+                    return _found(q, task_id, fields, None, score)
+                return _found(q, task_id, fields, score, None)
         raise TaskNotFoundError(None, task_id)
 
     # -- fleet --------------------------------------------------------------------------------
@@ -480,6 +500,16 @@ def _latency(pending_since: bytes | str, now: float) -> float:
     if not pending_since:
         return 0.0
     return max(0.0, now - pending_since_seconds(pending_since))
+
+
+def _found(q: str, task_id: str, fields: Sequence[Any], score: Any, lease_at: Any
+           ) -> TaskInfo:
+    """The task of a hash read (``TASK_FIELDS``) and its score; TaskNotFoundError if the hash
+    holds no message."""
+    info = _task_info(q, [task_id, score, *fields, lease_at], int(time.time()))
+    if info is None:
+        raise TaskNotFoundError(q, task_id)
+    return info
 
 
 def _task_info(q: str, row: Sequence[Any], now: int) -> TaskInfo | None:

@@ -284,6 +284,46 @@ def test_find_task_probes_the_queues_and_ignores_a_legacy_lookup(
         inspector.find_task("stale")
 
 
+def test_find_task_answers_as_get_task_in_every_state(redis_client, broker, inspector):
+    populate(broker, redis_client)
+    redis_client.zadd(keys.lease(Q), {"act": int(time.time()) - 5})  # orphaned
+    for task_id in ("act", "sch", "ret", "arc", "cmp", "p1", "g1"):
+        assert inspector.find_task(task_id) == inspector.get_task(Q, task_id), task_id
+    assert inspector.find_task("act").is_orphaned
+    assert inspector.find_task("sch").next_process_at > time.time() + 500
+
+
+def test_find_task_sees_a_queue_created_after_its_last_probe(redis_client, broker, inspector):
+    broker.enqueue(task("x", queue="m.default"))
+    assert inspector.find_task("x").queue == "m.default"
+    broker.enqueue(task("new", queue="z.default"))  # a queue the previous probe did not know
+    assert inspector.find_task("new").queue == "z.default"
+    broker.enqueue(task("x", queue="a.default"), id_supplied=True)  # now first by name
+    assert inspector.find_task("x").queue == "a.default"
+
+
+@pytest.mark.single_node
+def test_find_task_reads_the_list_and_every_queue_once_while_the_list_stays(
+    redis_client, broker, inspector
+):
+    for q in ("a.default", "b.default", "c.default"):
+        broker.enqueue(task("p", queue=q), id_supplied=True)
+    inspector.find_task("p")
+    reset_stats(redis_client)
+    assert inspector.find_task("p").queue == "a.default"
+    cost = calls(redis_client)  # pending: no score to read
+    assert {k: v for k, v in cost.items() if "config" not in k} == {
+        "cmdstat_smembers": 1, "cmdstat_hmget": 3}
+
+
+def test_find_task_of_a_removed_queue_is_not_found(redis_client, broker, inspector):
+    broker.enqueue(task("gone", queue="r.default"))
+    assert inspector.find_task("gone").queue == "r.default"
+    redis_client.srem(keys.QUEUES, "r.default")  # the hash left behind is not probed
+    with pytest.raises(TaskNotFoundError):
+        inspector.find_task("gone")
+
+
 def test_delete_task_removes_lock_lookup_and_mirror(redis_client, broker, inspector, admin):
     broker.enqueue(task("u"), unique_ttl=300)
     redis_client.set(keys.result_mirror("u"), b"r")
