@@ -330,39 +330,66 @@ class Inspector:
         return _found(q, task_id, fields, score, lease_at)
 
     def find_task(self, task_id: str) -> TaskInfo:
-        """Locate a task by ID alone: its hash's fields read in every queue, one pipeline.
+        """Locate a task by ID alone (``find_tasks``); TaskNotFoundError when no queue has it."""
+        found = self.find_tasks([task_id])[0]
+        if isinstance(found, TaskNotFoundError):
+            raise found
+        return found
+
+    def find_tasks(self, task_ids: Sequence[str]) -> list[TaskInfo | TaskNotFoundError]:
+        """Locate tasks by ID alone: their hash's fields read in every queue, one pipeline for
+        them all, and one more for the scores of those scheduled, retrying or active.
 
         A task has no key but its hash (no reverse lookup), so tasks enqueued by Go clients are
         found the same way. An ID present in several queues (IDs the callers chose) is found in
         the first of them by name. The queues probed are those the previous call read, with
         ``asynq:queues`` read again in the same pipeline: when it names other queues, the
-        probe is sent again with them, so the answer is always that of the current list (one
-        round trip while the list stays the same, two when it changed). The state's score
-        (scheduled, retry, lease) is read afterwards, only for the states that have one.
+        probe is sent again with them, so the answer is always that of the current list.
         """
         queues = self._probed_queues
         pipe = raw_pipeline(self.redis)
         pipe.command("SMEMBERS", keys.QUEUES)
-        for q in queues:
-            pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
+        _probe(pipe, queues, task_ids)
         members, *rows = answered(pipe.execute())
         current = sorted(text(q) for q in members)
         if current != queues:
             self._probed_queues = queues = current
             pipe = raw_pipeline(self.redis)
-            for q in queues:
-                pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
+            _probe(pipe, queues, task_ids)
             rows = answered(pipe.execute())
-        for q, fields in zip(queues, rows, strict=True):
-            if any(field is not None for field in fields):  # the hash exists in q
-                state = text(fields[1] or b"")
-                scored = {"scheduled": keys.scheduled(q), "retry": keys.retry(q),
-                          "active": keys.lease(q)}.get(state)
-                score = self.redis.zscore(scored, task_id) if scored else None
+        hits: list[tuple[str, Sequence[Any], str, int | None] | None] = []
+        scores = raw_pipeline(self.redis)
+        n = len(queues)
+        for i, task_id in enumerate(task_ids):
+            # the first queue by name whose hash exists (asynq always writes `msg`)
+            hit = next(((q, fields) for q, fields in zip(queues, rows[i * n:(i + 1) * n],
+                                                        strict=True)
+                        if any(field is not None for field in fields)), None)
+            if hit is None:
+                hits.append(None)
+                continue
+            q, fields = hit
+            state = text(fields[1] or b"")
+            scored = {"scheduled": keys.scheduled(q), "retry": keys.retry(q),
+                      "active": keys.lease(q)}.get(state)
+            at = scores.command("ZSCORE", scored, task_id) if scored else None
+            hits.append((q, fields, state, at))
+        score_replies = answered(scores.execute()) if len(scores) else []
+        found: list[TaskInfo | TaskNotFoundError] = []
+        for task_id, hit in zip(task_ids, hits, strict=True):
+            if hit is None:
+                found.append(TaskNotFoundError(None, task_id))
+                continue
+            q, fields, state, at = hit
+            score = None if at is None else score_replies[at]
+            try:
                 if state == "active":  # the lease's expiry, not a next-run time
-                    return _found(q, task_id, fields, None, score)
-                return _found(q, task_id, fields, score, None)
-        raise TaskNotFoundError(None, task_id)
+                    found.append(_found(q, task_id, fields, None, score))
+                else:
+                    found.append(_found(q, task_id, fields, score, None))
+            except TaskNotFoundError as exc:
+                found.append(exc)
+        return found
 
     # -- fleet --------------------------------------------------------------------------------
 
@@ -500,6 +527,13 @@ def _latency(pending_since: bytes | str, now: float) -> float:
     if not pending_since:
         return 0.0
     return max(0.0, now - pending_since_seconds(pending_since))
+
+
+def _probe(pipe: Any, queues: Sequence[str], task_ids: Sequence[str]) -> None:
+    """Queue the read of each task's hash fields (``TASK_FIELDS``) in every queue."""
+    for task_id in task_ids:
+        for q in queues:
+            pipe.command("HMGET", keys.task_key(q, task_id), *TASK_FIELDS)
 
 
 def _found(q: str, task_id: str, fields: Sequence[Any], score: Any, lease_at: Any

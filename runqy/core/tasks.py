@@ -47,12 +47,22 @@ def get_task(rt: Runtime, queue: str, task_id: str) -> TaskInfo:
 
 def find_task(rt: Runtime, task_id: str) -> TaskInfo:
     """A task found by ID in any queue."""
-    if not TASK_ID_RE.fullmatch(task_id):
-        raise _not_found(task_id)
-    try:
-        return rt.inspector.find_task(task_id)
-    except TaskNotFoundError:
-        raise _not_found(task_id) from None
+    found = find_tasks(rt, [task_id])[0]
+    if isinstance(found, NotFound):
+        raise found
+    return found
+
+
+def find_tasks(rt: Runtime, task_ids: Sequence[str]) -> list[TaskInfo | NotFound]:
+    """Tasks found by ID in any queue, read together (``Inspector.find_tasks``): each its
+    task or its NotFound ``task_not_found``."""
+    valid = [task_id for task_id in task_ids if TASK_ID_RE.fullmatch(task_id)]
+    found = iter(rt.inspector.find_tasks(valid) if valid else [])
+    answers: list[TaskInfo | NotFound] = []
+    for task_id in task_ids:
+        each = next(found) if TASK_ID_RE.fullmatch(task_id) else None
+        answers.append(each if isinstance(each, TaskInfo) else _not_found(task_id))
+    return answers
 
 
 def check_state(state: Any, states: Sequence[str] = LISTED_STATES) -> str:

@@ -17,10 +17,11 @@ without a Content-Length or over the size limit, debug mode. A request that fail
 started (bad JSON, a rejected job, Redis down) is answered by Flask's own error handlers and
 after-request hooks, with the body already read put back; nothing is re-run.
 
-Under `runqy serve`, `POST /queue/add` usually does not reach this middleware: the lean lane
-(runqy.web.waitress_lane) answers it off waitress's thread pool with the same methods
-(`roles_for`, `admits`, `body_fits`, `add_job`/`add_many`, `response`), and sends what fails
-there back here with its exception (`FAILED`), for Flask's handlers.
+Under `runqy serve`, `POST /queue/add` and `GET /queue/<id>` usually do not reach this
+middleware: the lean lane (runqy.web.waitress_lane) answers them off waitress's thread pool with
+the same methods (`roles_for`, `admits`, `body_fits`, `add_job`/`add_many`, `task_answers`,
+`response`), and sends what fails there back here with its exception (`FAILED`), for Flask's
+handlers.
 
 The request hooks it stands in for are listed in tests/server/test_lean_routes.py, which fails
 when a hook is added or removed (this module must then follow). Only public Flask API is used
@@ -42,7 +43,7 @@ from runqy.broker import EnqueueRequest
 from runqy.core.objects import added_object
 from runqy.core.values import TASK_ID_RE
 from runqy.metrics.http_metrics import STARTED, RequestMetrics
-from runqy.web.api.client import added, task_answer
+from runqy.web.api.client import added, task_answer, task_answers
 from runqy.web.auth import has_role, key_of
 from runqy.web.inputs import parse_json
 from runqy.web.request_log import log_access, request_id_from
@@ -114,10 +115,14 @@ class LeanRoutes:
             return [exc] * len(jobs)
         return [each if isinstance(each, Exception) else added_object(each) for each in done]
 
+    def task_answers(self, task_ids: list[str]) -> list[dict[str, Any] | Exception]:
+        """The answers of several `GET /queue/<id>`, their tasks read together."""
+        return task_answers(self.state, task_ids)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
         failed = environ.get(FAILED)
-        if failed is not None:  # an add that failed on the lean lane (runqy.web.waitress_lane)
+        if failed is not None:  # a request that failed on the lean lane (runqy.web.waitress_lane)
             return self._flask_error(environ, start_response, failed)
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         roles = self.roles_for(method, path, environ.get("QUERY_STRING", ""))

@@ -1,12 +1,14 @@
-"""The lean lane: `POST /queue/add` served by one thread of its own inside `runqy serve`'s
-waitress, the adds that are ready together enqueued in one Redis round trip. It leans on
-waitress's internals (see the end of this docstring).
+"""The lean lane: `POST /queue/add` and `GET /queue/<id>` served by one thread of its own
+inside `runqy serve`'s waitress, the adds that are ready together enqueued in one Redis round
+trip, the task reads that are ready together read in one (two for tasks scheduled, retrying or
+active). It leans on waitress's internals (see the end of this docstring).
 
 Through waitress's thread pool a lean add (runqy.web.lean_routes) still paid for the hand-off
 to a pool thread (a Condition per request), the WSGI environ, waitress's start_response
 checks, and one Redis round trip per add (bench/README.md, "Single enqueue over HTTP"). Here
-the main loop, once a `POST /queue/add` without a query string is complete, puts its
-connection on the lane's queue (a C-level SimpleQueue); the lane's thread takes every
+the main loop, once a `POST /queue/add` (or a `GET /queue/<id>`) without a query string is
+complete, puts its connection on the lane's queue (a C-level SimpleQueue); the lane's thread
+takes every
 connection that is ready, checks each request the way LeanRoutes does, enqueues them all
 through one pipeline (`Enqueuer.add_many`: each request still gets its own task or error), and
 writes each answer through waitress's own task and channel code (`LaneTask`), so the status
@@ -21,8 +23,10 @@ answering within its 2 s timeout) goes there too, carrying its exception (lean_r
 Flask's error handlers and hooks answer it, nothing is re-run. The main loop only hands
 connections over: a slow or dead Redis holds up the lane's thread, never `/health` nor the
 other connections; requests that arrive meanwhile wait on the lane and go out in one pipeline
-once Redis answers. `GET /queue/<id>` stays on the pool (LeanRoutes): its two or three
-reads per request, in series on one thread, measured slower than spread over the pool.
+once Redis answers. A `GET /queue/<id>` is checked the same way (key, roles, CORS, debug)
+and the ready ones are read together (`LeanRoutes.task_answers` → `Inspector.find_tasks`: every
+ID probed in every queue in one pipeline); a task not found (404) or a failed read goes to the
+pool with its exception. `?wait=true` (any query string) stays on the pool.
 
 Internals of waitress read here (pyproject.toml pins waitress <3.1;
 tests/server/test_library_internals.py fails naming any that disappears): the parsed
@@ -101,8 +105,9 @@ class LeanLane:
 
     def accepts(self, request: Any) -> bool:
         """Whether a complete request is for the lane (main loop: method, path, no query)."""
-        return (not request.error and request.command == "POST"
-                and self.routes.roles_for("POST", request.path, request.query) is not None)
+        return (not request.error
+                and self.routes.roles_for(request.command, request.path, request.query)
+                is not None)
 
     def take(self, channel: Any) -> None:
         """Queue a connection whose head request `accepts` (main loop, never blocks)."""
@@ -151,29 +156,35 @@ class LeanLane:
         return True
 
     def _serve(self, batch: list[Any]) -> None:
-        adds: list[tuple[Any, float, tuple[Any, Any]]] = []
+        adds: list[tuple[Any, float, Any]] = []
+        reads: list[tuple[Any, float, Any]] = []
         for channel in batch:
             job = self._start(channel)
             if job is not None:
-                adds.append(job)
-        if adds:
-            answers = self.routes.add_many([job for _, _, job in adds])
-            for (channel, started, _), answer in zip(adds, answers, strict=True):
-                self._finish(channel, started, answer)
+                (adds if channel.requests[0].command == "POST" else reads).append(job)
+        for jobs, run in ((adds, self.routes.add_many), (reads, self.routes.task_answers)):
+            if jobs:
+                answers = run([job for _, _, job in jobs])
+                for (channel, started, _), answer in zip(jobs, answers, strict=True):
+                    self._finish(channel, started, answer)
 
-    def _start(self, channel: Any) -> tuple[Any, float, tuple[Any, Any]] | None:
-        """Check an add and return it for the pipeline; hand over what the lane does not
-        answer."""
+    def _start(self, channel: Any) -> tuple[Any, float, Any] | None:
+        """Check a request and return its job for the batch (an add's checked job, a read's
+        task ID); hand over what the lane does not answer."""
         if not channel.connected:
             channel.service()  # waitress drops the request and closes (ClientDisconnected)
             return None
         request = channel.requests[0]
         headers = request.headers
         started = perf_counter()
-        if not self.routes.admits(self.routes.add_roles, "ORIGIN" in headers,
-                                  headers.get("AUTHORIZATION", ""), headers.get("X_API_KEY", "")):
+        roles = self.routes.roles_for(request.command, request.path, request.query)
+        if roles is None or not self.routes.admits(
+                roles, "ORIGIN" in headers, headers.get("AUTHORIZATION", ""),
+                headers.get("X_API_KEY", "")):
             self.to_pool(channel)
             return None
+        if request.command == "GET":
+            return channel, started, request.path[len(self.routes.task_path):]
         length = headers.get("CONTENT_LENGTH", "")
         if not (self.routes.body_fits(length) and int(length) <= LANE_MAX_BODY):
             self.to_pool(channel)

@@ -44,6 +44,23 @@ def post(port: int, body: Any, path: str = "/queue/add", **headers: str
         conn.close()
 
 
+def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET's status, headers (names lower-cased) and raw body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={**CLIENT, **headers})
+        response = conn.getresponse()
+        return (response.status, {k.lower(): v for k, v in response.getheaders()},
+                response.read())
+    finally:
+        conn.close()
+
+
+def same_but_varying(answer: tuple[int, dict[str, str], bytes]) -> tuple[Any, ...]:
+    status, headers, body = answer
+    return status, {k: v for k, v in headers.items() if k not in VARYING}, body
+
+
 def comparable(answer: tuple[int, dict[str, str], dict[str, Any]]) -> tuple[Any, ...]:
     """Status, headers but the varying ones, and the JSON without the new task's ID and time."""
     status, headers, body = answer
@@ -205,6 +222,71 @@ def test_a_redis_that_does_not_answer_holds_up_the_lane_not_the_server(app, port
     # Each request got its own outcome, whatever batch it shared: three new IDs, three taken.
     assert statuses == [200, 200, 200, 409, 409, 409]
     assert redis_client.llen("asynq:{imgs.default}:pending") == 4
+
+
+def test_task_reads_on_the_lane_equal_flasks(app, port, access_log, redis_client):
+    # scheduled: its next_process_at does not move between the two reads
+    task_id = post(port, {**BODY, "process_in": 600})[2]["info"]["id"]
+    lane = get(port, f"/queue/{task_id}", **{"X-Request-ID": "get-lane"})
+    flask = get(port, f"/queue/{task_id}?via=pool", **{"X-Request-ID": "get-pool"})
+    assert lane[0] == 200 and json.loads(lane[2])["info"]["id"] == task_id
+    assert same_but_varying(lane) == same_but_varying(flask)  # the body byte for byte
+    assert lane[1]["x-request-id"] == "get-lane"
+    assert threads_of(access_log, "get-lane") == [LANE]
+    assert LANE not in threads_of(access_log, "get-pool")
+    missing = get(port, "/queue/nothing-here", **{"X-Request-ID": "get-404"})
+    assert (missing[0], json.loads(missing[2])["code"]) == (404, "task_not_found")
+    assert same_but_varying(missing) == same_but_varying(get(port, "/queue/nothing-here?x=1",
+                                                             **{"X-Request-ID": "get-404"}))
+    assert get(port, f"/queue/{task_id}", Authorization="Bearer nope")[0] == 401
+    assert get(port, f"/queue/{task_id}", **WORKER)[0] == 403
+    waited = get(port, f"/queue/{task_id}?wait=true&timeout=1", **{"X-Request-ID": "get-wait"})
+    assert waited[0] == 408 and LANE not in threads_of(access_log, "get-wait")  # long-polled
+    counts = scrape(app.test_client(), **CLIENT).values("flask_http_request_duration_seconds_count")
+    assert counts[frozenset({"method": "GET", "url_rule": "/queue/<task_id>",
+                             "status": "200"}.items())] == 3
+    assert counts[frozenset({"method": "GET", "url_rule": "/queue/<task_id>",
+                             "status": "404"}.items())] == 2
+
+
+def test_concurrent_reads_each_get_their_own_task(app, port, redis_client):
+    ids = [post(port, {"queue": "imgs", "data": {"n": n}})[2]["info"]["id"] for n in range(40)]
+    configure(app.test_client(), "later")  # a queue that appears after the lane's reads began
+    get(port, f"/queue/{ids[0]}")
+    ids.append(post(port, {"queue": "later", "data": {"n": 40}})[2]["info"]["id"])
+    wanted = [*ids, "missing-1", "missing-2"] * 3
+
+    def read(task_id: str) -> tuple[int, Any]:
+        status, _, body = get(port, f"/queue/{task_id}")
+        answer = json.loads(body)
+        return status, answer["info"]["payload"]["n"] if status == 200 else answer["code"]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(read, wanted))
+    assert answers == [*[(200, n) for n in range(41)], (404, "task_not_found"),
+                       (404, "task_not_found")] * 3
+
+
+def test_redis_down_during_lane_reads(make_app, own_redis):
+    app = make_app(redis_url=own_redis.url)
+    configure(app.test_client(), "imgs")
+    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"],
+                                        host="127.0.0.1", port=0))
+    try:
+        port = serving.port
+        task_id = post(port, BODY)[2]["info"]["id"]
+        assert get(port, f"/queue/{task_id}")[0] == 200
+        own_redis.stop()
+        down = get(port, f"/queue/{task_id}")
+        assert (down[0], json.loads(down[2])["code"]) == (503, "redis_unavailable")
+        assert same_but_varying(down) == same_but_varying(get(port, f"/queue/{task_id}?x=1"))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+        own_redis.start()
+        assert get(port, f"/queue/{task_id}")[0] == 404  # a fresh Redis: no such task
+    finally:
+        serving.stop()
 
 
 @pytest.fixture()

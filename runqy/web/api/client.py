@@ -22,7 +22,26 @@ def added(state: RunqyState, body: dict[str, Any]) -> dict[str, Any]:
 
 def task_answer(state: RunqyState, task_id: str) -> dict[str, Any]:
     """The answer of `GET /queue/<id>` without waiting (also served by runqy.web.lean_routes)."""
-    return {"info": task_object(tasks.find_task(state.core, task_id))}
+    answer = task_answers(state, [task_id])[0]
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def task_answers(state: RunqyState, task_ids: list[str]) -> list[dict[str, Any] | Exception]:
+    """The answers of several `GET /queue/<id>`, their tasks read together (the lean lane):
+    each its body or the exception its request answers (NotFound; Redis failing: all)."""
+    try:
+        found = tasks.find_tasks(state.core, task_ids)
+    except Exception as exc:  # noqa: BLE001 - each request answers it (Flask's handlers)
+        return [exc] * len(task_ids)
+    answers: list[dict[str, Any] | Exception] = []
+    for each in found:
+        try:
+            answers.append(each if isinstance(each, Exception) else {"info": task_object(each)})
+        except Exception as exc:  # noqa: BLE001 - this request answers it (Flask's handlers)
+            answers.append(exc)
+    return answers
 
 
 @api_bp.post("/queue/add")
