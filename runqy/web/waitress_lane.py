@@ -8,11 +8,11 @@ to a pool thread (a Condition per request), the WSGI environ, waitress's start_r
 checks, and one Redis round trip per add (bench/README.md, "Single enqueue over HTTP"). Here
 the main loop, once a `POST /queue/add` (or a `GET /queue/<id>`) without a query string is
 complete, puts its connection on the lane's queue (a C-level SimpleQueue); the lane's thread
-takes every
-connection that is ready, checks each request the way LeanRoutes does, enqueues them all
-through one pipeline (`Enqueuer.add_many`: each request still gets its own task or error), and
-writes each answer through waitress's own task and channel code (`LaneTask`), so the status
-line, `Connection` handling, `Date`/`Server` headers and keep-alive are waitress's.
+takes every connection that is ready, checks each request the way LeanRoutes does, enqueues
+the adds through one pipeline (`Enqueuer.add_many`: each request still gets its own task or
+error), and writes each answer through waitress's own task and channel code (`LaneTask`), so
+the status line, `Connection` handling, `Date`/`Server` headers and keep-alive are
+waitress's.
 
 What the lane does not answer goes to waitress's thread pool unchanged, where LeanRoutes and
 Flask see it as before: a key that is missing or lacks the role, a CORS request, debug mode, a

@@ -3,7 +3,7 @@ inside `runqy serve`'s waitress, adds that are ready together enqueued in one pi
 real HTTP, its answers equal those of the thread-pool path; what it does not take (a queue not
 in the cache, a large body, a key without the role) and what fails on it (bad JSON, a rejected
 job, Redis down or not answering) are answered as Flask answers them; the main loop never
-waits for it."""
+waits for it. `GET /queue/<id>` likewise, the ready reads batched."""
 
 from __future__ import annotations
 
@@ -267,28 +267,6 @@ def test_concurrent_reads_each_get_their_own_task(app, port, redis_client):
                        (404, "task_not_found")] * 3
 
 
-def test_redis_down_during_lane_reads(make_app, own_redis):
-    app = make_app(redis_url=own_redis.url)
-    configure(app.test_client(), "imgs")
-    serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"],
-                                        host="127.0.0.1", port=0))
-    try:
-        port = serving.port
-        task_id = post(port, BODY)[2]["info"]["id"]
-        assert get(port, f"/queue/{task_id}")[0] == 200
-        own_redis.stop()
-        down = get(port, f"/queue/{task_id}")
-        assert (down[0], json.loads(down[2])["code"]) == (503, "redis_unavailable")
-        assert same_but_varying(down) == same_but_varying(get(port, f"/queue/{task_id}?x=1"))
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/health")
-        assert conn.getresponse().status == 200
-        own_redis.start()
-        assert get(port, f"/queue/{task_id}")[0] == 404  # a fresh Redis: no such task
-    finally:
-        serving.stop()
-
-
 @pytest.fixture()
 def own_redis() -> Iterator[RedisServer]:
     server = RedisServer().start()
@@ -296,24 +274,31 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_redis_down_and_back_during_lane_adds(make_app, own_redis):
+def test_redis_down_and_back_during_lane_requests(make_app, own_redis):
     app = make_app(redis_url=own_redis.url)
     configure(app.test_client(), "imgs")
     serving = ServingThread(make_server(app, app.config["RUNQY_SETTINGS"],
                                         host="127.0.0.1", port=0))
     try:
         port = serving.port
-        assert post(port, BODY)[0] == 200
+        added = post(port, BODY)
+        assert added[0] == 200
+        task_id = added[2]["info"]["id"]
+        assert get(port, f"/queue/{task_id}")[0] == 200
         own_redis.stop()
         down = post(port, BODY)
         assert (down[0], down[2]["code"]) == (503, "redis_unavailable")
         assert comparable(down)[:2] == comparable(post(port, BODY, "/queue/add?via=pool"))[:2]
+        read = get(port, f"/queue/{task_id}")
+        assert (read[0], json.loads(read[2])["code"]) == (503, "redis_unavailable")
+        assert same_but_varying(read) == same_but_varying(get(port, f"/queue/{task_id}?x=1"))
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("GET", "/health")
         assert conn.getresponse().status == 200
         own_redis.start()
         back = post(port, BODY)
         assert back[0] == 200
+        assert get(port, f"/queue/{back[2]['info']['id']}")[0] == 200
         assert own_redis.client().llen("asynq:{imgs.default}:pending") == 1
     finally:
         serving.stop()
