@@ -19,6 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 # Label value for requests that matched no route (404s), so scanners cannot add series.
 UNMATCHED_RULE = "<unmatched>"
 STARTED = "runqy.metrics_started"  # WSGI environ key: when the request began
+# WSGI environ key set by a view whose answer is never sent (a parked long-poll runs again
+# later): that run is neither counted nor timed, nor written to the access log.
+UNSENT = "runqy.unsent"
 
 
 def url_rule(request: Request) -> str:
@@ -81,7 +84,7 @@ def init_request_metrics(app: Flask, registry: CollectorRegistry) -> RequestMetr
     @app.after_request
     def _observe(response: Response) -> Response:
         started = request.environ.get(STARTED)
-        if started is not None:
+        if started is not None and not request.environ.get(UNSENT):
             metrics.observe(request.method, url_rule(request), response.status_code,
                             max(perf_counter() - started, 0.0))
         return response

@@ -20,6 +20,7 @@ from runqy.config import Settings, ensure_instance_dir, resolve_instance_secrets
 from runqy.core.cipher import VaultCipher
 from runqy.embedded_redis import EmbeddedRedis
 from runqy.metrics import create_registry, init_request_metrics
+from runqy.metrics.http_metrics import STARTED, UNSENT
 from runqy.redis_connection import RedisClient, connect
 from runqy.web.admin_sessions import SESSION_LIFETIME
 from runqy.web.api import api_bp
@@ -92,8 +93,10 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         headers = response.headers
         request_id = ctx_g.get("request_id") or new_request_id()
         headers["X-Request-ID"] = request_id
-        log_access(req.method, req.path, response.status_code,
-                   ctx_g.get("request_started") or time.perf_counter(), request_id)
+        if not req.environ.get(UNSENT):
+            log_access(req.method, req.path, response.status_code,
+                       req.environ.get(STARTED) or ctx_g.get("request_started")
+                       or time.perf_counter(), request_id)
         if response.mimetype == "application/json":
             headers["Cache-Control"] = "no-store"
         origin = req.headers.get("Origin") if origins else None

@@ -33,6 +33,7 @@ from runqy.broker.done_watch import FINAL_STATES, DoneWatcher, Watch
 from runqy.core import tasks
 from runqy.core.errors import Busy, TimedOut
 from runqy.core.runtime import Runtime
+from runqy.metrics.http_metrics import STARTED, UNSENT
 
 PARKING = "runqy.parking"
 
@@ -47,6 +48,7 @@ class Parking:
     def __init__(self, channel: Any) -> None:
         self.channel = channel
         self.deadline: float | None = None  # of the waiting request, kept across its runs
+        self.started: float | None = None  # when it arrived, for its one access-log line
         self.request: Any = None  # waitress's request object while parked
         self.asked = False  # the running view asked to park
         self._lock = threading.Lock()
@@ -80,7 +82,7 @@ class Parking:
 
     def finished(self) -> None:
         """The request was answered: the next one on this connection starts afresh."""
-        self.deadline = None
+        self.deadline = self.started = None
 
 
 class ParkingTask(WSGITask):
@@ -127,6 +129,9 @@ class Waiters:
         parking = environ.get(PARKING)
         if parking is not None and parking.deadline is None:
             parking.deadline = time.monotonic() + timeout
+            parking.started = environ.get(STARTED)
+        elif parking is not None and parking.started is not None:
+            environ[STARTED] = parking.started  # timed and logged from its first run
         deadline = parking.deadline if parking is not None else time.monotonic() + timeout
         while True:
             fired = threading.Event()
@@ -145,6 +150,7 @@ class Waiters:
             watch.queue = info.queue  # lets the fallback read check it
             if parking is not None:
                 parking.park(deadline)
+                environ[UNSENT] = True
                 return None
             fired.wait(max(0.0, deadline - time.monotonic()) + 1.0)
 

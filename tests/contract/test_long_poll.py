@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -174,3 +175,27 @@ def test_a_stopped_server_leaves_no_done_watcher_thread(make_app, redis_client):
 
 def done_watcher_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "done-watcher" and t.is_alive()]
+
+
+def test_a_parked_wait_is_logged_and_counted_once_for_its_whole_wait(parked, app, redis_client,
+                                                                      no_fallback_read, caplog):
+    """A parked request runs several times but is one request: one access-log line and one
+    request-metrics sample (the answer sent), timed from its arrival, not from its last run."""
+    caplog.set_level(logging.INFO, logger="runqy.web.access")
+    registry = state_of(app).metrics_registry
+
+    def get_200s() -> float:
+        return registry.get_sample_value("flask_http_request_total",
+                                         {"method": "GET", "status": "200"}) or 0.0
+
+    before = get_200s()
+    with parked("w-logged") as waiting:
+        time.sleep(0.2)  # the task finishes a while after the client began to wait
+        finish_when_polled(redis_client, "w-logged", retention=60)
+        status, _ = waiting.result(30)
+    assert status == 200
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "runqy.web.access" and "GET /queue/w-logged" in r.getMessage()]
+    assert len(lines) == 1 and " 200 " in lines[0], lines
+    assert float(lines[0].split(" 200 ")[1].split("ms")[0]) >= 200  # arrived before the 0.2 s
+    assert get_200s() - before == 1
