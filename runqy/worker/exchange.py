@@ -26,6 +26,9 @@ from runqy.worker.job import Job
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 ASK_WAIT = 1.0  # longest wait of a slot for the round that writes its parent's outcomes
+# Task log lines of a write for a task that was not made (here and in the processor's requeue).
+LEASE_LOST_NOTE = "lease lost before the outcome was written; it is dropped"
+MOVED_NOTE = "the task was moved by another actor; outcome not written"
 
 
 @dataclass
@@ -241,7 +244,7 @@ class Exchange:
                 again.append((job, finish))
                 continue
             if isinstance(error, TaskNotFoundError):
-                hooks.note(job, "the task was moved by another actor; outcome not written")
+                hooks.note(job, MOVED_NOTE)
             elif error is not None:
                 hooks.warn(f"writing the outcome of task {job.task_id} failed: {error}")
             hooks.forget(job)
@@ -261,10 +264,10 @@ class Exchange:
 
     def _in_time(self, job: Job) -> bool:
         """Whether the outcome may still be written: the lease this worker confirmed holds."""
-        if not job.lost and time.time() < job.lease_expires_at:
+        if job.lease_holds():
             return True
         self.hooks.lose(job)
-        self.hooks.note(job, "lease lost before the outcome was written; it is dropped")
+        self.hooks.note(job, LEASE_LOST_NOTE)
         self.hooks.forget(job)
         return False
 

@@ -58,6 +58,11 @@ class Job:
         deadline = min(limits) if limits else now + default_time_limit
         return cls(dequeued.queue, parent, msg, float(dequeued.lease_expires_at), now, deadline)
 
+    def lease_holds(self) -> bool:
+        """Whether the lease this worker last confirmed still holds: a write for the task (its
+        outcome, a requeue) may still be made."""
+        return not self.lost and time.time() < self.lease_expires_at
+
     @property
     def deadline_passed_at_start(self) -> bool:
         return 0 < self.msg.deadline <= self.started_at

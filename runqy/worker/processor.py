@@ -32,7 +32,7 @@ from runqy.broker import (
 )
 from runqy.broker import queue_order as broker_queue_order
 from runqy.broker import retry_delay as broker_retry_delay
-from runqy.worker.exchange import Exchange, Hooks
+from runqy.worker.exchange import LEASE_LOST_NOTE, MOVED_NOTE, Exchange, Hooks
 from runqy.worker.heartbeat import LogBuffer
 from runqy.worker.job import Job
 from runqy.worker.process import Outcome, Verdict
@@ -340,17 +340,15 @@ class Processor:
         give_up = None if budget is None else time.monotonic() + budget
         try:
             while True:
-                if job.lost or time.time() >= job.lease_expires_at:
+                if not job.lease_holds():
                     self._lose(job)
-                    self.logs.add("worker", "lease lost before the outcome was written; it is "
-                                  "dropped", job.queue, job.task_id)
+                    self._note(job, LEASE_LOST_NOTE)
                     return False
                 try:
                     action()
                     return True
                 except TaskNotFoundError:
-                    self.logs.add("worker", "the task was moved by another actor; outcome not "
-                                  "written", job.queue, job.task_id)
+                    self._note(job, MOVED_NOTE)
                     return False
                 except (BrokerError, redis.ResponseError) as exc:
                     self.warn(f"writing the outcome of task {job.task_id} failed: {exc}")
